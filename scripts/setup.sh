@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Idempotent set-up, sourced by scripts/main.sh and scripts/test.sh:
+# creates .venv with Python 3.11 and installs cnnzoo (editable) with its test tools. A second run
+# reuses .venv and reinstalls only when pyproject.toml changed.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+python_bin="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+if [ ! -x .venv/bin/python ]; then
+    echo "cnnzoo setup: creating .venv with $("$python_bin" --version)" >&2
+    "$python_bin" -m venv .venv
+fi
+
+stamp=".venv/.cnnzoo-installed"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "cnnzoo setup: installing cnnzoo and its dependencies into .venv" >&2
+    .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v '^WARNING: Location' >&2 || true
+    .venv/bin/python -m pip install --quiet -e ".[dev]" 2>&1 | grep -v '^WARNING: Location' >&2 || true
+    .venv/bin/python -c "import cnnzoo, torch, torchvision" # fail here, clearly, if the install did not work
+    echo "$want" > "$stamp"
+fi

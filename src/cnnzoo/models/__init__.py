@@ -1,0 +1,7 @@
+"""The model zoo: one module per architecture family, each ending with its ``MODELS`` table."""
+
+from cnnzoo.models import alexnet, googlenet, lenet, resnet, vgg
+
+FAMILIES = (lenet, alexnet, vgg, googlenet, resnet)
+
+__all__ = ["FAMILIES"]

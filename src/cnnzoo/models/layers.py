@@ -1,0 +1,45 @@
+"""Building blocks shared by several families."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+class ConvNormAct(nn.Sequential):
+    """Convolution, optional batch norm, optional ReLU.
+
+    The submodule names ``conv`` and ``bn`` match torchvision's ``BasicConv2d`` (GoogLeNet,
+    Inception), so checkpoints load unchanged.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        *,
+        groups: int = 1,
+        norm: bool = True,
+        act: bool = True,
+        bn_eps: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        # A convolution followed by batch norm needs no bias (the norm's shift replaces it).
+        self.conv = nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=not norm
+        )
+        if norm:
+            self.bn = nn.BatchNorm2d(out_channels, eps=bn_eps)
+        if act:
+            self.relu = nn.ReLU(inplace=True)
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round a channel count to the nearest multiple of ``divisor``, never more than 10% down."""
+    min_value = min_value or divisor
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded

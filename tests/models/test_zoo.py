@@ -1,0 +1,131 @@
+"""Contract tests run over every registered model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+
+import cnnzoo
+from cnnzoo.reference import reference_models
+
+ALL = cnnzoo.list_models()
+REFERENCE = {row.name: row for row in reference_models()}
+TORCHVISION = [n for n in ALL if cnnzoo.get_model_spec(n).torchvision_name]
+
+# The models the first half of the zoo must hold (the reference table lists later ones too).
+FIRST_HALF = {
+    "lenet5", "lenet5_original", "alexnet", "alexnet_original", "zfnet",
+    "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg16_bn", "vgg19_bn",
+    "googlenet", "googlenet_original",
+    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+    "resnext50_32x4d", "resnext101_32x4d", "resnext101_32x8d", "resnext101_64x4d",
+    "wide_resnet50_2", "plain18", "plain34",
+    "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
+}  # fmt: skip
+
+
+def small_size(model: cnnzoo.ZooModel) -> int:
+    """A small input side the model accepts."""
+    if model.fixed_input_sizes:
+        return max(model.fixed_input_sizes)
+    return max(model.min_input_size, 32)
+
+
+def test_first_half_is_registered():
+    assert set(ALL) >= FIRST_HALF, sorted(FIRST_HALF - set(ALL))
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_parameter_count_matches_reference(name):
+    row = REFERENCE[name]
+    if name not in ALL:
+        assert name not in FIRST_HALF
+        pytest.skip(f"{name} is not in the zoo yet")
+    with torch.device("meta"):
+        model = cnnzoo.create_model(
+            name, num_classes=row.num_classes, in_chans=row.input_size[0], **row.kwargs
+        )
+    params = sum(p.numel() for p in model.parameters())
+    assert params == pytest.approx(row.params, rel=row.params_tolerance, abs=0), (
+        f"{name}: {params:,} parameters, reference {row.params:,} ({row.source})"
+    )
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_forward_backward_small_input(name):
+    torch.manual_seed(0)
+    model = cnnzoo.create_model(name, num_classes=7, in_chans=2)
+    model.train()
+    side = small_size(model)
+    out = model(torch.randn(2, 2, side, side))
+    outputs = out if isinstance(out, tuple) else (out,)
+    for o in outputs:
+        assert o.shape == (2, 7)
+        assert torch.isfinite(o).all()
+    sum(o.sum() for o in outputs).backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"no gradient for {missing[:5]}"
+    model.eval()
+    with torch.inference_mode():
+        logits = model(torch.randn(1, 2, side, side))
+    assert logits.shape == (1, 7)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_smallest_input_is_exact_and_checked(name):
+    """``min_input_size`` works, one pixel less fails inside PyTorch; forward says so clearly."""
+    with torch.device("meta"):
+        model = cnnzoo.create_model(name).eval()
+    chans = model.in_chans
+    if model.fixed_input_sizes:
+        for side in model.fixed_input_sizes:
+            assert model(torch.empty(1, chans, side, side, device="meta")).shape == (
+                1,
+                model.num_classes,
+            )
+        side = max(model.fixed_input_sizes) + 1
+        with pytest.raises(ValueError, match=name):
+            model(torch.empty(1, chans, side, side, device="meta"))
+        return
+    side = model.min_input_size
+    assert model(torch.empty(1, chans, side, side, device="meta")).shape == (1, model.num_classes)
+    if side == 1:
+        return
+    too_small = torch.empty(1, chans, side - 1, side - 1, device="meta")
+    with pytest.raises(ValueError, match=rf"{name}.*smallest input it accepts is {chans}x{side}x"):
+        model(too_small)
+    with pytest.raises(RuntimeError):
+        model.forward_head(model.forward_features(too_small))
+
+
+def test_wrong_channel_count_is_named():
+    model = cnnzoo.create_model("resnet18", in_chans=1)
+    with pytest.raises(ValueError, match=r"resnet18: expected 1 input channel"):
+        model(torch.randn(1, 3, 64, 64))
+
+
+@pytest.mark.parametrize("name", TORCHVISION)
+def test_torchvision_weights_load_and_agree(name):
+    spec = cnnzoo.get_model_spec(name)
+    torch.manual_seed(0)
+    reference = torchvision.models.get_model(spec.torchvision_name, weights=None, num_classes=7)
+    ours = cnnzoo.create_model(name, num_classes=7)
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    reference.eval()
+    ours.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.inference_mode():
+        diff = (ours(x) - reference(x)).abs().max().item()
+    assert diff <= 1e-5
+
+
+@pytest.mark.parametrize("name", ["resnet18", "vgg11", "googlenet"])
+def test_forward_features_and_head_compose(name):
+    torch.manual_seed(0)
+    model = cnnzoo.create_model(name, num_classes=5).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.inference_mode():
+        features = model.forward_features(x)
+        assert features.ndim == 4
+        assert torch.equal(model.forward_head(features), model(x))
