@@ -46,6 +46,9 @@ class Registry(Mapping[str, ModelSpec]):
                 f"unknown model {name!r}{hint} (see `cnnzoo list` for all names)"
             ) from None
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._specs)
 
