@@ -48,7 +48,7 @@ import torch
 from torch import nn
 
 from cnnzoo.models.base import ModelSpec, ZooModel
-from cnnzoo.models.layers import ConvNormAct
+from cnnzoo.models.layers import ConvNormAct, init_he_fan_out
 
 PAPER = "Howard et al. 2017, arXiv:1704.04861"
 
@@ -196,17 +196,7 @@ def init_weights(model: nn.Module) -> None:
     """He et al. 2015 normal init (fan-out) for convolutions, N(0, 0.01) for the classifier, unit
     batch-norm scale, zero shifts and biases, as torchvision's MobileNet v2/v3. The paper gives
     no scheme; its TF-slim reference draws every weight from a truncated normal of std 0.09."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0.0, 0.01)
-            nn.init.zeros_(m.bias)
+    init_he_fan_out(model, linear_std=0.01)
 
 
 def mobilenet_v1(*, width_mult: float = 1.0, **kwargs) -> MobileNetV1:

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from cnnzoo.models.base import ModelSpec, ZooModel
+from cnnzoo.models.layers import init_he_fan_out
 
 PAPER = "Simonyan & Zisserman 2015, arXiv:1409.1556"
 
@@ -106,17 +107,7 @@ def init_weights(model: nn.Module) -> None:
     """He et al. 2015 normal init for convolutions (the paper's Sec. 3.1 pre-trained config A
     first; torchvision and later work use He init instead), N(0, 0.01) for the classifier
     (Sec. 3.1), zero biases, unit batch-norm scale."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0.0, 0.01)
-            nn.init.zeros_(m.bias)
+    init_he_fan_out(model, linear_std=0.01)
 
 
 def vgg11(**kwargs) -> VGG:
