@@ -1,0 +1,153 @@
+"""ImageNet-style image folders: ``train/`` and ``val/`` trees of class folders (JPEG, PNG ...).
+
+Read with torchvision's ``ImageFolder``; the class of an image is the name of the folder under
+``train/`` (or ``val/``) that holds it, classes numbered in sorted order. The presets are the usual
+ImageNet ones, scaled to the model's input size S (torchvision's reference recipe):
+
+- train: ``RandomResizedCrop(S)`` (scale 0.08-1, aspect 3/4-4/3; Szegedy et al. 2015, Sec. 6) and a
+  horizontal flip;
+- eval: ``Resize(int(S / 0.875))`` of the shorter side, then ``CenterCrop(S)`` (256 -> 224);
+- both: ImageNet's per-channel mean and std.
+
+The tree is checked before anything is decoded: a missing ``train/`` or ``val/``, no class folders,
+an empty class folder, or ``val/`` classes that differ from ``train/`` raise :class:`DataError`.
+Images themselves are decoded in the loader's workers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import torch
+
+from cnnzoo.data.base import DataError, Dataset, DatasetInfo
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's ImageNet statistics
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DEFAULT_SIZE = 224  # the ImageNet crop of most of the zoo's papers
+EVAL_CROP_FRACTION = 0.875  # 224 / 256: resize to S / 0.875, then crop S
+# torchvision.datasets.folder.IMG_EXTENSIONS, repeated so the check needs no torchvision import.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+def imagefolder_transform(size: int, *, train: bool, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    """The preset for crop size ``size``: PIL image -> normalised float tensor 3 x size x size."""
+    from torchvision import transforms  # imported here: torchvision takes seconds to import
+
+    if train:
+        geometry = [transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip()]
+    else:
+        geometry = [
+            transforms.Resize(int(size / EVAL_CROP_FRACTION)),
+            transforms.CenterCrop(size),
+        ]
+    return transforms.Compose([*geometry, transforms.ToTensor(), transforms.Normalize(mean, std)])
+
+
+def class_folders(root: Path) -> list[str]:
+    """The class folder names under ``root``, sorted, each checked to hold at least one image."""
+    if not root.is_dir():
+        raise DataError(f"{root}: no such directory")
+    classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
+    if not classes:
+        raise DataError(f"{root}: holds no class folders (expected {root}/<class>/<image>)")
+    for name in classes:
+        if not any(
+            file.lower().endswith(IMAGE_EXTENSIONS)
+            for _, _, files in os.walk(root / name, followlinks=True)
+            for file in files
+        ):
+            raise DataError(
+                f"{root / name}: empty class folder, holds no image ({', '.join(IMAGE_EXTENSIONS)})"
+            )
+    return classes
+
+
+def load_imagefolder(
+    *, data_dir: str | Path | None = None, input_size: int | None = None
+) -> Dataset:
+    """An image-folder dataset: ``data_dir/train/<class>/*`` and ``data_dir/val/<class>/*``.
+
+    Args:
+        data_dir: the directory holding ``train/`` and ``val/``.
+        input_size: the crop size S of the presets (default 224).
+
+    Returns:
+        A dataset whose splits are torchvision ``ImageFolder`` objects returning
+        ``(normalised float tensor 3 x S x S, label)``.
+
+    Raises:
+        DataError: no ``data_dir``, a missing split, no or an empty class folder, or class folders
+            that differ between ``train/`` and ``val/``.
+    """
+    from torchvision.datasets import ImageFolder
+
+    if data_dir is None:
+        raise DataError(
+            "imagefolder: no data directory given; pass --data-dir D with D/train/<class>/<image> "
+            "and D/val/<class>/<image>"
+        )
+    root = Path(data_dir)
+    size = input_size or DEFAULT_SIZE
+    classes = class_folders(root / "train")
+    val_classes = class_folders(root / "val")
+    if val_classes != classes:
+        only_train = sorted(set(classes) - set(val_classes))
+        only_val = sorted(set(val_classes) - set(classes))
+        raise DataError(
+            f"{root / 'val'}: class folders differ from {root / 'train'} "
+            f"(only in train: {only_train[:5] or 'none'}, only in val: {only_val[:5] or 'none'})"
+        )
+    train = ImageFolder(root / "train", transform=imagefolder_transform(size, train=True))
+    val = ImageFolder(root / "val", transform=imagefolder_transform(size, train=False))
+    info = DatasetInfo(
+        name="imagefolder",
+        num_classes=len(classes),
+        in_chans=3,
+        image_size=size,
+        class_names=tuple(classes),
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+    )
+    return Dataset(info, train, val)
+
+
+def convert_image(image, mode: str):
+    """``image.convert(mode)`` as a picklable callable (for DataLoader workers)."""
+    return image.convert(mode)
+
+
+def image_transform(info: DatasetInfo, *, input_size: int | None = None) -> Callable:
+    """PIL image -> normalised float tensor ``C x S x S`` as the model of ``info`` was fed at test.
+
+    For ``imagefolder`` the eval preset; for in-memory sets the image is converted to the
+    dataset's channels (grey or RGB), resized to the native side and, if ``input_size`` differs,
+    resized again as the batch stream does. Used by ``predict`` on single image files.
+    """
+    from torchvision import transforms
+
+    size = input_size or info.image_size
+    if info.name == "imagefolder":
+        return imagefolder_transform(size, train=False, mean=info.mean, std=info.std)
+    mode = "L" if info.in_chans == 1 else "RGB"
+    steps = [
+        transforms.Lambda(partial(convert_image, mode=mode)),
+        transforms.Resize((info.image_size, info.image_size)),
+        transforms.ToTensor(),
+        transforms.Normalize(info.mean, info.std),
+    ]
+    if size != info.image_size:
+        steps.append(transforms.Resize((size, size), antialias=True))
+    return transforms.Compose(steps)
+
+
+def subset_indices(length: int, n: int) -> torch.Tensor:
+    """``n`` evenly spaced indices of ``range(length)`` (all if ``n >= length``).
+
+    ``ImageFolder`` lists images sorted by class, so its first ``n`` would hold few classes.
+    """
+    n = min(n, length)
+    return torch.arange(n, dtype=torch.int64) * length // max(n, 1)

@@ -1,0 +1,81 @@
+"""The name -> factory table of datasets and :func:`load_dataset`.
+
+Every factory takes ``data_dir`` and ``input_size`` as keywords and returns a
+:class:`~cnnzoo.data.base.Dataset`; :func:`load_dataset` looks the name up and applies ``subset``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import torch.utils.data
+
+from cnnzoo.data.base import DataError, Dataset, Split
+from cnnzoo.data.cifar import CIFAR10, CIFAR100, load_cifar
+from cnnzoo.data.imagefolder import load_imagefolder, subset_indices
+from cnnzoo.data.mnist import IDX_LAYOUTS, load_idx_dataset, load_mnist5k
+
+DEFAULT_DATASET = "fashion-mnist"
+
+DATASETS: dict[str, Callable[..., Dataset]] = {
+    **{layout.name: partial(load_idx_dataset, layout) for layout in IDX_LAYOUTS},
+    "mnist-5k": load_mnist5k,
+    "cifar10": partial(load_cifar, CIFAR10),
+    "cifar100": partial(load_cifar, CIFAR100),
+    "imagefolder": load_imagefolder,
+}
+
+
+def take_subset(split: Split | torch.utils.data.Dataset, n: int):
+    """The first ``n`` samples of an in-memory split; ``n`` evenly spaced ones of a folder."""
+    if isinstance(split, Split):
+        return split.head(n)
+    return torch.utils.data.Subset(split, subset_indices(len(split), n).tolist())
+
+
+def load_dataset(
+    name: str = DEFAULT_DATASET,
+    *,
+    data_dir: str | Path | None = None,
+    subset: int | None = None,
+    input_size: int | None = None,
+) -> Dataset:
+    """Load a dataset by name.
+
+    Args:
+        name: a key of :data:`DATASETS` (``fashion-mnist``, ``mnist``, ``kmnist``,
+            ``emnist-<split>``, ``mnist-5k``, ``cifar10``, ``cifar100``, ``imagefolder``).
+        data_dir: where its files are (``fashion-mnist`` defaults to
+            ``/usr/share/datasets/fashion-mnist``, ``mnist-5k`` needs none).
+        subset: keep the first ``subset`` train images and the first ``min(subset, len(test))``
+            test images (for ``imagefolder``: that many evenly spaced ones, since its images are
+            sorted by class). Deterministic.
+        input_size: the crop size of the ``imagefolder`` presets; in-memory sets ignore it (the
+            batch stream resizes).
+
+    Returns:
+        The dataset.
+
+    Raises:
+        DataError: an unknown name (the message lists the names) or missing or malformed files
+            (the message names the file and the problem).
+    """
+    try:
+        factory = DATASETS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, DATASETS, n=3, cutoff=0.5)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise DataError(
+            f"unknown dataset {name!r}{hint}; known datasets: {', '.join(DATASETS)}"
+        ) from None
+    if subset is not None and subset < 1:
+        raise DataError(f"subset must be >= 1, got {subset}")
+    dataset = factory(data_dir=data_dir, input_size=input_size)
+    if subset is None:
+        return dataset
+    return Dataset(
+        dataset.info, take_subset(dataset.train, subset), take_subset(dataset.test, subset)
+    )
