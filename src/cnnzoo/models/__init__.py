@@ -1,7 +1,17 @@
 """The model zoo: one module per architecture family, each ending with its ``MODELS`` table."""
 
-from cnnzoo.models import alexnet, googlenet, lenet, mobilenet, resnet, vgg
+from cnnzoo.models import (
+    alexnet,
+    googlenet,
+    inception,
+    lenet,
+    mobilenet,
+    nasnet,
+    resnet,
+    shufflenet,
+    vgg,
+)
 
-FAMILIES = (lenet, alexnet, vgg, googlenet, resnet, mobilenet)
+FAMILIES = (lenet, alexnet, vgg, googlenet, resnet, inception, nasnet, mobilenet, shufflenet)
 
 __all__ = ["FAMILIES"]
