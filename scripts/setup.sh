@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
 # Idempotent set-up, sourced by scripts/main.sh and scripts/test.sh:
-# creates .venv with Python 3.11 and installs cnnzoo (editable) with its test tools. A second run
-# reuses .venv and reinstalls only when pyproject.toml changed.
+# installs the Fashion-MNIST files (Debian's dataset-fashion-mnist) if they are missing, creates
+# .venv with Python 3.11 and installs cnnzoo (editable) with its test tools. A second run reuses
+# .venv and reinstalls only when pyproject.toml changed.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+
+fashion="/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+if [ ! -f "$fashion" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "cnnzoo setup: installing Debian's dataset-fashion-mnist" >&2
+        apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 \
+            || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq dataset-fashion-mnist >/dev/null; }
+    else
+        echo "cnnzoo setup: Fashion-MNIST is missing; run 'apt-get install dataset-fashion-mnist' as root" >&2
+    fi
+fi
 
 python_bin="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 if [ ! -x .venv/bin/python ]; then

@@ -106,7 +106,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     parser = argparse.ArgumentParser(
         prog="cnnzoo", description="The classic convolutional networks, exact to their papers."
     )
@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--in-channels", type=int, metavar="M", help="separable: input channels")
     p.add_argument("--out-channels", type=int, metavar="N", help="separable: output channels")
     p.add_argument("--size", type=int, metavar="F", help="separable: feature map side")
-    return parser
+    return parser, sub
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -166,9 +166,13 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from cnnzoo.train.commands import add_commands
+
+    parser, sub = build_parser()
+    commands = {**COMMANDS, **add_commands(sub)}
+    args = parser.parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        return commands[args.command](args)
     except ValueError as err:
         print(f"cnnzoo {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ ALL = cnnzoo.list_models()
 REFERENCE = {row.name: row for row in reference_models()}
 TORCHVISION = [n for n in ALL if cnnzoo.get_model_spec(n).torchvision_name]
 
+
 def small_size(model: cnnzoo.ZooModel) -> int:
     """A small input side the model accepts."""
     if model.fixed_input_sizes:

@@ -289,7 +289,14 @@ def lenet5_original(**kwargs) -> LeNet5:
 
 
 MODELS = tuple(
-    ModelSpec(fn.__name__, fn, family="lenet", paper=PAPER, year=1998, input_size=(1, 32, 32),
-              num_classes=10)
+    ModelSpec(
+        fn.__name__,
+        fn,
+        family="lenet",
+        paper=PAPER,
+        year=1998,
+        input_size=(1, 32, 32),
+        num_classes=10,
+    )
     for fn in (lenet5, lenet5_original)
 )

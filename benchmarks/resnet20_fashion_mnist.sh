@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# ResNet-20 (He et al. 2016, Sec. 4.2; 1 input channel) on Fashion-MNIST with its default recipe:
+# target >= 94.0% final test top-1. A long run: 40 epochs of about 85 s each on 2 quiet CPU cores
+# (fp32, ~750 training images/s, plus ~5 s of evaluation), so about an hour. In the background:
+#
+#   nohup bash benchmarks/resnet20_fashion_mnist.sh > resnet20_fashion_mnist.log 2>&1 &
+#
+# The run folder is runs/benchmark/resnet20-fashion-mnist-seed0; if the run is interrupted,
+# `RESUME=1 bash benchmarks/resnet20_fashion_mnist.sh` continues it from its last.pt. When done it
+# writes benchmarks/results/train_resnet20_fashion-mnist.md and .json.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+resume=()
+if [ "${RESUME:-0}" = 1 ]; then resume=(--resume); fi
+exec .venv/bin/python benchmarks/train_accuracy.py resnet20 fashion-mnist --target 0.94 \
+    --keep runs/benchmark "${resume[@]}" "$@"

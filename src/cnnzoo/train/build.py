@@ -1,0 +1,243 @@
+"""Building a run from its configuration: the model adapted to the dataset, the batch streams, the
+optimizer, and the device they run on.
+
+:func:`prepare` turns a :class:`~cnnzoo.train.config.TrainConfig` into a :class:`Job` -- every
+piece :func:`cnnzoo.train.engine.run` drives -- after resolving the recipe and, for ``--resume``,
+reading ``last.pt`` and checking that the configuration is the saved one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from cnnzoo.data import (
+    DEFAULT_AUGMENT,
+    Augment,
+    BatchStream,
+    DatasetInfo,
+    LoaderStream,
+    Split,
+    load_dataset,
+)
+from cnnzoo.registry import create_model, get_model_spec
+from cnnzoo.train.checkpoint import load_checkpoint
+from cnnzoo.train.config import TrainConfig
+from cnnzoo.train.distributed import DistInfo
+from cnnzoo.train.optim import OPTIMIZERS, make_scheduler
+from cnnzoo.train.recipes import Recipe, recipe_for, resolve
+from cnnzoo.train.rundir import check_resume_config, choose_run_dir
+
+AMP_DTYPES: dict[str, torch.dtype | None] = {
+    "fp32": None,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+}
+EVAL_BATCH = 1000  # images per rank and forward pass when evaluating during training
+CHECK_EVERY = {"cpu": 1, "cuda": 50}  # steps between loss checks (each one syncs the device)
+
+
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """Where and how the steps run.
+
+    Args:
+        dist: this process's rank, world size and device.
+        amp_dtype: autocast dtype (``None`` for fp32).
+        check_every: steps between the checks that the loss is finite.
+    """
+
+    dist: DistInfo = dataclasses.field(default_factory=DistInfo)
+    amp_dtype: torch.dtype | None = None
+    check_every: int = 1
+
+    @property
+    def device(self) -> torch.device:
+        return self.dist.device
+
+    def autocast(self):
+        return torch.autocast(
+            self.device.type,
+            dtype=self.amp_dtype or torch.float32,
+            enabled=self.amp_dtype is not None,
+        )
+
+
+def check_input_size(model: nn.Module, name: str, info: DatasetInfo, size: int) -> None:
+    """Raise a ``ValueError`` suggesting ``--input-size`` if ``model`` cannot take the images.
+
+    Uses the model's ``fixed_input_sizes`` (the nearest one at or above ``size`` is suggested) or
+    ``min_input_size``.
+    """
+    try:
+        model.check_input(torch.empty(1, info.in_chans, size, size, device="meta"))
+    except ValueError as err:
+        fixed = getattr(model, "fixed_input_sizes", ())
+        fits = min(fixed, key=lambda s: (s < size, abs(s - size))) if fixed else None
+        fits = fits or model.min_input_size
+        raise ValueError(
+            f"{name} cannot take the {size}x{size} images of {info.name} ({err}); rerun with "
+            f"--input-size {fits} to resize them"
+        ) from None
+
+
+def build_model(name: str, info: DatasetInfo, size: int) -> tuple[nn.Module, dict]:
+    """``name`` adapted to the dataset (channels, classes), checked against the input size.
+
+    Returns:
+        The model (on the CPU) and the keyword arguments that rebuild it with ``create_model``.
+    """
+    kwargs = {"num_classes": info.num_classes, "in_chans": info.in_chans}
+    model = create_model(name, **kwargs)
+    check_input_size(model, name, info, size)
+    return model, kwargs
+
+
+def train_augment(info: DatasetInfo, recipe: Recipe) -> Augment:
+    """The dataset's default augmentation with the recipe's choices applied."""
+    base = DEFAULT_AUGMENT.get(info.name, Augment())
+    pad = base.random_crop_padding if recipe.crop_padding is None else recipe.crop_padding
+    flip = base.hflip if recipe.hflip is None else recipe.hflip
+    return Augment(random_crop_padding=pad, hflip=flip)
+
+
+def make_stream(
+    split, info: DatasetInfo, *, batch_size: int, train: bool, seed: int, size: int,
+    runtime: Runtime, augment: Augment | None = None, channels_last: bool = False,
+):  # fmt: skip
+    """A ``BatchStream`` for an in-memory split, a ``LoaderStream`` for an image folder; this
+    rank's share, ``batch_size`` per rank."""
+    shard = {"rank": runtime.dist.rank, "world_size": runtime.dist.world_size}
+    common = {"batch_size": batch_size, "train": train, "seed": seed, "device": runtime.device}
+    if isinstance(split, Split):
+        return BatchStream(
+            split, info, input_size=size, augment=augment, channels_last=channels_last,
+            **common, **shard,
+        )  # fmt: skip
+    return LoaderStream(split, info, channels_last=channels_last, **common, **shard)
+
+
+def dataset_record(info: DatasetInfo, size: int, data_dir: str | None) -> dict:
+    """What a checkpoint records of its dataset (plain data)."""
+    record = dataclasses.asdict(info)
+    record.update(
+        class_names=list(info.class_names), mean=list(info.mean), std=list(info.std),
+        input_size=size, data_dir=data_dir,
+    )  # fmt: skip
+    return record
+
+
+def configure_determinism(deterministic: bool, device: torch.device) -> None:
+    """Deterministic kernels only, or cuDNN's autotuner on CUDA."""
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS determinism
+    if torch.are_deterministic_algorithms_enabled() != deterministic:  # the call imports inductor
+        torch.use_deterministic_algorithms(deterministic)
+    torch.backends.cudnn.benchmark = device.type == "cuda" and not deterministic
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """Everything a run is made of (the objects in it are mutable; the record is not).
+
+    ``model`` is the bare network (its state dict is checkpointed); ``net`` the one evaluated
+    (compiled with ``--compile``); ``train_net`` the one trained (``net`` in DDP when several
+    processes run).
+    """
+
+    config: TrainConfig
+    recipe: Recipe
+    info: DatasetInfo
+    size: int
+    run_dir: Path
+    ckpt: dict | None
+    model: nn.Module
+    net: nn.Module
+    train_net: nn.Module
+    runtime: Runtime
+    train_stream: object
+    test_stream: object
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    criterion: nn.Module
+    meta: dict
+    sizes: tuple[int, int]  # training and test images
+
+    @property
+    def steps(self) -> int:
+        return self.train_stream.num_batches()
+
+
+def prepare(config: TrainConfig, dist: DistInfo) -> Job:
+    """Build the run ``config`` describes (see the module docstring).
+
+    Raises:
+        ValueError: unknown model or dataset, a model that cannot take the images, options that
+            do not fit (batch size, precision), or a ``--resume`` that does not match.
+    """
+    spec = get_model_spec(config.model)
+    data = load_dataset(
+        config.dataset, data_dir=config.data_dir, subset=config.subset, input_size=config.input_size
+    )
+    info = data.info
+    recipe = recipe_for(config.model, spec.family, config.dataset,
+                        small_images=isinstance(data.train, Split))  # fmt: skip
+    config = resolve(config, recipe)
+    if config.batch_size % dist.world_size:
+        raise ValueError(f"--batch-size {config.batch_size} does not split over "
+                         f"{dist.world_size} processes")  # fmt: skip
+    if config.precision == "fp16" and dist.device.type == "cpu":
+        raise ValueError("--precision fp16 needs a CUDA device; on the CPU use bf16")
+    size = config.input_size or info.image_size
+    run_dir = choose_run_dir(config, dist)
+    ckpt = load_checkpoint(run_dir / "last.pt") if config.resume else None
+    if ckpt is not None:
+        check_resume_config(ckpt["config"], config)
+
+    configure_determinism(config.deterministic, dist.device)
+    torch.manual_seed(config.seed)  # the same initial weights on every rank
+    model, model_kwargs = build_model(config.model, info, size)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    model = model.to(dist.device, memory_format=memory_format)
+    net = torch.compile(model) if config.compile else model
+    train_net = net
+    if dist.distributed:
+        ids = [dist.device.index] if dist.device.type == "cuda" else None
+        train_net = nn.parallel.DistributedDataParallel(net, device_ids=ids)
+    torch.manual_seed(config.seed * 1_000_003 + dist.rank)  # each rank its dropout masks
+
+    runtime = Runtime(dist, AMP_DTYPES[config.precision], CHECK_EVERY.get(dist.device.type, 50))
+    train_stream = make_stream(
+        data.train, info, batch_size=config.batch_size // dist.world_size, train=True,
+        seed=config.seed, size=size, runtime=runtime, augment=train_augment(info, recipe),
+        channels_last=config.channels_last,
+    )  # fmt: skip
+    test_stream = make_stream(
+        data.test, info, batch_size=EVAL_BATCH, train=False, seed=config.seed, size=size,
+        runtime=runtime, channels_last=config.channels_last,
+    )  # fmt: skip
+    if train_stream.num_batches() == 0:
+        raise ValueError(f"{len(data.train)} training images make no batch of "
+                         f"{config.batch_size}; lower --batch-size or raise --subset")  # fmt: skip
+    optimizer = OPTIMIZERS[config.optimizer](model.parameters(), config)
+    meta = {
+        "model_name": config.model,
+        "model_kwargs": model_kwargs,
+        "dataset": dataset_record(info, size, config.data_dir),
+        "config": dataclasses.asdict(config),
+        "recipe": recipe.as_dict(),
+    }
+    return Job(
+        config=config, recipe=recipe, info=info, size=size, run_dir=run_dir, ckpt=ckpt,
+        model=model, net=net, train_net=train_net, runtime=runtime,
+        train_stream=train_stream, test_stream=test_stream, optimizer=optimizer,
+        scheduler=make_scheduler(optimizer, config, recipe, train_stream.num_batches()),
+        scaler=torch.amp.GradScaler(dist.device.type, enabled=config.precision == "fp16"),
+        criterion=nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
+        meta=meta, sizes=(len(data.train), len(data.test)),
+    )  # fmt: skip

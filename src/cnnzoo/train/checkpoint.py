@@ -1,0 +1,142 @@
+"""Checkpoints that hold only tensors and plain data, written atomically, read with weights_only.
+
+A checkpoint is a ``dict`` of tensors, numbers, strings, lists, tuples and dicts -- never a pickled
+Python object -- so :func:`load_checkpoint` can read it with ``torch.load(weights_only=True)`` and a
+file that smuggles in any other object is refused. It records everything ``eval`` and ``predict``
+need without further flags: the model's name and keyword arguments, and the dataset's class names,
+normalisation and input size.
+
+Keys of a checkpoint (format ``FORMAT``, version ``VERSION``):
+
+- ``model_name``, ``model_kwargs``: rebuild with ``create_model(model_name, **model_kwargs)``.
+- ``dataset``: ``name``, ``num_classes``, ``in_chans``, ``image_size``, ``input_size``,
+  ``class_names``, ``mean``, ``std``, ``data_dir``.
+- ``model``: the state dict (of the bare model: no DDP ``module.`` or ``torch.compile`` prefix).
+- ``config``, ``recipe``: the resolved training configuration (plain dicts).
+- Training state (``last.pt`` only): ``optimizer``, ``scheduler``, ``scaler``, ``epoch`` (epochs
+  completed), ``step`` (steps done in the epoch in progress), ``global_step``, ``partial`` (the
+  running sums of that epoch), ``history`` (the metrics rows so far), ``best_top1``, ``rng``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+FORMAT = "cnnzoo-checkpoint"
+VERSION = 1
+REQUIRED_KEYS = ("format", "version", "model_name", "model_kwargs", "dataset", "model")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable, carries pickled objects, or lacks a required key."""
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``path`` atomically: a temporary file in the same folder, flushed and
+    fsync'ed, then renamed over ``path`` (``os.replace``), so a crash at any moment leaves either
+    the old file or the new one, never a torn one.
+
+    Args:
+        path: the destination, e.g. ``runs/x/last.pt``.
+        state: tensors and plain data only (see the module docstring).
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"format": FORMAT, "version": VERSION, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    finally:
+        os.close(dir_fd)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a cnnzoo checkpoint with ``torch.load(weights_only=True)`` onto the CPU.
+
+    Args:
+        path: a file written by :func:`save_checkpoint`.
+
+    Returns:
+        The checkpoint's dict.
+
+    Raises:
+        CheckpointError: missing or unreadable file, a file that carries pickled Python objects
+            (refused, never executed), or one that is not a cnnzoo checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+        culprit = next((ln for ln in lines if "GLOBAL" in ln or "Unsupported global" in ln), None)
+        if culprit:
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} is refused: it carries pickled Python objects "
+                f"({culprit}); cnnzoo loads only tensors and plain data (torch.load with "
+                "weights_only=True)"
+            ) from None
+        reason = next((ln for ln in lines if ln.startswith("Unsupported")), None)
+        reason = reason or (lines[0] if lines else type(err).__name__)
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} cannot be read as a PyTorch checkpoint: {reason}"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{str(path)!r} is not a cnnzoo checkpoint (no 'format': {FORMAT!r} entry); "
+            "train one with `cnnzoo train`"
+        )
+    if state.get("version", 0) > VERSION:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has format version {state['version']}, newer than this "
+            f"cnnzoo reads ({VERSION})"
+        )
+    missing = [key for key in REQUIRED_KEYS if key not in state]
+    if missing:
+        raise CheckpointError(f"checkpoint {str(path)!r} lacks {', '.join(missing)}")
+    return state
+
+
+def rng_state() -> dict[str, Any]:
+    """Every random number generator this process may draw from, as tensors and plain data."""
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+        "python": random.getstate(),
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the generators saved by :func:`rng_state`."""
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def bare_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict of the model inside DDP and ``torch.compile`` wrappers."""
+    inner = getattr(model, "module", model)  # DistributedDataParallel
+    inner = getattr(inner, "_orig_mod", inner)  # torch.compile
+    return inner.state_dict()

@@ -1,0 +1,365 @@
+"""The training engine: one epoch of training, one evaluation, and the run that strings them.
+
+:func:`train_one_epoch` and :func:`evaluate` take everything they use as arguments and return a
+dict; :func:`run` builds the pieces (:func:`cnnzoo.train.build.prepare`) and loops over the
+epochs. A run is reproducible to the bit on CPU with ``deterministic``: the batches are a pure
+function of ``(seed, epoch, step)`` (``cnnzoo.data.BatchStream``) and a checkpoint holds every
+other piece of state (weights, optimizer, schedule, gradient scaler, random generators and the
+running sums of the epoch in progress), so a run resumed from a mid-epoch ``last.pt`` ends with the
+same weights as one never interrupted.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import sys
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnnzoo.train import distributed
+from cnnzoo.train.build import Job, Runtime, prepare
+from cnnzoo.train.config import TrainConfig
+from cnnzoo.train.metrics import confusion_matrix, per_class_accuracy, topk_correct
+from cnnzoo.train.progress import SilentReporter, make_reporter
+from cnnzoo.train.rundir import ResumePoint, RunFiles, restore
+
+TEN_CROP_SCALE = 8 / 7  # 256 / 224: the enlargement the ten crops are cut from (ILSVRC habit)
+
+
+class TrainingDiverged(ValueError):
+    """The training loss became NaN or infinite; the run stops, keeping its last good checkpoint."""
+
+
+# ---------------------------------------------------------------------------------- one epoch
+
+
+def split_outputs(output) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    """Main logits and auxiliary logits of a model's training-mode output (GoogLeNet's tuple)."""
+    if isinstance(output, tuple):
+        return output[0], tuple(output[1:])
+    return output, ()
+
+
+def train_one_epoch(
+    model: nn.Module,
+    stream,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+    criterion: nn.Module,
+    runtime: Runtime,
+    *,
+    epoch: int,
+    epochs: int,
+    start_step: int = 0,
+    partial: dict | None = None,
+    aux_weight: float = 0.0,
+    checkpoint_every: int = 0,
+    on_checkpoint: Callable[[int, dict], None] | None = None,
+    reporter=None,
+) -> dict:
+    """Train ``model`` for one epoch of ``stream``, from ``start_step`` on.
+
+    Args:
+        model: the network (possibly DDP- or compile-wrapped), trained in place.
+        stream: ``BatchStream`` or ``LoaderStream`` (``num_batches()``, ``epoch(e, start_step)``).
+        optimizer, scheduler, scaler: stepped once per batch (the scaler is a no-op unless fp16).
+        criterion: the training loss of the main logits (and, weighted, of auxiliary logits).
+        runtime: device, autocast dtype, rank.
+        epoch: the epoch index (from 0); with the stream's seed it fixes the batches.
+        epochs: the run's number of epochs (for the progress display).
+        start_step: steps of this epoch already done (resume in mid-epoch).
+        partial: the running sums saved with those steps (``{"sums": [...], "seconds": s}``).
+        aux_weight: weight of the auxiliary classifiers' losses.
+        checkpoint_every: call ``on_checkpoint`` after every this many steps (0: never); not after
+            the last step of the epoch, which the caller checkpoints after evaluating.
+        on_checkpoint: ``on_checkpoint(step, partial)``, ``partial`` as the argument above.
+        reporter: progress display (see :mod:`cnnzoo.train.progress`).
+
+    Returns:
+        ``loss`` (mean training loss of the main logits), ``top1``, ``images``, ``seconds``,
+        ``images_per_s``, ``lr`` (of the last step) and ``steps``, over all ranks.
+
+    Raises:
+        TrainingDiverged: the loss became NaN or infinite.
+    """
+    reporter = reporter or SilentReporter()
+    model.train()
+    total = stream.num_batches()
+    sums = torch.tensor(
+        partial["sums"] if partial else [0.0, 0.0, 0.0], dtype=torch.float64, device=runtime.device
+    )  # loss x images, correct, images
+    seconds = partial["seconds"] if partial else 0.0
+    lr = optimizer.param_groups[0]["lr"]
+    reporter.epoch_start(epoch, epochs, total, start_step)
+    tic = time.perf_counter()
+    for step, (images, labels) in enumerate(stream.epoch(epoch, start_step), start=start_step + 1):
+        with runtime.autocast():
+            logits, aux = split_outputs(model(images))
+            loss = criterion(logits, labels)
+            objective = loss
+            if aux and aux_weight:
+                objective = loss + aux_weight * sum(criterion(a, labels) for a in aux)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(objective).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        lr = optimizer.param_groups[0]["lr"]
+        scheduler.step()
+        sums[0] += loss.detach().double() * labels.shape[0]
+        sums[1] += (logits.detach().argmax(1) == labels).sum()
+        sums[2] += labels.shape[0]
+        if step % runtime.check_every == 0 or step == total:
+            elapsed = seconds + time.perf_counter() - tic
+            loss_sum, correct, count = sums.tolist()
+            if not distributed.all_true(math.isfinite(loss_sum), runtime.dist):
+                raise TrainingDiverged(
+                    f"the training loss became {loss_sum / count} at epoch {epoch + 1}, "
+                    f"step {step} (lr {lr:.3g})"
+                )
+            world = runtime.dist.world_size
+            reporter.step(step, loss_sum / count, correct / count, count * world / elapsed)
+        if on_checkpoint and checkpoint_every and step % checkpoint_every == 0 and step < total:
+            elapsed = seconds + time.perf_counter() - tic
+            on_checkpoint(step, {"sums": sums.tolist(), "seconds": elapsed})
+    loss_sum, correct, count = distributed.all_reduce_sum(sums, runtime.dist).tolist()
+    seconds += time.perf_counter() - tic
+    if not math.isfinite(loss_sum):
+        raise TrainingDiverged(f"the training loss became {loss_sum} in epoch {epoch + 1}")
+    return {
+        "loss": loss_sum / max(count, 1),
+        "top1": correct / max(count, 1),
+        "images": int(count),
+        "seconds": seconds,
+        "images_per_s": count / seconds if seconds > 0 else 0.0,
+        "lr": lr,
+        "steps": total,
+    }
+
+
+# --------------------------------------------------------------------------------- evaluation
+
+
+def mean_log_probs(logits: list[torch.Tensor]) -> torch.Tensor:
+    """Log of the mean of the softmax probabilities of several views."""
+    logp = torch.stack([x.float().log_softmax(1) for x in logits])
+    return torch.logsumexp(logp, 0) - math.log(len(logits))
+
+
+def tta_none(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    return model(images).float().log_softmax(1)
+
+
+def tta_flip(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The image and its mirror image."""
+    return mean_log_probs([model(images), model(images.flip(-1))])
+
+
+def tta_ten_crop(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Krizhevsky et al. 2012, Sec. 4.1: the four corner patches and the centre patch of a larger
+    image, and their mirror images. The larger image is the batch enlarged by 8/7 (256/224)."""
+    size = images.shape[-1]
+    big = round(size * TEN_CROP_SCALE)
+    large = F.interpolate(images, size=(big, big), mode="bilinear", align_corners=False)
+    m = big - size
+    corners = ((0, 0), (0, m), (m, 0), (m, m), (m // 2, m // 2))
+    crops = [large[..., i : i + size, j : j + size] for i, j in corners]
+    return mean_log_probs([model(c) for c in crops] + [model(c.flip(-1)) for c in crops])
+
+
+TTA: dict[str, Callable[[nn.Module, torch.Tensor], torch.Tensor]] = {
+    "none": tta_none,
+    "flip": tta_flip,
+    "10crop": tta_ten_crop,
+}
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module, stream, runtime: Runtime, *, num_classes: int, tta: str = "none"
+) -> dict:
+    """Top-1 / top-5 accuracy, loss and confusion matrix of ``model`` on a test stream.
+
+    Args:
+        model: the network (not DDP-wrapped: ranks may see different numbers of batches).
+        stream: a test ``BatchStream`` / ``LoaderStream``; each rank sees its disjoint part.
+        runtime: device, autocast dtype, rank; sums are reduced over the ranks.
+        num_classes: classes of the confusion matrix.
+        tta: a key of :data:`TTA`.
+
+    Returns:
+        ``loss`` (cross-entropy of the averaged probabilities), ``top1``, ``top5``, ``error1``,
+        ``error5``, ``count``, ``per_class`` (accuracy of each class), ``confusion`` (C x C
+        tensor, rows = true class), ``seconds``.
+    """
+    model.eval()
+    predict = TTA[tta]
+    sums = torch.zeros(4, dtype=torch.float64, device=runtime.device)  # loss, top-1, top-5, count
+    confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=runtime.device)
+    tic = time.perf_counter()
+    for images, labels in stream.epoch(0):
+        with runtime.autocast():
+            logp = predict(model, images)
+        logp = logp.float()
+        sums[0] += F.nll_loss(logp, labels, reduction="sum").double()
+        sums[1:3] += topk_correct(logp, labels, (1, 5))
+        sums[3] += labels.shape[0]
+        confusion += confusion_matrix(logp.argmax(1), labels, num_classes)
+    loss, top1, top5, count = distributed.all_reduce_sum(sums, runtime.dist).tolist()
+    confusion = distributed.all_reduce_sum(confusion, runtime.dist).cpu()
+    count = max(count, 1)
+    return {
+        "loss": loss / count,
+        "top1": top1 / count,
+        "top5": top5 / count,
+        "error1": 1 - top1 / count,
+        "error5": 1 - top5 / count,
+        "count": int(count),
+        "per_class": per_class_accuracy(confusion),
+        "confusion": confusion,
+        "seconds": time.perf_counter() - tic,
+    }
+
+
+# ------------------------------------------------------------------------------------- the run
+
+
+def params_finite(model: nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+def run(config: TrainConfig, *, stream: TextIO | None = None) -> dict:
+    """Train ``config.model`` on ``config.dataset`` as ``config`` says (see :class:`TrainConfig`).
+
+    Args:
+        config: the configuration; ``None`` fields come from the model's recipe.
+        stream: where progress and results are printed (default: standard output).
+
+    Returns:
+        The last epoch's metrics row, with ``best_top1``, ``run_dir``, ``seconds`` and
+        ``config`` (the resolved configuration).
+
+    Raises:
+        ValueError: bad options, an unusable dataset or model, or a diverged run
+            (:class:`TrainingDiverged`, whose message names the last good checkpoint).
+    """
+    started = time.perf_counter()
+    dist = distributed.setup()
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    try:
+        history, best, facts = train_job(config, dist, stream)
+    finally:
+        if torch.are_deterministic_algorithms_enabled() != was_deterministic:
+            torch.use_deterministic_algorithms(was_deterministic)
+        # The job (and its DDP reducer) is gone by now: a process group destroyed while a DDP
+        # model still holds gloo work can abort the process at exit.
+        gc.collect()
+        distributed.cleanup(dist)
+    final, seconds = history[-1], time.perf_counter() - started
+    if dist.is_main:
+        print(
+            f"{facts['model']} on {facts['dataset']}: final test top-1 {final['test_top1']:.2%} "
+            f"(error {1 - final['test_top1']:.2%}), top-5 {final['test_top5']:.2%}; best top-1 "
+            f"{best:.2%}; {len(history)} epochs, {seconds:.1f} s in this process; run folder "
+            f"{facts['run_dir']}",
+            file=stream or sys.stdout,
+            flush=True,
+        )
+    return {**final, "best_top1": best, "run_dir": facts["run_dir"], "seconds": seconds,
+            "config": facts["config"]}  # fmt: skip
+
+
+def train_job(
+    config: TrainConfig, dist: distributed.DistInfo, stream: TextIO | None
+) -> tuple[list[dict], float, dict]:
+    """Prepare the job, resume it if asked, and fit it; the job is freed when this returns.
+
+    Returns:
+        The metrics rows, the best test top-1, and plain facts of the run (model, dataset,
+        run folder, resolved configuration).
+    """
+    job = prepare(config, dist)
+    start = ResumePoint.from_checkpoint(job.ckpt)
+    if job.ckpt is not None:
+        restore(job.ckpt, job.model, job.optimizer, job.scheduler, job.scaler, dist)
+    files = RunFiles(job.run_dir, dist, job.meta)
+    files.open(purge_step=start.epoch * job.steps + start.step if job.ckpt else None)
+    reporter = make_reporter(dist.is_main, stream)
+    try:
+        history, best = fit(job, start, files, reporter)
+    finally:
+        reporter.close()
+        files.close()
+    facts = {"model": job.config.model, "dataset": job.info.name, "run_dir": str(job.run_dir),
+             "config": job.meta["config"]}  # fmt: skip
+    return history, best, facts
+
+
+def fit(job: Job, start: ResumePoint, files: RunFiles, reporter) -> tuple[list[dict], float]:
+    """The epochs of a run from ``start`` on: train, evaluate, write the files.
+
+    Returns:
+        The metrics rows of all epochs and the best test top-1.
+    """
+    config, dist, steps = job.config, job.runtime.dist, job.steps
+    history, best = list(start.history), start.best_top1
+    files.write_metrics(history)
+    reporter.message(
+        f"{'resuming' if job.ckpt else 'training'} {config.model} on {job.info.name} "
+        f"({job.sizes[0]:,} train / {job.sizes[1]:,} test images, {job.size}x{job.size}, "
+        f"{dist.world_size} process(es) on {dist.device.type}) -> {job.run_dir}"
+    )
+
+    def save_last(epoch: int, step: int, partial: dict | None) -> None:
+        progress = {"epoch": epoch, "step": step, "partial": partial, "history": history,
+                    "best_top1": best, "global_step": epoch * steps + step}  # fmt: skip
+        files.save_last(job.model, job.optimizer, job.scheduler, job.scaler, progress=progress)
+
+    def checkpoint(epoch: int, step: int, partial: dict) -> None:
+        good = math.isfinite(partial["sums"][0]) and params_finite(job.model)
+        if not distributed.all_true(good, dist):  # every rank stops, or none
+            raise TrainingDiverged(f"non-finite loss or weights at epoch {epoch + 1}, step {step}")
+        save_last(epoch, step, partial)
+
+    step, partial = start.step, start.partial
+    try:
+        for epoch in range(start.epoch, config.epochs):
+            stats = train_one_epoch(
+                job.train_net, job.train_stream, job.optimizer, job.scheduler, job.scaler,
+                job.criterion, job.runtime, epoch=epoch, epochs=config.epochs, start_step=step,
+                partial=partial, aux_weight=job.recipe.aux_loss_weight, reporter=reporter,
+                checkpoint_every=config.checkpoint_every,
+                on_checkpoint=lambda done, part, epoch=epoch: checkpoint(epoch, done, part),
+            )  # fmt: skip
+            step, partial = 0, None
+            if not params_finite(job.model):
+                raise TrainingDiverged(f"the weights became non-finite in epoch {epoch + 1}")
+            distributed.broadcast_buffers(job.model, dist)  # rank 0's batch-norm statistics
+            test = evaluate(job.net, job.test_stream, job.runtime, num_classes=job.info.num_classes)
+            row = {
+                "epoch": epoch + 1, "train_loss": stats["loss"], "train_top1": stats["top1"],
+                "test_loss": test["loss"], "test_top1": test["top1"], "test_top5": test["top5"],
+                "lr": stats["lr"], "seconds": stats["seconds"] + test["seconds"],
+                "images_per_s": stats["images_per_s"],
+            }  # fmt: skip
+            history.append(row)
+            files.write_metrics(history, global_step=(epoch + 1) * steps)
+            if row["test_top1"] > best:
+                best = row["test_top1"]
+                files.save_best(job.model, epoch=epoch + 1, row=row)
+            save_last(epoch + 1, 0, None)
+            reporter.epoch_end(row)
+    except TrainingDiverged as err:
+        last = job.run_dir / "last.pt"
+        kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint exists"
+        raise TrainingDiverged(
+            f"{err}; the run stops and {kept}. Try a lower --lr (now {config.lr}) or a longer "
+            "--warmup-epochs"
+        ) from None
+    return history, best
