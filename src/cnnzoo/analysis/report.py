@@ -12,11 +12,9 @@ import csv
 import dataclasses
 import io
 import json
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from rich.console import Console
-from rich.table import Table
 
 SCHEMA_VERSION = 1
 
@@ -341,51 +339,55 @@ def format_field(rf: ReceptiveField | None) -> tuple[str, str, str]:
     return size, pair(rf.h.jump, rf.w.jump), pair(rf.h.start, rf.w.start)
 
 
+def text_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]
+) -> list[str]:
+    """Aligned columns under a header and a rule; plain string formatting, so even a network
+    of thousands of layers renders in milliseconds."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True)
+        ).rstrip()
+
+    return [line(headers), "  ".join("─" * w for w in widths), *(line(r) for r in rows)]
+
+
 def render_table(report: Report, depth: int | None = None, *, width: int = 160) -> str:
-    """The report as a text table (made with ``rich``), then the totals.
+    """The report as a text table, then the totals.
 
     Args:
         report: a profiler report.
         depth: fold rows deeper than this many name components (see :func:`collapse`); ``None``
             shows every row.
-        width: characters per line.
+        width: characters per line of the explanatory note.
 
     Returns:
         The table as plain text.
     """
     rows = report.rows if depth is None else collapse(report.rows, depth, report.module_types)
     c, h, w = report.input_size
-    table = Table(title=f"{report.model}  input 1x{c}x{h}x{w}  {report.dtype}")
-    for header, justify in (
-        ("Layer", "left"),
-        ("Type", "left"),
-        ("Output", "left"),
-        ("Params", "right"),
-        ("MACs conv+lin", "right"),
-        ("MACs other", "right"),
-        ("Output memory", "right"),
-        ("RF", "right"),
-        ("Jump", "right"),
-        ("Start", "right"),
-    ):
-        table.add_column(header, justify=justify, no_wrap=header == "Layer", overflow="fold")
+    headers = ("Layer", "Type", "Output", "Params", "MACs conv+lin", "MACs other",
+               "Output memory", "RF", "Jump", "Start")  # fmt: skip
+    right = (False, False, False, True, True, True, True, True, True, True)
+    cells = []
     for row in rows:
         note = f" unknown: {','.join(sorted(set(row.unknown_ops)))}" if row.unknown_ops else ""
-        table.add_row(
-            "  " * (row.depth - 1) + row.name,
-            row.type + note,
-            "x".join(map(str, row.output_shape)),
-            f"{row.params:,}",
-            si(row.macs_conv_linear),
-            si(row.macs_other),
-            binary_size(row.activation_bytes) + ("" if row.allocated_bytes else " *"),
-            *format_field(row.receptive_field),
+        cells.append(
+            (
+                "  " * (row.depth - 1) + row.name,
+                row.type + note,
+                "x".join(map(str, row.output_shape)),
+                f"{row.params:,}",
+                si(row.macs_conv_linear),
+                si(row.macs_other),
+                binary_size(row.activation_bytes) + ("" if row.allocated_bytes else " *"),
+                *format_field(row.receptive_field),
+            )
         )
     t = report.totals
-    summary = Table.grid(padding=(0, 2))
-    summary.add_column()
-    summary.add_column(justify="right")
-    lines = [
+    totals = [
         ("parameters (all modules)", f"{t.params:,}"),
         ("  trainable", f"{t.params_trainable:,}"),
         ("  in modules that ran", f"{t.params_in_rows:,}"),
@@ -394,25 +396,32 @@ def render_table(report: Report, depth: int | None = None, *, width: int = 160) 
         ("MACs other", f"{si(t.macs_other)}  ({t.macs_other:,})"),
         ("FLOPs other (2 x MACs)", si(t.flops_other)),
         ("activation memory (new allocations)", binary_size(t.activation_bytes)),
+        ("weight layers on the longest path", str(t.depth)),
         ("unknown operations", f"{t.unknown_op_count} {', '.join(t.unknown_ops)}".rstrip()),
     ]
     if report.final_receptive_field is not None:
         size, jump, start = format_field(report.final_receptive_field)
-        lines.append(
+        totals.append(
             (
                 "receptive field of the last feature map",
                 f"{size} (jump {jump}, start {start}) at {report.final_receptive_field_row}",
             )
         )
-    for label, value in lines:
-        summary.add_row(label, value)
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=width, color_system=None, force_terminal=False)
-    console.print(table)
-    console.print(
+    label_width = max(len(label) for label, _ in totals)
+    value_width = max(len(value) for _, value in totals)
+    note = textwrap.fill(
         "MACs: multiply-accumulates. Output memory: * = shares memory with an earlier output "
         "(in-place, view, pass-through). RF: receptive field in input pixels (g = global), "
-        "Jump: its effective stride, Start: centre of the first output pixel's field."
+        "Jump: its effective stride, Start: centre of the first output pixel's field.",
+        width=width,
     )
-    console.print(summary)
-    return buffer.getvalue()
+    lines = [
+        f"{report.model}  input 1x{c}x{h}x{w}  {report.dtype}",
+        "",
+        *text_table(headers, cells, right),
+        "",
+        note,
+        "",
+        *(f"{label:<{label_width}}  {value:>{value_width}}" for label, value in totals),
+    ]
+    return "\n".join(lines) + "\n"
