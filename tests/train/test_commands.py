@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 from trainutil import fake_digits
 
+from cnnzoo.cli import main
 from cnnzoo.train import TrainConfig, run
-from cnnzoo.train.commands import add_commands, main
+from cnnzoo.train.commands import add_commands
 
 ISSUE_TRAIN_FLAGS = {
     "--dataset", "--data-dir", "--epochs", "--batch-size", "--optimizer", "--lr", "--momentum",

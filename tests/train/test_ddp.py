@@ -27,7 +27,7 @@ def test_two_gloo_processes_match_one(fake_mnist, tmp_path):
     assert single.returncode == 0, single.stderr
     torchrun = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-        "-m", "cnnzoo.train.commands", "train", *ARGS, *data, "--out", str(tmp_path / "two"),
+        "-m", "cnnzoo", "train", *ARGS, *data, "--out", str(tmp_path / "two"),
     ]  # fmt: skip
     double = subprocess.run(torchrun, cwd=tmp_path, env=cli_env(), capture_output=True,
                             text=True, timeout=180)  # fmt: skip

@@ -48,8 +48,8 @@ def cli_env() -> dict[str, str]:
 
 
 def train_command(*args: str) -> list[str]:
-    """``python -m cnnzoo.train.commands train ARGS``."""
-    return [sys.executable, "-m", "cnnzoo.train.commands", "train", *args]
+    """``python -m cnnzoo train ARGS``."""
+    return [sys.executable, "-m", "cnnzoo", "train", *args]
 
 
 def run_cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -14,7 +14,7 @@ import argparse
 import dataclasses
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from cnnzoo.train.config import (
     FORMATS,
@@ -170,19 +170,3 @@ def add_commands(subparsers) -> dict[str, Callable[[argparse.Namespace], int]]:
     for add in PARSERS.values():
         add(subparsers)
     return dict(HANDLERS)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """These three commands alone (``python -m cnnzoo.train.commands``)."""
-    parser = argparse.ArgumentParser(prog="cnnzoo")
-    handlers = add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return handlers[args.command](args)
-    except ValueError as err:
-        print(f"cnnzoo {args.command}: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
