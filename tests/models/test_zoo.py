@@ -115,3 +115,14 @@ def test_forward_features_and_head_compose(name):
         features = model.forward_features(x)
         assert features.ndim == 4
         assert torch.equal(model.forward_head(features), model(x))
+
+
+@pytest.mark.parametrize("name", sorted(n for n, row in REFERENCE.items() if row.macs is not None))
+def test_macs_and_depth_match_reference(name):
+    from cnnzoo.analysis import profile
+
+    row = REFERENCE[name]
+    kwargs = {"num_classes": row.num_classes, **row.kwargs}
+    totals = profile(name, row.input_size, model_kwargs=kwargs).totals
+    assert totals.macs_conv_linear == pytest.approx(row.macs, rel=row.macs_tolerance, abs=0)
+    assert totals.depth == row.depth
