@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ResNet-20 (He et al. 2016, Sec. 4.2; 1 input channel) on Fashion-MNIST with its default recipe:
-# target >= 94.0% final test top-1. A long run: 40 epochs of about 85 s each on 2 quiet CPU cores
-# (fp32, ~750 training images/s, plus ~5 s of evaluation), so about an hour. In the background:
+# target >= 94.0% final test top-1. A long run: 40 epochs in bf16 autocast with channels_last
+# (~1,080 training images/s on 2 quiet AVX-512-bf16 cores, against ~650 in fp32), about a minute
+# each, so about 40 minutes. In the background:
 #
 #   nohup bash benchmarks/resnet20_fashion_mnist.sh > resnet20_fashion_mnist.log 2>&1 &
 #
@@ -13,4 +14,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 resume=()
 if [ "${RESUME:-0}" = 1 ]; then resume=(--resume); fi
 exec .venv/bin/python benchmarks/train_accuracy.py resnet20 fashion-mnist --target 0.94 \
-    --keep runs/benchmark "${resume[@]}" "$@"
+    --precision bf16 --channels-last --keep runs/benchmark "${resume[@]}" "$@"

@@ -40,6 +40,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", type=float, help="final test top-1 to reach (fraction)")
     parser.add_argument("--max-seconds", type=float, help="wall-time bound of one run")
     parser.add_argument("--keep", help="keep the run folders under this directory")
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        default="fp32",
+        help="autocast precision (as cnnzoo train --precision)",
+    )
+    parser.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="NHWC memory format (as cnnzoo train --channels-last)",
+    )
     parser.add_argument("--resume", action="store_true",
                         help="continue the runs kept under --keep from their last.pt")  # fmt: skip
     args = parser.parse_args(argv)
@@ -51,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
             out = base / f"{args.model}-{args.dataset}-seed{seed}"
             resume = args.resume and (out / "last.pt").exists()
             config = TrainConfig(args.model, dataset=args.dataset, epochs=args.epochs, seed=seed,
-                                 out=str(out), resume=resume)  # fmt: skip
+                                 out=str(out), resume=resume, precision=args.precision,
+                                 channels_last=args.channels_last)  # fmt: skip
             start = time.perf_counter()
             result = run(config)
             seconds = time.perf_counter() - start
