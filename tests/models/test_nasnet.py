@@ -13,18 +13,16 @@ from torch import nn
 import cnnzoo
 from cnnzoo.analysis import profile
 from cnnzoo.models import nasnet
+from cnnzoo.models.base import AuxOutputs
+from cnnzoo.models.genotype import NASNET_A, OPERATION_NAMES, Block, CellGenotype, Genotype
 from cnnzoo.models.nasnet import (
-    NASNET_A,
-    OPERATION_NAMES,
     OPERATIONS,
-    Block,
-    CellGenotype,
     FactorizedReduction,
-    Genotype,
     NASNet,
     ReLUConvBN,
     ScheduledDropPath,
 )
+from cnnzoo.nas.space import random_genotype
 from cnnzoo.reference import reference_models
 
 REFERENCE = {row.name: row for row in reference_models()}
@@ -66,7 +64,7 @@ def test_separable_convolutions_are_applied_twice() -> None:
 
 
 def test_genotype_json_round_trip_rebuilds_the_same_network() -> None:
-    for genotype in (NASNET_A, nasnet.random_genotype(3), nasnet.random_genotype(4, num_blocks=2)):
+    for genotype in (NASNET_A, random_genotype(3), random_genotype(4, num_blocks=2)):
         text = genotype.to_json(indent=2)
         again = Genotype.from_json(text)
         assert again == genotype
@@ -185,7 +183,7 @@ def test_cell_output_width_by_hand(concat, units: int) -> None:
     assert reduction.out_channels == out.shape[1] == units * filters
     assert out.shape[2:] == (3, 3)
     if concat and 0 in concat:
-        assert isinstance(reduction.reduction_0, FactorizedReduction)
+        assert isinstance(reduction.concat_adjust[concat.index(0)], FactorizedReduction)
 
 
 def test_cell_inputs_follow_tf_slim() -> None:
@@ -201,22 +199,27 @@ def test_cell_inputs_follow_tf_slim() -> None:
     assert isinstance(cell.conv_prev_1x1, ReLUConvBN)
     cell = nasnet.Cell(NASNET_A.normal, in_channels=30, prev_channels=10, prev_is_larger=False,
                        filters=10, reduction=False)  # fmt: skip
-    assert not hasattr(cell, "conv_prev_1x1")
+    assert isinstance(cell.conv_prev_1x1, nn.Identity)
     # No h_{i-1} (first cell after the stem): the raw input is state 1; concatenating it needs
     # a 1x1 projection to F.
     cell = nasnet.Cell(NASNET_A.normal, in_channels=30, prev_channels=None, prev_is_larger=False,
                        filters=10, reduction=False)  # fmt: skip
-    assert isinstance(cell.reduction_1, nn.Sequential)
+    assert isinstance(cell.concat_adjust[0], nn.Sequential)  # state 1 is concatenated first
     assert cell(torch.randn(1, 30, 4, 4), None).shape == (1, 60, 4, 4)
+
+
+def cell_names(model: NASNet) -> list[str]:
+    return [name for name, m in model.named_children() if isinstance(m, nasnet.Cell)]
 
 
 def cell_shapes(model: NASNet, side: int) -> dict[str, tuple[int, ...]]:
     shapes: dict[str, tuple[int, ...]] = {}
     hooks = [
-        getattr(model, name).register_forward_hook(
+        cell.register_forward_hook(
             lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape[1:]))
         )
-        for name, _ in model.slots
+        for name, cell in model.named_children()
+        if isinstance(cell, nasnet.Cell)
     ]
     model(torch.empty(1, 3, side, side, device="meta"))
     for h in hooks:
@@ -251,8 +254,10 @@ def test_large_cell_shapes_at_331_and_skip_reduction_input() -> None:
     assert shapes["cell_17"] == (4032, 11, 11)  # "6 @ 4032"
     # skip_reduction_layer_input: the cell after a reduction reads the output from before the
     # reduction cell's input (cell_4 for cell_6), the Mobile one the reduction cell's input.
-    assert dict(large.slots)["cell_6"] == -3 and dict(large.slots)["cell_7"] == -2
-    assert dict(mobile.slots)["cell_4"] == -2
+    offsets = {name: dict(zip(cell_names(m), m.prev_offsets, strict=True)) for name, m in
+               (("large", large), ("mobile", mobile))}  # fmt: skip
+    assert offsets["large"]["cell_6"] == -3 and offsets["large"]["cell_7"] == -2
+    assert offsets["mobile"]["cell_4"] == -2
 
 
 # --- the reference networks -----------------------------------------------------------------
@@ -282,7 +287,7 @@ def test_penultimate_filters_is_respected() -> None:
     assert model.forward_features(torch.empty(1, 3, 64, 64, device="meta")).shape[1] == 480
     assert model.cell_0.conv_1x1.conv.out_channels == 20  # F = 480 / 24
     assert model.cell_stem_0.conv_1x1.conv.out_channels == 5  # F / 4
-    assert [n for n, _ in model.slots if n.startswith("cell_") and "stem" not in n] == [
+    assert [n for n in cell_names(model) if n.startswith("cell_") and "stem" not in n] == [
         f"cell_{i}" for i in range(6)
     ]
     with pytest.raises(ValueError, match=r"penultimate_filters=1000 is not a multiple of 24"):
@@ -296,8 +301,8 @@ def test_aux_head_in_training_mode_only() -> None:
     # TF-slim's head on cell_7 (528 channels): 1x1 -> 128, BN, 4x4 conv -> 768, BN, FC.
     assert extra == 528 * 128 + 2 * 128 + 128 * 768 * 16 + 2 * 768 + 768 * 7 + 7
     out = model(torch.randn(2, 3, 32, 32))
-    assert isinstance(out, nasnet.NASNetOutputs)
-    assert out.logits.shape == out.aux_logits.shape == (2, 7)
+    assert isinstance(out, AuxOutputs) and len(out.aux_logits) == 1
+    assert out.logits.shape == out.aux_logits[0].shape == (2, 7)
     model.eval()
     assert model(torch.randn(1, 3, 32, 32)).shape == (1, 7)
 
@@ -305,13 +310,13 @@ def test_aux_head_in_training_mode_only() -> None:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_random_genotype_cifar_stem_runs_on_28x28(seed: int) -> None:
     torch.manual_seed(seed)
-    genotype = nasnet.random_genotype(random.Random(seed))
+    genotype = random_genotype(random.Random(seed))
     model = small_net(genotype, in_chans=1, drop_path_prob=0.2, aux_logits=True)
     assert model.min_input_size == 1
-    model.set_drop_path_progress(1.0)
+    model.set_progress(1.0)
     out = model(torch.randn(2, 1, 28, 28))
-    assert out.logits.shape == out.aux_logits.shape == (2, 10)
-    (out.logits.sum() + out.aux_logits.sum()).backward()
+    assert out.logits.shape == out.aux_logits[0].shape == (2, 10)
+    (out.logits.sum() + out.aux_logits[0].sum()).backward()
     assert model.forward_features(torch.randn(1, 1, 28, 28)).shape[2:] == (7, 7)  # two halvings
     model.eval()
     assert model(torch.randn(1, 1, 28, 28)).shape == (1, 10)
@@ -320,15 +325,15 @@ def test_random_genotype_cifar_stem_runs_on_28x28(seed: int) -> None:
 def test_drop_path_schedule() -> None:
     with torch.device("meta"):
         model = small_net(NASNET_A, num_cells=2, drop_path_prob=0.4)
-    drops = [getattr(model, name).drop_path for name, _ in model.slots]
+    drops = [cell.drop_path for cell in model.cells()]
     total = 3 * 2 + 2  # 3 stacks of N = 2 normal cells, 2 reduction cells (CIFAR: no stem cells)
     assert len(drops) == total
     # TF-slim v3: scaled by depth, (cell + 1) / total, and linearly by training progress.
     assert [d.drop_prob for d in drops] == pytest.approx([0.4 * (k + 1) / total for k in range(8)])
-    assert model.drop_path_progress == 0.0 and all(d.current_prob == 0.0 for d in drops)
-    model.set_drop_path_progress(0.5)
+    assert all(d.current_prob == 0.0 for d in drops)
+    model.set_progress(0.5)
     assert drops[-1].current_prob == pytest.approx(0.2)
-    model.set_drop_path_progress(3.0)  # past the end: clamped
+    model.set_progress(3.0)  # past the end: clamped
     assert drops[-1].current_prob == pytest.approx(0.4)
 
     torch.manual_seed(0)
@@ -345,7 +350,7 @@ def test_drop_path_schedule() -> None:
 def test_identity_branches_are_never_dropped() -> None:
     cell = nasnet.Cell(NASNET_A.normal, in_channels=8, prev_channels=8, prev_is_larger=False,
                        filters=8, reduction=False, drop_prob=0.9)  # fmt: skip
-    assert [drops for _, drops, _ in cell.plan] == [
+    assert [block.dropped for block in cell.blocks] == [
         (True, True), (True, True), (True, False), (True, True), (True, False),
     ]  # fmt: skip
 

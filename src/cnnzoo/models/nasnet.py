@@ -6,10 +6,13 @@ An architecture search finds two cells, a *normal* cell (keeps the resolution) a
 cell (halves it); the network stacks ``num_cells`` (N) normal cells between reduction cells (Sec. 3,
 Fig. 2). A cell takes the outputs of the two previous cells and builds B = 5 blocks; each block
 picks two hidden states, applies one operation to each and combines the results (Sec. 3, steps 1-5,
-Fig. 3). Here a cell is data, a :class:`Genotype`, and one builder, :class:`NASNet`, builds any
-valid genotype; ``nasnet_a_mobile`` (4 @ 1056, Table 3) and ``nasnet_a_large`` (6 @ 4032, Table 2)
-are the NASNet-A genotype (Fig. 4). "N @ P" is N normal cells per stack and P filters in the
-penultimate layer (the notation of Tables 1-3).
+Fig. 3). The cells are data, a :class:`~cnnzoo.models.genotype.Genotype` (``models/genotype.py``:
+the types, their JSON form, their validation and the NASNet-A genotype of Fig. 4), and this file
+turns any valid genotype into modules: the operations, a :class:`Cell` of blocks
+(:class:`CellBlock`), and the network :class:`NASNet`, read top-down as in Fig. 2.
+``nasnet_a_mobile`` (4 @ 1056, Table 3) and ``nasnet_a_large`` (6 @ 4032, Table 2) are NASNet-A.
+"N @ P" is N normal cells per stack and P filters in the penultimate layer (the notation of Tables
+1-3).
 
 Conventions (those of the authors' TF-slim code, ``nasnet.py`` and ``nasnet_utils.py``, which the
 reference counts use; later re-implementations differ, see below):
@@ -53,7 +56,8 @@ reference counts use; later re-implementations differ, see below):
 - ScheduledDropPath (the paper's regulariser): each operation's output except the identity is zeroed
   per sample with probability ``drop_path_prob * (cell + 1) / cells * min(progress, 1)`` (TF-slim
   ``drop_connect_version="v3"``: scaled linearly by depth and by training progress). ``progress``
-  starts at 0; call :meth:`NASNet.set_drop_path_progress` with ``step / total_steps``.
+  starts at 0; the training engine sets it before every step through the model contract's
+  ``set_progress(step / total_steps)``.
 
 Deviations from the paper:
 - Padding is symmetric (``k // 2``); TF-slim pads "SAME" (asymmetric at stride 2). Output sizes are
@@ -69,25 +73,28 @@ Deviations from the paper:
 
 from __future__ import annotations
 
-import json
 import math
-import random
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnzoo.models.base import ModelSpec, ZooModel
+from cnnzoo.models.base import AuxOutputs, ModelSpec, ZooModel
+from cnnzoo.models.genotype import (
+    NASNET_A,
+    NUM_INPUTS,
+    OPERATION_NAMES,
+    Block,
+    CellGenotype,
+    Genotype,
+    as_genotype,
+)
 from cnnzoo.models.layers import ConvNormAct
 
 PAPER = "Zoph et al. 2018, arXiv:1707.07012"
 
-NUM_BLOCKS = 5  # Sec. 3: "B = 5" blocks per cell
-NUM_INPUTS = 2  # Sec. 3: a cell's inputs are the outputs of the two previous cells
-COMBINES = ("add", "concat")  # Sec. 3, step 5: element-wise addition or concatenation
 FILTER_SCALING = 2  # Sec. 3: filters double at each reduction
 NUM_REDUCTIONS = 2  # Fig. 2: two reduction cells between three stacks of N normal cells
 IMAGENET_STEM_CELLS = 2  # Fig. 2 (ImageNet): two reduction cells after the first convolution
@@ -96,262 +103,7 @@ BN_EPS = 1e-3  # TF-slim nasnet_*_arg_scope: batch_norm_epsilon=1e-3
 DROPOUT = 0.5  # TF-slim ImageNet configs: dense_dropout_keep_prob=0.5
 AUX_CHANNELS = (128, 768)  # TF-slim _build_aux_head: 1x1 projection, then the map-wide conv
 
-# Sec. 3: the 13 operations the controller chooses from, in the paper's order (TF-slim names for
-# the ones NASNet-A uses: none, avg_pool_3x3, max_pool_3x3, separable_kxk_2). Built by OPERATIONS.
-OPERATION_NAMES = (
-    "identity",
-    "conv_1x3_3x1",  # 1x3 then 3x1 convolution
-    "conv_1x7_7x1",  # 1x7 then 7x1 convolution
-    "dil_conv_3x3",  # 3x3 dilated convolution
-    "avg_pool_3x3",
-    "max_pool_3x3",
-    "max_pool_5x5",
-    "max_pool_7x7",
-    "conv_1x1",
-    "conv_3x3",
-    "sep_conv_3x3",  # depthwise-separable convolutions
-    "sep_conv_5x5",
-    "sep_conv_7x7",
-)
-
-
-# --- the genotype ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Block:
-    """One block of a cell (Sec. 3, steps 1-5): two hidden-state indices, one operation for each,
-    and how the two results are combined (``"add"`` or ``"concat"``)."""
-
-    inputs: tuple[int, int]
-    ops: tuple[str, str]
-    combine: str = "add"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "inputs", tuple(self.inputs))
-        object.__setattr__(self, "ops", tuple(self.ops))
-
-    @property
-    def units(self) -> int:
-        """Width of the block's output in multiples of the cell's filters."""
-        return NUM_INPUTS if self.combine == "concat" else 1
-
-
-@dataclass(frozen=True)
-class CellGenotype:
-    """The blocks of one cell and the hidden states concatenated into its output.
-
-    Args:
-        blocks: the cell's blocks; block ``j`` creates hidden state ``j + 2`` and may read states
-            ``0 .. j + 1`` (0: previous cell's output, 1: the one before).
-        concat: indices of the hidden states concatenated into the output; ``None`` for the
-            paper's rule, every block output that no block reads.
-    """
-
-    blocks: tuple[Block, ...]
-    concat: tuple[int, ...] | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "blocks", tuple(self.blocks))
-        if self.concat is not None:
-            object.__setattr__(self, "concat", tuple(self.concat))
-
-    @property
-    def read_states(self) -> frozenset[int]:
-        """The hidden states some block uses as an input."""
-        return frozenset(i for block in self.blocks for i in block.inputs)
-
-    @property
-    def output_states(self) -> tuple[int, ...]:
-        """The hidden states concatenated into the cell's output, in order."""
-        if self.concat is not None:
-            return self.concat
-        read = self.read_states
-        return tuple(i for i in range(NUM_INPUTS, NUM_INPUTS + len(self.blocks)) if i not in read)
-
-    @property
-    def units(self) -> int:
-        """Width of the cell's output in multiples of its filters."""
-        return sum(
-            1 if i < NUM_INPUTS else self.blocks[i - NUM_INPUTS].units for i in self.output_states
-        )
-
-
-@dataclass(frozen=True)
-class Genotype:
-    """A NASNet search result: the normal and the reduction cell, ``num_blocks`` blocks each.
-
-    Constructing one validates it; a malformed genotype raises ``ValueError`` naming the cell,
-    the block and the problem. :meth:`to_json` / :meth:`from_json` (and ``to_dict`` /
-    ``from_dict``) round-trip it.
-    """
-
-    normal: CellGenotype
-    reduction: CellGenotype
-    num_blocks: int = NUM_BLOCKS
-
-    def __post_init__(self) -> None:
-        if isinstance(self.num_blocks, bool) or not isinstance(self.num_blocks, int):
-            raise ValueError(f"genotype: num_blocks must be an integer, got {self.num_blocks!r}")
-        if self.num_blocks < 1:
-            raise ValueError(f"genotype: num_blocks must be at least 1, got {self.num_blocks}")
-        for name in ("normal", "reduction"):
-            _check_cell(getattr(self, name), name, self.num_blocks)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary: ``{"normal": {"blocks": [...], "concat": ...}, ...}``."""
-
-        def cell(c: CellGenotype) -> dict[str, Any]:
-            blocks = [
-                {"inputs": list(b.inputs), "ops": list(b.ops), "combine": b.combine}
-                for b in c.blocks
-            ]
-            return {"blocks": blocks, "concat": None if c.concat is None else list(c.concat)}
-
-        return {
-            "normal": cell(self.normal),
-            "reduction": cell(self.reduction),
-            "num_blocks": self.num_blocks,
-        }
-
-    def to_json(self, indent: int | None = None) -> str:
-        """The genotype as JSON text (see :meth:`to_dict`)."""
-        return json.dumps(self.to_dict(), indent=indent)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Genotype:
-        """Rebuild a genotype from :meth:`to_dict`'s output; ``ValueError`` if malformed."""
-        _check_keys(data, "genotype", required={"normal", "reduction"}, optional={"num_blocks"})
-        cells = {name: _cell_from_dict(data[name], name) for name in ("normal", "reduction")}
-        return cls(**cells, num_blocks=data.get("num_blocks", NUM_BLOCKS))
-
-    @classmethod
-    def from_json(cls, text: str) -> Genotype:
-        """Rebuild a genotype from :meth:`to_json`'s output; ``ValueError`` if malformed."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"genotype: not valid JSON: {err}") from None
-        return cls.from_dict(data)
-
-
-def _check_keys(data: Any, where: str, *, required: set[str], optional: set[str]) -> None:
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{where}: expected an object, got {type(data).__name__}")
-    missing = sorted(required - set(data))
-    unknown = sorted(set(data) - required - optional)
-    if missing:
-        raise ValueError(f"{where}: missing key(s) {missing}")
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(required | optional)}")
-
-
-def _cell_from_dict(data: Any, name: str) -> CellGenotype:
-    where = f"{name} cell"
-    _check_keys(data, where, required={"blocks"}, optional={"concat"})
-    if not isinstance(data["blocks"], list):
-        raise ValueError(f"{where}: 'blocks' must be a list")
-    blocks = []
-    for j, item in enumerate(data["blocks"]):
-        _check_keys(item, f"{where}, block {j}", required={"inputs", "ops"}, optional={"combine"})
-        for key in ("inputs", "ops"):
-            if not isinstance(item[key], list):
-                raise ValueError(f"{where}, block {j}: {key!r} must be a list")
-        blocks.append(Block(item["inputs"], item["ops"], item.get("combine", "add")))
-    concat = data.get("concat")
-    if concat is not None and not isinstance(concat, list):
-        raise ValueError(f"{where}: 'concat' must be a list or null")
-    return CellGenotype(blocks, concat)
-
-
-def _is_index(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_cell(cell: CellGenotype, name: str, num_blocks: int) -> None:
-    """Raise ``ValueError`` naming the cell, the block and the problem."""
-    where = f"{name} cell"
-    if not isinstance(cell, CellGenotype):
-        raise ValueError(f"{where}: expected a CellGenotype, got {type(cell).__name__}")
-    if len(cell.blocks) != num_blocks:
-        raise ValueError(
-            f"{where}: has {len(cell.blocks)} blocks, expected num_blocks="
-            f"{num_blocks} (Sec. 3: each cell has B blocks)"
-        )
-    for j, block in enumerate(cell.blocks):
-        at = f"{where}, block {j}"
-        if not isinstance(block, Block):
-            raise ValueError(f"{at}: expected a Block, got {type(block).__name__}")
-        if len(block.inputs) != NUM_INPUTS or len(block.ops) != NUM_INPUTS:
-            raise ValueError(
-                f"{at}: needs exactly 2 inputs and 2 ops, got "
-                f"{len(block.inputs)} and {len(block.ops)}"
-            )
-        for op in block.ops:
-            if op not in OPERATION_NAMES:
-                raise ValueError(
-                    f"{at}: unknown operation {op!r}; known: {', '.join(OPERATION_NAMES)}"
-                )
-        for i in block.inputs:
-            if not _is_index(i) or not 0 <= i < NUM_INPUTS + j:
-                raise ValueError(
-                    f"{at}: input index {i!r} out of range; block {j} may read hidden states "
-                    f"0..{NUM_INPUTS + j - 1} (0, 1: the cell's inputs, k >= 2: block k-2)"
-                )
-        if block.combine not in COMBINES:
-            raise ValueError(f"{at}: unknown combine {block.combine!r}; known: {COMBINES}")
-    if cell.concat is None:
-        return
-    states = NUM_INPUTS + num_blocks
-    if not cell.concat:
-        raise ValueError(f"{where}: concat is empty; list the hidden states of the output")
-    for i in cell.concat:
-        if not _is_index(i) or not 0 <= i < states:
-            raise ValueError(f"{where}: concat index {i!r} out of range 0..{states - 1}")
-    if len(set(cell.concat)) != len(cell.concat):
-        raise ValueError(f"{where}: concat lists a hidden state twice: {list(cell.concat)}")
-    dead = [
-        k for k in range(NUM_INPUTS, states) if k not in cell.concat and k not in cell.read_states
-    ]
-    if dead:
-        raise ValueError(
-            f"{where}: the output of block(s) {[k - NUM_INPUTS for k in dead]} is "
-            "neither read by a block nor concatenated"
-        )
-
-
-def random_genotype(
-    rng: random.Random | int | None = None,
-    *,
-    num_blocks: int = NUM_BLOCKS,
-    ops: Sequence[str] | None = None,
-    combines: Sequence[str] = COMBINES,
-) -> Genotype:
-    """A genotype drawn uniformly from the search space (the paper's random-search baseline):
-    inputs, operations and combine of every block; concatenation by the paper's rule.
-
-    Args:
-        rng: a ``random.Random``, a seed, or ``None`` for a fresh unseeded generator.
-        num_blocks: blocks per cell (B).
-        ops: the operations to draw from; default all of :data:`OPERATION_NAMES`.
-        combines: the combine methods to draw from.
-    """
-    rng = rng if isinstance(rng, random.Random) else random.Random(rng)
-    ops = list(ops or OPERATION_NAMES)
-
-    def cell() -> CellGenotype:
-        return CellGenotype(
-            tuple(
-                Block(
-                    (rng.randrange(NUM_INPUTS + j), rng.randrange(NUM_INPUTS + j)),
-                    (rng.choice(ops), rng.choice(ops)),
-                    rng.choice(list(combines)),
-                )
-                for j in range(num_blocks)
-            )
-        )
-
-    return Genotype(cell(), cell(), num_blocks)
+__all__ = ["NASNET_A", "Genotype", "NASNet", "nasnet_a_large", "nasnet_a_mobile"]
 
 
 def penultimate_filters_for(
@@ -360,33 +112,6 @@ def penultimate_filters_for(
     """The ``penultimate_filters`` of a network whose first stack has ``filters`` (F) per state:
     ``F * 2**num_reductions * genotype.normal.units`` (24F for NASNet-A)."""
     return filters * FILTER_SCALING**num_reductions * genotype.normal.units
-
-
-# Fig. 4, as TF-slim's NasNetANormalCell / NasNetAReductionCell write it (their
-# ``hiddenstate_indices`` and ``operations`` read in pairs; none -> identity, separable_kxk_2 ->
-# sep_conv_kxk). ``concat`` is what their ``used_hiddenstates`` leaves unmarked.
-NASNET_A = Genotype(
-    normal=CellGenotype(
-        (
-            Block((0, 1), ("sep_conv_5x5", "sep_conv_3x3")),
-            Block((1, 1), ("sep_conv_5x5", "sep_conv_3x3")),
-            Block((0, 1), ("avg_pool_3x3", "identity")),
-            Block((1, 1), ("avg_pool_3x3", "avg_pool_3x3")),
-            Block((0, 0), ("sep_conv_3x3", "identity")),
-        ),
-        concat=(1, 2, 3, 4, 5, 6),  # used_hiddenstates = [1, 0, 0, 0, 0, 0, 0]: 6 states
-    ),
-    reduction=CellGenotype(
-        (
-            Block((0, 1), ("sep_conv_5x5", "sep_conv_7x7")),
-            Block((0, 1), ("max_pool_3x3", "sep_conv_7x7")),
-            Block((0, 1), ("avg_pool_3x3", "sep_conv_5x5")),
-            Block((3, 2), ("identity", "avg_pool_3x3")),
-            Block((2, 0), ("sep_conv_3x3", "max_pool_3x3")),
-        ),
-        concat=(3, 4, 5, 6),  # used_hiddenstates = [1, 1, 1, 0, 0, 0, 0]: 4 states
-    ),
-)
 
 
 # --- operations -----------------------------------------------------------------------------
@@ -508,7 +233,8 @@ def _factorized(k: int) -> Callable[[int, int, int], nn.Module]:
     return lambda c_in, c_out, stride: FactorizedConv(c_in, c_out, k, stride)
 
 
-# The operation table: name (OPERATION_NAMES) -> factory (input channels, output channels, stride).
+# The operation table: name (genotype.OPERATION_NAMES) -> factory (input channels, output channels,
+# stride).
 OPERATIONS: dict[str, Callable[[int, int, int], nn.Module]] = {
     "identity": _identity,
     "conv_1x3_3x1": _factorized(3),
@@ -583,8 +309,38 @@ class ScheduledDropPath(nn.Module):
         return f"drop_prob={self.drop_prob:.4g}, progress={self.progress:.4g}"
 
 
+assert tuple(OPERATIONS) == OPERATION_NAMES  # every operation of the search space is built here
+
+
+class CellBlock(nn.Module):
+    """One block (Sec. 3, steps 3-5): an operation on each of two hidden states, the two results
+    added or concatenated. ScheduledDropPath acts on each result except an identity's (TF-slim
+    never drops ``none``). In a reduction cell an operation on an input state strides by 2.
+
+    Args:
+        block: the block's genotype.
+        widths: the widths of the hidden states so far.
+        filters: the cell's F, every operation's output width.
+        reduction: whether the block is in a reduction cell.
+    """
+
+    def __init__(self, block: Block, widths: list[int], filters: int, reduction: bool) -> None:
+        super().__init__()
+        self.inputs, self.combine = block.inputs, block.combine
+        self.left, self.right = (
+            OPERATIONS[op](widths[i], filters, 2 if reduction and i < NUM_INPUTS else 1)
+            for i, op in zip(block.inputs, block.ops, strict=True)
+        )
+        self.dropped = tuple(op != "identity" for op in block.ops)
+
+    def forward(self, states: list[torch.Tensor], drop_path: nn.Module) -> torch.Tensor:
+        outs = [op(states[i]) for op, i in zip((self.left, self.right), self.inputs, strict=True)]
+        outs = [drop_path(h) if drop else h for h, drop in zip(outs, self.dropped, strict=True)]
+        return outs[0] + outs[1] if self.combine == "add" else torch.cat(outs, 1)
+
+
 class Cell(nn.Module):
-    """One normal or reduction cell built from a :class:`CellGenotype`.
+    """One normal or reduction cell built from a :class:`CellGenotype` (Fig. 3, Fig. 4).
 
     Args:
         genotype: the cell's blocks and output states.
@@ -610,10 +366,13 @@ class Cell(nn.Module):
         super().__init__()
         self.reduction = reduction
         needed = genotype.read_states | set(genotype.output_states)
-        if 0 in needed:
-            self.conv_1x1 = ReLUConvBN(in_channels, filters, 1)  # TF-slim _cell_base
+        # Hidden state 0: the previous cell's output through ReLU-1x1-BN (TF-slim _cell_base).
+        self.conv_1x1 = ReLUConvBN(in_channels, filters, 1) if 0 in needed else nn.Identity()
         widths = [filters, in_channels if prev_channels is None else prev_channels]
-        if prev_channels is not None and 1 in needed:  # TF-slim _reduce_prev_layer
+        # Hidden state 1: h_{i-1} fitted to the resolution and width (TF-slim _reduce_prev_layer);
+        # the first cell after the stem has no h_{i-1} and reads its own input twice.
+        self.conv_prev_1x1: nn.Module = nn.Identity()
+        if prev_channels is not None and 1 in needed:
             if prev_is_larger:
                 self.conv_prev_1x1 = FactorizedReduction(prev_channels, filters, pre_act=True)
                 widths[1] = filters
@@ -621,43 +380,36 @@ class Cell(nn.Module):
                 self.conv_prev_1x1 = ReLUConvBN(prev_channels, filters, 1)
                 widths[1] = filters
         self.drop_path = ScheduledDropPath(drop_prob)
-        self.plan: list[tuple[tuple[int, int], tuple[bool, bool], str]] = []
-        for j, block in enumerate(genotype.blocks):
-            for side, i, op in zip(("left", "right"), block.inputs, block.ops, strict=True):
-                stride = 2 if reduction and i < NUM_INPUTS else 1
-                self.add_module(f"comb_iter_{j}_{side}", OPERATIONS[op](widths[i], filters, stride))
-            drops = tuple(op != "identity" for op in block.ops)  # TF-slim: never on `none`
-            self.plan.append((block.inputs, drops, block.combine))
+        self.blocks = nn.ModuleList()
+        for block in genotype.blocks:  # block j creates hidden state j + 2
+            self.blocks.append(CellBlock(block, widths, filters, reduction))
             widths.append(filters * block.units)
+        # The output: the concatenated states; an input state among them is fitted to the cell's
+        # resolution and F (TF-slim _combine_unused_states); block outputs are never adjusted.
         self.concat = genotype.output_states
-        for i in self.concat:  # TF-slim _combine_unused_states, for the input states only
-            if i >= NUM_INPUTS or (widths[i] == filters and not reduction):
-                continue
-            if reduction:
-                adjust = FactorizedReduction(widths[i], filters, pre_act=False)
-            else:
-                adjust = ConvNormAct(widths[i], filters, 1, act=False, bn_eps=BN_EPS)
-            self.add_module(f"reduction_{i}", adjust)
-            widths[i] = filters
-        self.out_channels = sum(widths[i] for i in self.concat)
+        self.concat_adjust = nn.ModuleList(
+            _fit_input_state(widths[i], filters, reduction) if i < NUM_INPUTS else nn.Identity()
+            for i in self.concat
+        )
+        self.out_channels = sum(filters if i < NUM_INPUTS else widths[i] for i in self.concat)
 
     def forward(self, x: torch.Tensor, x_prev: torch.Tensor | None) -> torch.Tensor:
-        h0 = self.conv_1x1(x) if hasattr(self, "conv_1x1") else x
-        h1 = x if x_prev is None else x_prev
-        if hasattr(self, "conv_prev_1x1"):
-            h1 = self.conv_prev_1x1(h1)
-        states = [h0, h1]
-        for j, (inputs, drops, combine) in enumerate(self.plan):
-            out = []
-            for side, i, drop in zip(("left", "right"), inputs, drops, strict=True):
-                h = getattr(self, f"comb_iter_{j}_{side}")(states[i])
-                out.append(self.drop_path(h) if drop else h)
-            states.append(out[0] + out[1] if combine == "add" else torch.cat(out, 1))
-        parts = []
-        for i in self.concat:
-            adjust = getattr(self, f"reduction_{i}", None)
-            parts.append(states[i] if adjust is None else adjust(states[i]))
+        states = [self.conv_1x1(x), self.conv_prev_1x1(x if x_prev is None else x_prev)]
+        for block in self.blocks:
+            states.append(block(states, self.drop_path))
+        parts = [
+            adjust(states[i]) for i, adjust in zip(self.concat, self.concat_adjust, strict=True)
+        ]
         return torch.cat(parts, 1)
+
+
+def _fit_input_state(width: int, filters: int, reduction: bool) -> nn.Module:
+    """A concatenated input state to the cell's output resolution and width ``filters``."""
+    if reduction:
+        return FactorizedReduction(width, filters, pre_act=False)
+    if width != filters:
+        return ConvNormAct(width, filters, 1, act=False, bn_eps=BN_EPS)
+    return nn.Identity()
 
 
 class AuxHead(nn.Sequential):
@@ -674,18 +426,59 @@ class AuxHead(nn.Sequential):
         self.fc = nn.Linear(width, num_classes)
 
 
-class NASNetOutputs(NamedTuple):
-    """Training-mode output when the auxiliary head is on."""
+def _imagenet_stem(in_chans: int, stem_filters: int | None, filters: int):
+    """TF-slim ``_imagenet_stem``: 3x3/2 convolution without padding, BN (no ReLU)."""
+    width = stem_filters or 32  # TF-slim: 32 * stem_multiplier (1 for Mobile, 3 for Large)
+    return ConvNormAct(in_chans, width, 3, 2, act=False, bn_eps=BN_EPS), width
 
-    logits: torch.Tensor
-    aux_logits: torch.Tensor
+
+def _cifar_stem(in_chans: int, stem_filters: int | None, filters: int):
+    """TF-slim ``_cifar_stem``: 3x3 convolution (padded) and BN."""
+    width = stem_filters or CIFAR_STEM_MULTIPLIER * filters
+    return ConvNormAct(in_chans, width, 3, 1, 1, act=False, bn_eps=BN_EPS), width
 
 
-class _Slot(NamedTuple):
-    """One cell of the network: its module name and which earlier output is its h_{i-1}."""
+class Stem(NamedTuple):
+    """How a network starts (Fig. 2): ``build(in_chans, stem_filters, F) -> (module, width)``,
+    the reduction cells after it, and the smallest input it accepts."""
+
+    build: Callable[[int, int | None, int], tuple[nn.Module, int]]
+    cells: int
+    min_input_size: int
+
+
+# The unpadded 3x3/2 of the ImageNet stem needs 3 pixels; every later layer pads and works down to
+# 1 x 1, and so does the CIFAR stem's padded 3x3.
+STEMS = {
+    "imagenet": Stem(_imagenet_stem, IMAGENET_STEM_CELLS, 3),
+    "cifar": Stem(_cifar_stem, 0, 1),
+}
+
+
+class CellSlot(NamedTuple):
+    """One cell of Fig. 2's stack: its name, genotype kind, filters, and whether it reduces."""
 
     name: str
-    prev_offset: int  # index into the list of outputs, from the end (-2, or -3 when skipping)
+    reduction: bool
+    filters: int
+
+
+def cell_sequence(
+    num_cells: int, num_reductions: int, stem_cells: int, filters: int
+) -> list[CellSlot]:
+    """The cells of Fig. 2 in order: the stem's reduction cells with F/4 and F/2 filters (TF-slim:
+    filter_scaling = 1 / 2**2, doubled per stem cell), then ``num_reductions + 1`` stacks of
+    ``num_cells`` normal cells with a reduction cell between stacks; each reduction doubles F."""
+    slots = [
+        CellSlot(f"cell_stem_{k}", True, filters >> (stem_cells - k)) for k in range(stem_cells)
+    ]
+    for i in range(num_cells * (num_reductions + 1)):
+        stack, first = divmod(i, num_cells)
+        stack_filters = filters * FILTER_SCALING**stack
+        if stack and not first:
+            slots.append(CellSlot(f"reduction_cell_{stack - 1}", True, stack_filters))
+        slots.append(CellSlot(f"cell_{i}", False, stack_filters))
+    return slots
 
 
 # --- the network ----------------------------------------------------------------------------
@@ -709,7 +502,7 @@ class NASNet(ZooModel):
         drop_path_prob: ScheduledDropPath probability of the last cell at the end of training.
         dropout: dropout before the classifier.
         aux_logits: add the auxiliary head; training-mode ``forward`` then returns
-            :class:`NASNetOutputs`.
+            :class:`~cnnzoo.models.base.AuxOutputs`.
         aux_grid: side of the map the auxiliary head pools to.
         num_classes: classifier outputs.
         in_chans: input channels.
@@ -732,151 +525,134 @@ class NASNet(ZooModel):
         num_classes: int = 1000,
         in_chans: int = 3,
     ) -> None:
-        super().__init__()
-        genotype = _as_genotype(genotype)
-        if stem not in STEMS:
-            raise ValueError(f"stem must be one of {sorted(STEMS)}, got {stem!r}")
-        if num_cells < 1 or num_reductions < 0:
-            raise ValueError(
-                f"need num_cells >= 1 and num_reductions >= 0, got {num_cells}, {num_reductions}"
-            )
-        if not 0.0 <= drop_path_prob < 1.0:
-            raise ValueError(f"drop_path_prob must be in [0, 1), got {drop_path_prob}")
-        if aux_logits and num_reductions < 1:
-            raise ValueError("aux_logits needs a reduction cell (it sits before the last one)")
-        step = penultimate_filters_for(genotype, 1, num_reductions)
-        if penultimate_filters % step:
-            raise ValueError(
-                f"penultimate_filters={penultimate_filters} is not a multiple of {step} "
-                f"(= {FILTER_SCALING}**{num_reductions} reductions x {genotype.normal.units} "
-                "concatenated units of the normal cell)"
-            )
-        filters = penultimate_filters // step  # F: 44 for 4 @ 1056, 168 for 6 @ 4032
-        stem_cells = IMAGENET_STEM_CELLS if stem == "imagenet" else 0
-        if filters >> stem_cells < 1:
-            raise ValueError(
-                f"penultimate_filters={penultimate_filters} leaves no filters for the stem cells"
-            )
-        self.in_chans, self.num_classes = in_chans, num_classes
+        genotype = as_genotype(genotype)
+        filters = _check_options(genotype, stem, num_cells, num_reductions, penultimate_filters,
+                                 drop_path_prob, aux_logits)  # fmt: skip
+        super().__init__(num_classes=num_classes, in_chans=in_chans,
+                         min_input_size=STEMS[stem].min_input_size)  # fmt: skip
         self.genotype = genotype
-        self.penultimate_filters = penultimate_filters
         self.aux_logits = aux_logits
         self.drop_path_prob = drop_path_prob
 
-        self.conv0, stem_width, self.min_input_size = STEMS[stem](in_chans, stem_filters, filters)
-        # (name, cell genotype, filters, reduction) in order; the stem cells are reduction cells
-        order: list[tuple[str, CellGenotype, int, bool]] = [
-            (f"cell_stem_{k}", genotype.reduction, filters >> (stem_cells - k), True)
-            for k in range(stem_cells)
-        ]  # F/4, F/2 (TF-slim: filter_scaling = 1 / 2**2, doubled per stem cell)
-        for i in range(num_cells * (num_reductions + 1)):
-            stack, first = divmod(i, num_cells)
-            stack_filters = filters * FILTER_SCALING**stack  # doubled by each reduction cell
-            if stack and not first:
-                order.append(
-                    (f"reduction_cell_{stack - 1}", genotype.reduction, stack_filters, True)
-                )
-            order.append((f"cell_{i}", genotype.normal, stack_filters, False))
-
+        self.conv0, stem_width = STEMS[stem].build(in_chans, stem_filters, filters)
+        slots = cell_sequence(num_cells, num_reductions, STEMS[stem].cells, filters)
         outputs: list[tuple[int, int] | None] = [None, (stem_width, 0)]  # (channels, reductions)
-        slots: list[_Slot] = []
+        offsets: list[int] = []  # where each cell's h_{i-1} is, counted from the latest output
         after_reduction = False
-        for index, (name, cell_genotype, cell_filters, reduction) in enumerate(order):
+        for index, slot in enumerate(slots):
             offset = -3 if skip_reduction_layer_input and after_reduction else -2
             width, level = outputs[-1]
             prev = outputs[offset]
             cell = Cell(
-                cell_genotype,
+                genotype.reduction if slot.reduction else genotype.normal,
                 in_channels=width,
                 prev_channels=None if prev is None else prev[0],
                 prev_is_larger=prev is not None and prev[1] < level,
-                filters=cell_filters,
-                reduction=reduction,
+                filters=slot.filters,
+                reduction=slot.reduction,
                 # TF-slim: layer_ratio = (cell_num + 1) / total cells, stem cells included
-                drop_prob=drop_path_prob * (index + 1) / len(order),
+                drop_prob=drop_path_prob * (index + 1) / len(slots),
             )
-            self.add_module(name, cell)
-            slots.append(_Slot(name, offset))
-            outputs.append((cell.out_channels, level + reduction))
-            after_reduction = reduction and not name.startswith("cell_stem")
-        self.slots = tuple(slots)
+            self.add_module(slot.name, cell)
+            offsets.append(offset)
+            outputs.append((cell.out_channels, level + slot.reduction))
+            after_reduction = slot.reduction and not slot.name.startswith("cell_stem")
+        self.prev_offsets = tuple(offsets)
         assert outputs[-1][0] == penultimate_filters
         # TF-slim: the aux head reads the last normal cell before the second reduction cell (here:
         # before the last one; the same cell for the paper's two reductions).
-        self.aux_after = f"cell_{num_cells * num_reductions - 1}" if aux_logits else None
+        names = [slot.name for slot in slots]
+        self.aux_index = names.index(f"cell_{num_cells * num_reductions - 1}") if aux_logits else -1
+        self.aux_head = None
         if aux_logits:
-            aux_width = getattr(self, self.aux_after).out_channels
-            self.aux_head = AuxHead(aux_width, num_classes, aux_grid)
+            self.aux_head = AuxHead(outputs[2 + self.aux_index][0], num_classes, aux_grid)
         self.relu = nn.ReLU()
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
+        self.num_features = penultimate_filters
         self.fc = nn.Linear(penultimate_filters, num_classes)
         init_weights(self)
 
-    def set_drop_path_progress(self, progress: float) -> None:
-        """Set the ScheduledDropPath schedule: ``progress = step / total_steps`` (clamped to
-        [0, 1]); the drop probability of every cell grows linearly with it."""
-        for m in self.modules():
-            if isinstance(m, ScheduledDropPath):
-                m.progress = float(progress)
+    def cells(self) -> Iterator[Cell]:
+        """The cells in the order they run (stem cells first)."""
+        return (m for m in self.children() if isinstance(m, Cell))
 
-    @property
-    def drop_path_progress(self) -> float:
-        return next(m.progress for m in self.modules() if isinstance(m, ScheduledDropPath))
+    def set_progress(self, fraction: float) -> None:
+        """ScheduledDropPath: every cell's drop probability grows linearly with the fraction of
+        training done (clamped to [0, 1])."""
+        for cell in self.cells():
+            cell.drop_path.progress = float(fraction)
 
-    def _cells(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _run_cells(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         x = self.conv0(x)  # N x 32 x 111 x 111 (Mobile at 224); N x 96 x 165 x 165 (Large)
         outputs: list[torch.Tensor | None] = [None, x]
         aux = None
-        for name, offset in self.slots:
-            x = getattr(self, name)(outputs[-1], outputs[offset])
+        for index, (cell, offset) in enumerate(zip(self.cells(), self.prev_offsets, strict=True)):
+            x = cell(outputs[-1], outputs[offset])
             outputs = [*outputs[-2:], x]  # keep the three latest outputs
-            if name == self.aux_after:
+            if index == self.aux_index:
                 aux = x
         # Mobile at 224: N x 1056 x 7 x 7; Large at 331: N x 4032 x 11 x 11
         return self.relu(x), aux
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self._cells(x)[0]
+        return self._run_cells(x)[0]
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.flatten(self.avgpool(x), 1)
-        return self.fc(self.dropout(x))
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Global average pooling (the ``pre_logits`` vector), dropout, the classifier."""
+        x = torch.flatten(self.avgpool(x), 1)  # N x penultimate_filters
+        return x if pre_logits else self.fc(self.dropout(x))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | NASNetOutputs:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | AuxOutputs:
         self.check_input(x)
-        features, aux = self._cells(x)
+        features, aux = self._run_cells(x)
         logits = self.forward_head(features)
-        if self.aux_logits and self.training:
-            return NASNetOutputs(logits, self.aux_head(aux))
+        if self.aux_head is not None and self.training:
+            return AuxOutputs(logits, (self.aux_head(aux),))
         return logits
 
-
-def _as_genotype(genotype: Genotype | Mapping[str, Any] | str) -> Genotype:
-    if isinstance(genotype, Genotype):
-        return genotype
-    if isinstance(genotype, str):
-        return Genotype.from_json(genotype)
-    if isinstance(genotype, Mapping):
-        return Genotype.from_dict(genotype)
-    raise ValueError(f"genotype must be a Genotype, a dict or JSON text, got {type(genotype)}")
-
-
-def _imagenet_stem(in_chans: int, stem_filters: int | None, filters: int):
-    """TF-slim ``_imagenet_stem``: 3x3/2 convolution without padding, BN (no ReLU). Returns the
-    module, its width and the smallest input: the unpadded 3x3 needs 3 pixels, every later layer
-    pads and works down to 1 x 1."""
-    width = stem_filters or 32  # TF-slim: 32 * stem_multiplier (1 for Mobile, 3 for Large)
-    return ConvNormAct(in_chans, width, 3, 2, act=False, bn_eps=BN_EPS), width, 3
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new classifier (and auxiliary classifier) for ``num_classes``, initialised as
+        :func:`init_weights` does."""
+        self.num_classes = num_classes
+        self.fc = nn.Linear(self.num_features, num_classes)
+        heads = [self.fc]
+        if self.aux_head is not None:
+            self.aux_head.fc = nn.Linear(self.aux_head.fc.in_features, num_classes)
+            heads.append(self.aux_head.fc)
+        for head in heads:
+            init_weights(head)
 
 
-def _cifar_stem(in_chans: int, stem_filters: int | None, filters: int):
-    """TF-slim ``_cifar_stem``: 3x3 convolution (padded) and BN; every layer works at 1 x 1."""
-    width = stem_filters or CIFAR_STEM_MULTIPLIER * filters
-    return ConvNormAct(in_chans, width, 3, 1, 1, act=False, bn_eps=BN_EPS), width, 1
-
-
-STEMS = {"imagenet": _imagenet_stem, "cifar": _cifar_stem}
+def _check_options(
+    genotype: Genotype, stem: str, num_cells: int, num_reductions: int, penultimate_filters: int,
+    drop_path_prob: float, aux_logits: bool,
+) -> int:  # fmt: skip
+    """Raise ``ValueError`` for options that build no network; return F, the first stack's
+    filters (44 for 4 @ 1056, 168 for 6 @ 4032)."""
+    if stem not in STEMS:
+        raise ValueError(f"stem must be one of {sorted(STEMS)}, got {stem!r}")
+    if num_cells < 1 or num_reductions < 0:
+        raise ValueError(
+            f"need num_cells >= 1 and num_reductions >= 0, got {num_cells}, {num_reductions}"
+        )
+    if not 0.0 <= drop_path_prob < 1.0:
+        raise ValueError(f"drop_path_prob must be in [0, 1), got {drop_path_prob}")
+    if aux_logits and num_reductions < 1:
+        raise ValueError("aux_logits needs a reduction cell (it sits before the last one)")
+    step = penultimate_filters_for(genotype, 1, num_reductions)
+    if penultimate_filters % step:
+        raise ValueError(
+            f"penultimate_filters={penultimate_filters} is not a multiple of {step} "
+            f"(= {FILTER_SCALING}**{num_reductions} reductions x {genotype.normal.units} "
+            "concatenated units of the normal cell)"
+        )
+    filters = penultimate_filters // step
+    if filters >> STEMS[stem].cells < 1:
+        raise ValueError(
+            f"penultimate_filters={penultimate_filters} leaves no filters for the stem cells"
+        )
+    return filters
 
 
 @torch.no_grad()

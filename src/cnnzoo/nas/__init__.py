@@ -1,0 +1,1 @@
+"""Architecture search in the NASNet cell space (``cnnzoo.models.genotype``)."""
