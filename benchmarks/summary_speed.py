@@ -13,10 +13,11 @@ import subprocess
 import sys
 import time
 
-from common import ROOT, environment, median_spread
+from common import ROOT, median_spread
 
 import cnnzoo
 from cnnzoo.analysis import profile
+from cnnzoo.env import environment
 
 LIMIT_S = 5.0  # the bound for one `cnnzoo summary`
 REPEATS = 5
@@ -49,7 +50,7 @@ def main() -> int:
         median, spread = profile_seconds(name)
         rows.append((name, wall, median, spread))
         print(f"{name:24s} command {wall:5.2f} s   profile {median:.3f} s (±{spread:.3f})")
-    env = environment()
+    env = environment("cpu")
     worst = max(rows, key=lambda r: r[1])
     lines = [
         "# `cnnzoo summary` speed",

@@ -25,8 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, environment
+import torch
+from common import ROOT
 
+from cnnzoo.env import environment
 from cnnzoo.train import TrainConfig, run
 from cnnzoo.train.recipes import RECIPE_FIELDS
 
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "OMP_NUM_THREADS=2 .venv/bin/python benchmarks/train_accuracy.py " + " ".join(
         sys.argv[1:] if argv is None else argv
     )
-    env = environment()
+    env = environment("cuda" if torch.cuda.is_available() else "cpu")
     recipe = runs[0]["config"]
     bound = []
     if args.target is not None:

@@ -28,13 +28,14 @@ import sys
 import time
 
 import torch
-from common import ROOT, environment, median_spread
+from common import ROOT, median_spread
 from PIL import Image
 from torch import nn
 from torchvision import transforms
 
 from cnnzoo import create_model
 from cnnzoo.data import DEFAULT_AUGMENT, BatchStream, load_dataset
+from cnnzoo.env import environment
 from cnnzoo.train.build import Runtime
 from cnnzoo.train.engine import train_one_epoch
 
@@ -131,7 +132,7 @@ def main() -> int:
     summary = {name: median_spread(values) for name, values in speeds.items()}
     best_baseline = max(loaders, key=lambda name: summary[name][0])
     ratio = summary[engine_name][0] / summary[best_baseline][0]
-    env = environment()
+    env = environment("cpu")
     command = "OMP_NUM_THREADS=2 .venv/bin/python benchmarks/train_throughput.py"
     result = {
         "command": command, "environment": env, "batch_size": BATCH, "steps_per_round": STEPS,

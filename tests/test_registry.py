@@ -3,8 +3,9 @@ import torch
 import torchvision
 
 import cnnzoo
+from cnnzoo import registry
 from cnnzoo.models.base import ModelSpec
-from cnnzoo.registry import Registry
+from cnnzoo.registry import Registry, builder_options
 
 
 def test_list_models_pattern():
@@ -24,9 +25,57 @@ def test_duplicate_registration_raises():
         registry.register(ModelSpec("vgg11", spec.builder, family="other", paper="-", year=0))
 
 
-def test_bad_option_is_a_value_error():
-    with pytest.raises(ValueError, match="vgg11: bad option"):
-        cnnzoo.create_model("vgg11", no_such_option=3)
+def test_unknown_option_names_model_option_and_accepted_ones():
+    # vgg11(**kwargs) -> VGG: the options are VGG's optional parameters, closest match first.
+    with pytest.raises(
+        ValueError,
+        match=r"^vgg11: unknown option 'dropot'; accepted: dropout, batch_norm, in_chans, "
+        r"num_classes$",
+    ):
+        cnnzoo.create_model("vgg11", dropot=0.1)
+    with pytest.raises(ValueError, match=r"^vgg11: unknown options 'no_such_option', 'bn'; "):
+        cnnzoo.create_model("vgg11", no_such_option=3, bn=True)
+
+
+def test_builder_options_read_from_signatures():
+    # Builder keywords, then the class's optional parameters; NASNet's genotype has a default
+    # and is an option, VGG's configuration table is required and is the builder's.
+    assert builder_options(cnnzoo.get_model_spec("mobilenet_v1").builder) == (
+        "width_mult", "separable", "depth_multiplier", "num_classes", "in_chans", "dropout",
+    )  # fmt: skip
+    assert "genotype" in builder_options(cnnzoo.get_model_spec("nasnet_a_mobile").builder)
+    assert "config" not in builder_options(cnnzoo.get_model_spec("vgg11").builder)
+    assert builder_options(unannotated) is None
+    model = cnnzoo.create_model("mobilenet_v1_025", num_classes=3, dropout=0.5)
+    assert model.dropout.p == 0.5
+
+
+def unannotated(**kwargs):
+    raise AssertionError("never called")
+
+
+def broken(*, num_classes: int = 1000, in_chans: int = 3, depth: int = 2) -> torch.nn.Module:
+    raise TypeError("a bug inside the builder")
+
+
+def test_type_error_inside_a_builder_propagates(monkeypatch):
+    spec = ModelSpec("broken", broken, family="test", paper="-", year=0)
+    monkeypatch.setattr(registry, "REGISTRY", Registry([spec]))
+    with pytest.raises(TypeError, match=r"^a bug inside the builder$"):
+        cnnzoo.create_model("broken", depth=3)
+    with pytest.raises(ValueError, match=r"^broken: unknown option 'dept'; accepted: depth, in_"):
+        cnnzoo.create_model("broken", dept=3)
+
+
+@pytest.mark.parametrize(
+    ("name", "option"),
+    [("vgg16_bn", {"batch_norm": False}), ("mobilenet_v1_050", {"width_mult": 1.0}),
+     ("resnext50_32x4d", {"cardinality": 8}), ("resnet20", {"stem": "imagenet"})],
+)  # fmt: skip
+def test_an_option_the_builder_sets_itself_is_a_clear_error(name, option):
+    (key,) = option
+    with pytest.raises(ValueError, match=rf"^{name}: option '{key}' is fixed by this model"):
+        cnnzoo.create_model(name, **option)
 
 
 def test_weights_from_torchvision_checkpoint_file(tmp_path):

@@ -1,18 +1,37 @@
-"""The ``cnnzoo`` command line.
+"""The ``cnnzoo`` command line: every sub-command's parser and its thin handler.
 
-Each sub-command is one small function ``(args) -> int`` registered in :data:`COMMANDS`; errors that
-come from bad input (``ValueError``) are printed as one line, never as a stack trace.
+Each sub-command is one small function ``(args) -> int`` registered in :data:`COMMANDS`, which
+turns the parsed flags into the library's call (``train``, ``eval`` and ``predict``: a frozen
+configuration, one field per flag). Errors that come from bad input (``ValueError``) are printed
+as one line, never as a stack trace. ``python -m cnnzoo`` runs it too, and so does
+``torchrun --nproc-per-node K -m cnnzoo train ...`` for several training processes.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import os
+import shlex
+import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import torch
 
 from cnnzoo.registry import REGISTRY, create_model
+from cnnzoo.train.config import (
+    FORMATS,
+    OPTIMIZER_NAMES,
+    PRECISIONS,
+    SCHEDULE_NAMES,
+    TTA_NAMES,
+    EvalConfig,
+    PredictConfig,
+    TrainConfig,
+)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -106,6 +125,183 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+RECIPE = "default: from the model's recipe"
+
+
+def add_train_parser(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model of the zoo on a dataset",
+        description="Train MODEL on a dataset with its default recipe (flags override it). "
+        "Writes config.json, metrics.csv, TensorBoard events, last.pt and best.pt to the run "
+        "folder. Several processes: torchrun --nproc-per-node K -m cnnzoo train ...",
+    )
+    p.add_argument("model", help="a model name (see `cnnzoo list`)")
+    p.add_argument("--dataset", default="fashion-mnist", help="dataset name (default: %(default)s)")
+    p.add_argument("--data-dir", help="folder with the dataset's files")
+    p.add_argument("--epochs", type=int, help=RECIPE)
+    p.add_argument("--batch-size", type=int, help=f"over all processes together; {RECIPE}")
+    p.add_argument("--optimizer", choices=OPTIMIZER_NAMES, help=RECIPE)
+    p.add_argument("--lr", type=float, help=f"peak learning rate; {RECIPE}")
+    p.add_argument("--momentum", type=float, help=f"SGD momentum or AdamW beta1; {RECIPE}")
+    p.add_argument("--weight-decay", type=float, help=RECIPE)
+    p.add_argument("--schedule", choices=SCHEDULE_NAMES, help=RECIPE)
+    p.add_argument("--warmup-epochs", type=float, help=f"linear warm-up; {RECIPE}")
+    p.add_argument("--label-smoothing", type=float, help=RECIPE)
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="autocast precision (default: %(default)s)")  # fmt: skip
+    p.add_argument("--channels-last", action="store_true", help="NHWC memory format")
+    p.add_argument("--compile", action="store_true", help="wrap the model in torch.compile")
+    p.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    p.add_argument("--subset", type=int, help="train on the first N images only")
+    p.add_argument("--input-size", type=int, help="resize the images to this side")
+    p.add_argument("--out", help="run folder (default: runs/<model>-<dataset>-<time>)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out (default: the newest) from last.pt")  # fmt: skip
+    p.add_argument("--deterministic", action="store_true",
+                   help="deterministic kernels (bitwise-reproducible on CPU)")  # fmt: skip
+    p.add_argument("--checkpoint-every", type=int, default=200,
+                   help="also save last.pt every N steps, 0 = at epoch ends only "
+                   "(default: %(default)s)")  # fmt: skip
+
+
+def add_eval_parser(sub) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="top-1/top-5 accuracy, per-class accuracy and confusion matrix of a checkpoint",
+        description="Evaluate a checkpoint on its dataset's test split; writes a confusion-matrix "
+        "PNG beside it.",
+    )
+    p.add_argument("checkpoint", help="a .pt file written by `cnnzoo train`")
+    p.add_argument("--dataset", help="evaluate on this dataset (default: the checkpoint's)")
+    p.add_argument("--data-dir", help="folder with the dataset's files")
+    p.add_argument("--tta", choices=TTA_NAMES, default="none",
+                   help="test-time augmentation (default: %(default)s)")  # fmt: skip
+    p.add_argument("--format", choices=FORMATS, default="text", help="default: %(default)s")
+    p.add_argument("--batch-size", type=int, default=500, help="default: %(default)s")
+    p.add_argument("--out", help="confusion-matrix PNG path (default: beside the checkpoint)")
+
+
+def add_predict_parser(sub) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="top-5 classes of image files",
+        description="Classify image files with a checkpoint, showing the top classes with their "
+        "probabilities and the dataset's class names.",
+    )
+    p.add_argument("checkpoint", help="a .pt file written by `cnnzoo train`")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    p.add_argument("--topk", type=int, default=5, help="default: %(default)s")
+    p.add_argument("--format", choices=FORMATS, default="text", help="default: %(default)s")
+    p.add_argument("--model", help="for a plain (torchvision) state dict: its model name")
+
+
+def config_from_args(cls, args: argparse.Namespace, **extra):
+    """The frozen configuration ``cls`` whose fields are the flags of the same names."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if f.name not in extra}
+    return cls(**values, **extra)
+
+
+def train_argv(config: TrainConfig) -> list[str]:
+    """``train MODEL [flags]``, the arguments that make ``config``: the inverse of
+    :func:`config_from_args` (fields at their defaults are left out)."""
+    argv = ["train", config.model]
+    for f in dataclasses.fields(TrainConfig):
+        value = getattr(config, f.name)
+        if f.name == "model" or value == f.default:
+            continue
+        flag = f"--{f.name.replace('_', '-')}"
+        argv += [flag] if value is True else [flag, str(value)]
+    return argv
+
+
+def launcher(argv0: str, executable: str, env: Mapping[str, str]) -> list[str]:
+    """How this process was started, as the start of a command line that starts it again.
+
+    Args:
+        argv0: ``sys.argv[0]`` (``.../cnnzoo/__main__.py`` under ``python -m cnnzoo`` and
+            ``torchrun -m cnnzoo``).
+        executable: ``sys.executable``.
+        env: the environment (``torchrun`` sets ``WORLD_SIZE`` and ``LOCAL_WORLD_SIZE``).
+    """
+    world = int(env.get("WORLD_SIZE", "1"))
+    if world > 1:
+        local = int(env.get("LOCAL_WORLD_SIZE", str(world)))
+        nodes = ["--nnodes", str(world // local)] if world > local else []
+        return ["torchrun", *nodes, "--nproc-per-node", str(local), "-m", "cnnzoo"]
+    if Path(argv0).parts[-2:] == ("cnnzoo", "__main__.py"):
+        return [executable, "-m", "cnnzoo"]
+    return ["cnnzoo"]
+
+
+def interrupted_line(stop, config: TrainConfig, start: list[str]) -> str:
+    """The one line a stopped ``cnnzoo train`` prints: what happened and the command to go on.
+
+    Args:
+        stop: the :class:`~cnnzoo.train.interrupt.Interrupted` that ended the run.
+        config: the configuration as the flags gave it.
+        start: the :func:`launcher` of this process.
+    """
+    if stop.resumable:
+        again = dataclasses.replace(config, out=str(stop.run_dir), resume=True)
+        return f"cnnzoo train: {stop}; continue with: {shlex.join([*start, *train_argv(again)])}"
+    return f"cnnzoo train: {stop}; start again with: {shlex.join([*start, *train_argv(config)])}"
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from cnnzoo.train.engine import run
+    from cnnzoo.train.interrupt import Interrupted, before_training
+
+    config = config_from_args(TrainConfig, args)
+    try:
+        try:
+            run(config)
+        except KeyboardInterrupt:  # a Ctrl-C before the run caught the signals
+            raise before_training(signal.SIGINT) from None
+    except Interrupted as stop:
+        if os.environ.get("RANK", "0") == "0":  # one line, from rank 0 alone
+            start = launcher(sys.argv[0], sys.executable, os.environ)
+            print(interrupted_line(stop, config, start), file=sys.stderr, flush=True)
+        return stop.exit_code
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from cnnzoo.train.inference import evaluate_checkpoint
+
+    result = evaluate_checkpoint(config_from_args(EvalConfig, args))
+    if args.format == "json":
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{result['checkpoint']} on {result['dataset']} test ({result['count']:,} images, "
+          f"tta {result['tta']})")  # fmt: skip
+    print(f"top-1 accuracy {result['top1']:.2%}  error {result['error1']:.2%}")
+    print(f"top-5 accuracy {result['top5']:.2%}  error {result['error5']:.2%}")
+    print(f"loss {result['loss']:.4f}")
+    print("per-class accuracy:")
+    width = max(len(name) for name in result["per_class"])
+    for name, acc in result["per_class"].items():
+        print(f"  {name:<{width}}  {'no images' if acc is None else f'{acc:.2%}'}")
+    print(f"confusion matrix: {result['confusion_png']}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from cnnzoo.train.inference import predict
+
+    results = predict(config_from_args(PredictConfig, args, images=tuple(args.images)),
+                      model_name=args.model)  # fmt: skip
+    if args.format == "json":
+        print(json.dumps(results, indent=2))
+        return 0
+    for result in results:
+        print(result["image"])
+        width = max(len(row["class"]) for row in result["top"])
+        for row in result["top"]:
+            print(f"  {row['class']:<{width}}  {row['probability']:7.2%}")
+    return 0
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     parser = argparse.ArgumentParser(
         prog="cnnzoo", description="The classic convolutional networks, exact to their papers."
@@ -154,6 +350,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     p.add_argument("--in-channels", type=int, metavar="M", help="separable: input channels")
     p.add_argument("--out-channels", type=int, metavar="N", help="separable: output channels")
     p.add_argument("--size", type=int, metavar="F", help="separable: feature map side")
+
+    add_train_parser(sub)
+    add_eval_parser(sub)
+    add_predict_parser(sub)
     return parser, sub
 
 
@@ -162,17 +362,17 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "summary": cmd_summary,
     "compare": cmd_compare,
     "explain": cmd_explain,
+    "train": cmd_train,
+    "eval": cmd_eval,
+    "predict": cmd_predict,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from cnnzoo.train.commands import add_commands
-
-    parser, sub = build_parser()
-    commands = {**COMMANDS, **add_commands(sub)}
+    parser, _ = build_parser()
     args = parser.parse_args(argv)
     try:
-        return commands[args.command](args)
+        return COMMANDS[args.command](args)
     except ValueError as err:
         print(f"cnnzoo {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -88,6 +88,21 @@ def test_original_forward_at_227_and_small_input() -> None:
         model(torch.randn(1, 3, 66, 66))
 
 
+@pytest.mark.parametrize("builder", [alexnet, alexnet_original, zfnet])
+def test_pre_logits_are_the_fc7_code(builder) -> None:
+    torch.manual_seed(0)
+    model = builder(num_classes=7).eval()
+    fc7_relu = [m for m in model.classifier if isinstance(m, nn.ReLU)][-1]
+    seen = []
+    fc7_relu.register_forward_hook(lambda _m, _i, out: seen.append(out.clone()))
+    size = model.min_input_size
+    with torch.no_grad():
+        features = model.forward_features(torch.randn(2, 3, size, size))
+        pre_logits = model.forward_head(features, pre_logits=True)
+    assert model.num_features == 4096 and pre_logits.shape == (2, 4096)
+    assert torch.equal(pre_logits, seen[0])  # Sec. 3.5: the output of FC7 after its ReLU
+
+
 def test_torchvision_layout_keys() -> None:
     ours = meta(alexnet)
     with torch.device("meta"):

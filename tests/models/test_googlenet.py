@@ -6,13 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from cnnzoo.models.googlenet import (
-    TABLE1,
-    GoogLeNet,
-    GoogLeNetOutputs,
-    googlenet,
-    googlenet_original,
-)
+from cnnzoo.models.base import AuxOutputs
+from cnnzoo.models.googlenet import TABLE1, GoogLeNet, googlenet, googlenet_original
 
 BUILDERS = [googlenet, googlenet_original]
 
@@ -76,12 +71,6 @@ def test_stage_shapes_at_224(builder):
     assert tuple(feats.shape) == (2, 1024, 7, 7)
 
 
-def test_table1_is_the_papers():
-    assert list(TABLE1) == list(PAPER_TABLE1)
-    for name, row in TABLE1.items():
-        assert (*row, row.out_channels) == PAPER_TABLE1[name]
-
-
 @pytest.mark.parametrize("builder", BUILDERS)
 def test_inception_branch_widths(builder):
     with torch.device("meta"):
@@ -132,15 +121,17 @@ def test_aux_outputs_in_training_only(builder):
     torch.manual_seed(0)
     model = builder(num_classes=7)
     x = torch.randn(2, 3, 64, 64)
-    out = model.train()(x)
-    assert isinstance(out, GoogLeNetOutputs)
-    assert [tuple(t.shape) for t in out] == [(2, 7)] * 3
-    (out.logits + out.aux_logits2 + out.aux_logits1).sum().backward()
-    assert all(p.grad is not None for p in model.parameters())
-
     calls = []
     model.aux1.register_forward_hook(lambda *_: calls.append("aux1"))
     model.aux2.register_forward_hook(lambda *_: calls.append("aux2"))
+    out = model.train()(x)
+    assert isinstance(out, AuxOutputs) and len(out.aux_logits) == 2
+    assert calls == ["aux1", "aux2"]  # shallowest head first: on (4a), then on (4d)
+    assert [tuple(t.shape) for t in (out.logits, *out.aux_logits)] == [(2, 7)] * 3
+    (out.logits + sum(out.aux_logits)).sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+    calls.clear()
     with torch.no_grad():
         logits = model.eval()(x)
     assert isinstance(logits, torch.Tensor) and logits.shape == (2, 7)
@@ -154,6 +145,23 @@ def test_without_aux_logits(builder):
     assert not any(name.startswith("aux") for name in model.state_dict())
     out = model(torch.randn(2, 3, 32, 32))
     assert isinstance(out, torch.Tensor) and out.shape == (2, 7)
+
+
+@pytest.mark.parametrize("builder", BUILDERS)
+def test_reset_classifier_replaces_main_and_auxiliary_outputs(builder):
+    torch.manual_seed(0)
+    model = builder(num_classes=7)
+    outputs = ("fc.", "aux1.fc2.", "aux2.fc2.")  # the final layers reset_classifier replaces
+    trunk = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith(outputs)}
+    model.reset_classifier(5)
+    state = model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in trunk.items())  # aux1.fc1 kept, too
+    assert [k for k in state if k.startswith(outputs)] == [
+        "aux1.fc2.weight", "aux1.fc2.bias", "aux2.fc2.weight", "aux2.fc2.bias",
+        "fc.weight", "fc.bias",
+    ]  # fmt: skip
+    out = model.train()(torch.randn(2, 3, 64, 64))
+    assert [tuple(t.shape) for t in (out.logits, *out.aux_logits)] == [(2, 5)] * 3
 
 
 def test_param_counts_with_aux_heads():

@@ -8,7 +8,6 @@ from torch import nn
 
 from cnnzoo.models import lenet
 from cnnzoo.models.lenet import (
-    C3_TABLE,
     DIGIT_BITMAPS,
     ConnectionTableConv2d,
     EuclideanRBF,
@@ -51,23 +50,16 @@ def test_rendition_parameters() -> None:
     assert isinstance(model.features.s2, nn.MaxPool2d) and isinstance(model.output, nn.Linear)
 
 
-def test_c3_table_is_table_i() -> None:
-    expected = tuple(
-        tuple(row for row in range(6) if TABLE_I[row][col] == "X") for col in range(16)
-    )
-    assert tuple(tuple(sorted(inputs)) for inputs in C3_TABLE) == expected
-
-
-def test_c3_output_maps_depend_only_on_their_table_inputs() -> None:
+def test_c3_output_maps_read_the_s2_maps_of_table_i() -> None:
     torch.manual_seed(0)
-    c3 = ConnectionTableConv2d(C3_TABLE, 5)
+    c3 = lenet5_original().features.c3
     x = torch.randn(1, 6, 14, 14, requires_grad=True)
     out = c3(x)
     assert out.shape == (1, 16, 10, 10)
-    for j, inputs in enumerate(C3_TABLE):
+    for j in range(16):
         (grad,) = torch.autograd.grad(out[:, j].sum(), x, retain_graph=True)
         used = {i for i in range(6) if grad[0, i].abs().sum() > 0}
-        assert used == set(inputs), f"C3 map {j}"
+        assert used == {i for i in range(6) if TABLE_I[i][j] == "X"}, f"C3 map {j}"
 
 
 def test_c3_puts_branches_back_in_table_order() -> None:
@@ -109,6 +101,19 @@ def test_random_codes_for_other_class_counts_are_deterministic() -> None:
     a, b = (lenet5_original(num_classes=7, in_chans=1).output.prototypes for _ in range(2))
     assert a.shape == (7, 84) and torch.equal(a, b)
     assert set(a.unique().tolist()) == {-1.0, 1.0}
+
+
+def test_reset_classifier_rebuilds_the_rbf_codes() -> None:
+    model = lenet5_original(num_classes=10, in_chans=1)
+    f6 = model.f6.weight.clone()
+    model.reset_classifier(7)
+    assert isinstance(model.output, EuclideanRBF) and model.num_classes == 7
+    assert torch.equal(model.output.prototypes, lenet.rbf_prototypes(7))
+    model.reset_classifier(10)  # back to the Fig. 3 digit bitmaps
+    assert torch.equal(model.output.prototypes, lenet.rbf_prototypes(10))
+    assert torch.equal(model.f6.weight, f6)
+    x = torch.randn(2, 1, 32, 32)
+    assert model.forward_head(model.forward_features(x), pre_logits=True).shape == (2, 84)
 
 
 def test_rbf_output_is_negative_squared_distance() -> None:

@@ -323,8 +323,7 @@ def test_random_genotype_cifar_stem_runs_on_28x28(seed: int) -> None:
 
 
 def test_drop_path_schedule() -> None:
-    with torch.device("meta"):
-        model = small_net(NASNET_A, num_cells=2, drop_path_prob=0.4)
+    model = small_net(NASNET_A, num_cells=2, drop_path_prob=0.4)
     drops = [cell.drop_path for cell in model.cells()]
     total = 3 * 2 + 2  # 3 stacks of N = 2 normal cells, 2 reduction cells (CIFAR: no stem cells)
     assert len(drops) == total
@@ -338,13 +337,30 @@ def test_drop_path_schedule() -> None:
 
     torch.manual_seed(0)
     drop = ScheduledDropPath(0.5)
-    drop.progress = 1.0
+    drop.set_progress(1.0)
     x = torch.ones(4000, 2, 1, 1)
     y = drop.train()(x)
     kept = y[:, 0, 0, 0] != 0
     assert 0.45 < kept.float().mean() < 0.55  # whole samples are dropped...
     assert torch.equal(y[kept], torch.full_like(y[kept], 2.0))  # ...the rest scaled by 1 / keep
     assert torch.equal(drop.eval()(x), x)
+
+
+def test_drop_path_progress_does_not_recompile_a_compiled_network() -> None:
+    compiles = []
+
+    def backend(graph, _inputs):
+        compiles.append(graph)
+        return graph
+
+    drop = ScheduledDropPath(0.3).train()
+    compiled = torch.compile(drop, backend=backend)
+    x = torch.randn(4, 2, 3, 3)
+    for step in range(4):
+        drop.set_progress(step / 4)
+        compiled(x)
+    assert len(compiles) == 1
+    assert "progress" not in drop.state_dict()  # set by the engine, never checkpointed
 
 
 def test_identity_branches_are_never_dropped() -> None:

@@ -39,10 +39,24 @@ def test_weight_layer_counts_name_the_networks():
 
 
 def test_all_convolutions_are_3x3_stride_1_padding_1():
-    model = cnnzoo.create_model("vgg19_bn")
+    with torch.device("meta"):
+        model = cnnzoo.create_model("vgg19_bn")
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     assert len(convs) == 16
     assert all(
         c.kernel_size == (3, 3) and c.stride == (1, 1) and c.padding == (1, 1) for c in convs
     )
     assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 16
+
+
+def test_pre_logits_are_the_fc7_code():
+    torch.manual_seed(0)
+    model = cnnzoo.create_model("vgg11", num_classes=7).eval()
+    seen = []
+    model.classifier[4].register_forward_hook(lambda _m, _i, out: seen.append(out.clone()))
+    with torch.no_grad():
+        features = model.forward_features(torch.randn(2, 3, 32, 32))
+        pre_logits = model.forward_head(features, pre_logits=True)
+    assert isinstance(model.classifier[4], nn.ReLU)
+    assert model.num_features == 4096 and pre_logits.shape == (2, 4096)
+    assert torch.equal(pre_logits, seen[0])  # Sec. 2.1: the second 4096-channel FC, after ReLU

@@ -1,14 +1,18 @@
-"""Checkpoints: tensors and plain data only, atomic writes, pickled objects refused."""
+"""Checkpoints: tensors and plain data only, atomic writes, pickled objects refused, and a failed
+write that says why and keeps the previous file."""
 
 from __future__ import annotations
 
+import errno
 import os
 import random
+import tempfile
 
 import numpy as np
 import pytest
 import torch
 
+from cnnzoo.cli import main
 from cnnzoo.train.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -67,3 +71,106 @@ def test_rng_states_survive_a_checkpoint(tmp_path):
     again = (torch.rand(3), np.random.rand(3), random.random())
     assert torch.equal(expected[0], again[0])
     assert np.array_equal(expected[1], again[1]) and expected[2] == again[2]
+
+
+def os_error(code: int) -> OSError:
+    return OSError(code, os.strerror(code))
+
+
+class FullDisk:
+    """A binary file whose writes fail with ENOSPC once ``room`` bytes are written."""
+
+    def __init__(self, file, room: int) -> None:
+        self.file, self.room = file, room
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            raise os_error(errno.ENOSPC)
+        self.room -= len(data)
+        return self.file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.file.close()
+
+
+def raiser(code: int):
+    def fail(*args, **kwargs):
+        raise os_error(code)
+
+    return fail
+
+
+def fail_in(monkeypatch, where: str, code: int) -> None:
+    """Make one step of writing a file fail with the OS error ``code``: the data (a disk that
+    fills up), the fsync, creating the temporary file (a folder one may not write in), or the
+    rename."""
+    if where == "write":
+        fdopen = os.fdopen
+        monkeypatch.setattr(os, "fdopen", lambda fd, mode: FullDisk(fdopen(fd, mode), 100_000))
+    else:
+        owner = tempfile if where == "mkstemp" else os
+        monkeypatch.setattr(owner, where, raiser(code))
+
+
+FAILURES = [
+    ("write", errno.ENOSPC), ("fsync", errno.ENOSPC), ("mkstemp", errno.EACCES),
+    ("replace", errno.EACCES),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("where", "code"), FAILURES)
+def test_a_failed_write_names_the_file_and_keeps_the_previous_one(
+    tmp_path, monkeypatch, where, code
+):
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, {**MINIMAL, "model": {"w": torch.zeros(3)}, "step": 1})
+    fail_in(monkeypatch, where, code)
+    with pytest.raises(CheckpointError) as failure:
+        save_checkpoint(path, {**MINIMAL, "model": {"w": torch.randn(100_000)}, "step": 2})
+    monkeypatch.undo()
+    assert str(failure.value) == (
+        f"cannot write checkpoint {path}: [Errno {code}] {os.strerror(code)}; the previous "
+        "last.pt is intact"
+    )
+    assert load_checkpoint(path)["step"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]  # no temporary file left
+
+
+def test_a_first_write_that_fails_says_no_file_exists(tmp_path, monkeypatch):
+    fail_in(monkeypatch, "fsync", errno.ENOSPC)
+    with pytest.raises(CheckpointError, match=r"No space left on device; no best\.pt exists yet"):
+        save_checkpoint(tmp_path / "best.pt", MINIMAL)
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_in_training_is_one_line_and_keeps_last_pt(
+    fake_mnist, tmp_path, monkeypatch, capsys
+):
+    fsync, calls = os.fsync, []
+
+    def fsync_then_full(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) > 2:  # the first checkpoint (file and folder) goes through
+            raise os_error(errno.ENOSPC)
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync_then_full)
+    out = tmp_path / "run"
+    capsys.readouterr()
+    code = main(["train", "lenet5", "--dataset", "mnist", "--data-dir", str(fake_mnist),
+                 "--epochs", "1", "--batch-size", "32", "--subset", "128", "--checkpoint-every",
+                 "1", "--out", str(out)])  # fmt: skip
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert (f"cannot write checkpoint {out / 'last.pt'}: [Errno 28] No space left on device; the "
+            "previous last.pt is intact") in err  # fmt: skip
+    assert load_checkpoint(out / "last.pt")["step"] == 1
+    assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))

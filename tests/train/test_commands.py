@@ -10,9 +10,8 @@ import torch
 from PIL import Image
 from trainutil import fake_digits
 
-from cnnzoo.cli import main
+from cnnzoo.cli import build_parser, config_from_args, main
 from cnnzoo.train import TrainConfig, run
-from cnnzoo.train.commands import add_commands
 
 ISSUE_TRAIN_FLAGS = {
     "--dataset", "--data-dir", "--epochs", "--batch-size", "--optimizer", "--lr", "--momentum",
@@ -26,17 +25,17 @@ def option_strings(parser: argparse.ArgumentParser) -> set[str]:
     return {s for a in parser._actions for s in a.option_strings if s.startswith("--")} - {"--help"}
 
 
-def test_add_commands_adds_the_three_parsers_with_the_issue_flags():
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="command")
-    handlers = add_commands(sub)
-    assert set(handlers) == {"train", "eval", "predict"}
+def test_the_cli_has_the_three_parsers_with_the_issue_flags():
+    parser, sub = build_parser()
+    assert {"train", "eval", "predict"} <= set(sub.choices)
     assert option_strings(sub.choices["train"]) == ISSUE_TRAIN_FLAGS
     assert option_strings(sub.choices["eval"]) == {
         "--dataset", "--data-dir", "--tta", "--format", "--batch-size", "--out",
     }  # fmt: skip
     args = parser.parse_args(["train", "resnet20", "--lr", "0.2", "--channels-last"])
     assert (args.model, args.lr, args.channels_last, args.epochs) == ("resnet20", 0.2, True, None)
+    # The flags' defaults are the configuration's: no flag, the dataclass's defaults.
+    assert config_from_args(TrainConfig, parser.parse_args(["train", "x"])) == TrainConfig("x")
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from cnnzoo.data import BatchStream, DatasetInfo, Split
+from cnnzoo.models.base import AuxOutputs, ZooModel
 from cnnzoo.train import TrainConfig, evaluate, recipe_for, run, train_one_epoch
 from cnnzoo.train.build import Runtime
 from cnnzoo.train.checkpoint import load_checkpoint
@@ -28,11 +29,11 @@ def fake_split(n: int, seed: int = 0) -> Split:
     return Split(images, torch.arange(n) % 10)
 
 
-class Constant(nn.Module):
+class Constant(ZooModel):
     """Logits fixed per class (plus a weight, so there is something to train)."""
 
     def __init__(self, logits: torch.Tensor) -> None:
-        super().__init__()
+        super().__init__(num_classes=len(logits), in_chans=1)
         self.logits = logits
         self.w = nn.Parameter(torch.zeros(()))
 
@@ -89,6 +90,33 @@ def test_train_one_epoch_returns_fractions_and_learns():
     assert 0 <= out["top1"] <= 1 and math.isfinite(out["loss"]) and out["images_per_s"] > 0
     assert [s for s, _ in seen] == [3, 6]  # never after the last step (8)
     assert seen[-1][1]["sums"][2] == 6 * 32
+
+
+class WithAux(ZooModel):
+    """A main and an auxiliary linear head on the image mean; AuxOutputs in training mode."""
+
+    def __init__(self) -> None:
+        super().__init__(num_classes=10, in_chans=1)
+        self.main, self.aux = nn.Linear(1, 10), nn.Linear(1, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | AuxOutputs:
+        f = x.mean((1, 2, 3))[:, None]
+        return AuxOutputs(self.main(f), (self.aux(f),)) if self.training else self.main(f)
+
+
+@pytest.mark.parametrize("aux_weight", [0.0, 0.3])
+def test_auxiliary_logits_are_weighted_into_the_objective_only(aux_weight):
+    torch.manual_seed(0)
+    model = WithAux()
+    aux_before = model.aux.weight.detach().clone()
+    stream = BatchStream(fake_split(64), INFO, batch_size=32, train=True, seed=0, device="cpu")
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    out = train_one_epoch(model, stream, opt, sched, scaler, nn.CrossEntropyLoss(), Runtime(),
+                          epoch=0, epochs=1, aux_weight=aux_weight)  # fmt: skip
+    assert math.isfinite(out["loss"]) and out["steps"] == 2 and not out["stopped"]
+    assert torch.equal(model.aux.weight, aux_before) == (aux_weight == 0)
 
 
 def test_nan_loss_stops_the_epoch():

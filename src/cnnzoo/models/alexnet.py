@@ -44,6 +44,7 @@ import torch
 from torch import nn
 
 from cnnzoo.models.base import ModelSpec, ZooModel
+from cnnzoo.models.layers import fresh_linear
 
 PAPER = "Krizhevsky et al. 2012, NeurIPS"
 PAPER_TRICK = "Krizhevsky et al. 2012, NeurIPS; layout of Krizhevsky 2014, arXiv:1404.5997"
@@ -56,6 +57,7 @@ POOL_KERNEL, POOL_STRIDE = 3, 2  # Sec. 3.4: overlapping pooling, z = 3, s = 2 (
 # Sec. 3.3: b = a / (k + alpha * sum over n neighbouring maps of a^2)^beta.
 LRN_SIZE, LRN_ALPHA, LRN_BETA, LRN_K = 5, 1e-4, 0.75, 2.0
 INIT_STD = 0.01  # Sec. 5 (AlexNet): weights N(0, 0.01); ZF Sec. 3: "initialized to 10^-2"
+OUTPUT_BIAS = 0.0  # Sec. 5: bias 1 only in conv2, 4, 5 and the hidden FC layers
 ZF_WIDE_WIDTHS = (512, 1024, 512)  # ZF Table 3: layers 3, 4, 5 with 512, 1024, 512 maps
 
 
@@ -227,24 +229,38 @@ class AlexNet(ZooModel):
         in_chans: int = 3,
         dropout: float = DROPOUT,
     ) -> None:
-        super().__init__()
-        self.in_chans, self.num_classes = in_chans, num_classes
-        self.min_input_size = min_input_size(config)
+        super().__init__(
+            num_classes=num_classes, in_chans=in_chans, min_input_size=min_input_size(config)
+        )
+        self.config = config
         last_width = config.layers[-1].width
         self.features = make_features(config, in_chans)
         self.avgpool = nn.AdaptiveAvgPool2d((HEAD_GRID, HEAD_GRID))
         self.classifier = make_classifier(
             config.head, last_width * HEAD_GRID * HEAD_GRID, num_classes, dropout
         )
+        self.num_features = FC_WIDTH
         if config.init_std is not None:
             init_weights(self, config)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)  # N x 256 x 6 x 6 at the paper's input size
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.flatten(self.avgpool(x), 1)  # N x 9216
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pooling and the FC layers; ``pre_logits``: the 4096-d fc7 code the output layer reads."""
+        x = torch.flatten(self.avgpool(x), 1)  # N x 9216 at the paper's input size
+        if pre_logits:  # the whole classifier otherwise, so hooks on it still fire
+            return self.classifier[:-1](x)  # N x 4096
         return self.classifier(x)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new output layer for ``num_classes``, initialised as :func:`init_weights` does
+        (PyTorch's default where the config has no ``init_std``)."""
+        fc = fresh_linear(self.classifier[-1], num_classes)
+        if self.config.init_std is not None:
+            init_layer(fc, self.config.init_std, OUTPUT_BIAS)
+        self.classifier[-1] = fc
+        self.num_classes = num_classes
 
 
 def init_weights(model: AlexNet, config: AlexNetConfig) -> None:
@@ -254,10 +270,15 @@ def init_weights(model: AlexNet, config: AlexNetConfig) -> None:
     elsewhere and everywhere in ZFNet."""
     convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
     fcs = [m for m in model.classifier if isinstance(m, nn.Linear)]
-    biases = [row.bias for row in config.layers] + [config.fc_bias] * (len(fcs) - 1) + [0.0]
-    for m, bias in zip(convs + fcs, biases, strict=True):
-        nn.init.normal_(m.weight, 0.0, config.init_std)
-        nn.init.constant_(m.bias, bias)
+    biases = [row.bias for row in config.layers] + [config.fc_bias] * (len(fcs) - 1)
+    for m, bias in zip(convs + fcs, [*biases, OUTPUT_BIAS], strict=True):
+        init_layer(m, config.init_std, bias)
+
+
+def init_layer(layer: nn.Conv2d | nn.Linear, std: float, bias: float) -> None:
+    """Weights N(0, ``std``), biases ``bias``."""
+    nn.init.normal_(layer.weight, 0.0, std)
+    nn.init.constant_(layer.bias, bias)
 
 
 def alexnet(**kwargs) -> AlexNet:

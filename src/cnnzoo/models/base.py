@@ -22,7 +22,6 @@ benchmarks, export, t-SNE maps, architecture search) use nothing else of it:
   it (NASNet's ScheduledDropPath).
 """
 
-
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -108,7 +107,6 @@ class ZooModel(nn.Module):
             min_size=self.min_input_size,
             fixed_sizes=self.fixed_input_sizes,
         )
-
 
 
 def check_input_shape(

@@ -36,8 +36,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from cnnzoo.models.base import ModelSpec, ZooModel
-from cnnzoo.models.layers import ConvNormAct
+from cnnzoo.models.base import AuxOutputs, ModelSpec, ZooModel
+from cnnzoo.models.layers import ConvNormAct, fresh_linear
 
 PAPER = "Szegedy et al. 2015, arXiv:1409.4842"
 
@@ -114,14 +114,6 @@ TORCHVISION_LAYOUT = Layout(
 BN_EPS = 0.001  # torchvision BasicConv2d
 
 
-class GoogLeNetOutputs(NamedTuple):
-    """Training-mode outputs with auxiliary heads, in torchvision's order."""
-
-    logits: torch.Tensor
-    aux_logits2: torch.Tensor
-    aux_logits1: torch.Tensor
-
-
 def conv_block(
     in_channels: int, out_channels: int, kernel_size: int, layout: Layout, **kwargs
 ) -> ConvNormAct:
@@ -195,7 +187,8 @@ class GoogLeNet(ZooModel):
         num_classes: classifier outputs.
         in_chans: input channels.
         aux_logits: build the two auxiliary classifiers; in training mode ``forward`` then
-            returns :class:`GoogLeNetOutputs` (in eval mode the logits only).
+            returns :class:`~cnnzoo.models.base.AuxOutputs` with ``aux_logits`` =
+            ``(aux1, aux2)``, shallowest first (in eval mode the logits only).
         transform_input: re-normalise an ImageNet-normalised input to the (x - 0.5) / 0.5 range
             that torchvision's ported weights expect (3 channels only).
         dropout: dropout before the classifier (default: the layout's).
@@ -213,17 +206,20 @@ class GoogLeNet(ZooModel):
         dropout: float | None = None,
         dropout_aux: float = DROPOUT_AUX,
     ) -> None:
-        super().__init__()
         if transform_input and in_chans != 3:
             raise ValueError(f"transform_input needs 3 input channels, got in_chans={in_chans}")
-        self.in_chans, self.num_classes = in_chans, num_classes
         pool_kernels = {"maxpool3": 3, "maxpool4": layout.maxpool4_kernel}  # stride 2
         # The last 3x3/2 max-pool needs a 2x2 input, each 3x3/2 max-pool before it (ceil mode)
         # needs twice its output, and conv1 (7x7/2, pad 3) 2m - 1 for an output m: 2^(k+1) - 1 for
         # k such pools (maxpool1, maxpool2 and the stage pools of kernel 3). Checked by probing:
         # 15 in torchvision's layout (as torchvision states), 31 in the paper's.
         num_3x3_pools = 2 + sum(k == 3 for k in pool_kernels.values())
-        self.min_input_size = 2 ** (num_3x3_pools + 1) - 1
+        super().__init__(
+            num_classes=num_classes,
+            in_chans=in_chans,
+            min_input_size=2 ** (num_3x3_pools + 1) - 1,
+        )
+        self.layout = layout
         self.aux_logits, self.transform_input = aux_logits, transform_input
         self.trunk: tuple[str, ...] = ()  # the main path's attribute names, in order
         self.aux_taps: dict[str, str] = {}  # trunk name -> auxiliary head fed by its output
@@ -257,6 +253,7 @@ class GoogLeNet(ZooModel):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # Table 1: avg pool 7x7/1
         self.dropout = nn.Dropout(p=layout.dropout if dropout is None else dropout)
         self.fc = nn.Linear(channels, num_classes)
+        self.num_features = channels
         init_weights(self, layout)
 
     def _append(self, name: str, module: nn.Module) -> None:
@@ -279,18 +276,35 @@ class GoogLeNet(ZooModel):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self._run_trunk(x, with_aux=False)[0]  # N x 1024 x 7 x 7 at 224 x 224
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.flatten(self.avgpool(x), 1)  # N x 1024
-        return self.fc(self.dropout(x))
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pooling, dropout, ``fc``; ``pre_logits``: the pooled 1024-d vector ``fc`` reads (after
+        the dropout, a no-op in eval mode)."""
+        x = self.dropout(torch.flatten(self.avgpool(x), 1))  # N x 1024
+        return x if pre_logits else self.fc(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | GoogLeNetOutputs:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | AuxOutputs:
         self.check_input(x)
         with_aux = self.training and self.aux_logits
         x, aux = self._run_trunk(x, with_aux)
         logits = self.forward_head(x)
         if with_aux:
-            return GoogLeNetOutputs(logits, aux["aux2"], aux["aux1"])
+            return AuxOutputs(logits, aux_logits=tuple(aux.values()))  # trunk order: aux1, aux2
         return logits
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """New final layers for ``num_classes``, ``fc`` and each auxiliary head's ``fc2``,
+        initialised by :func:`init_weights`."""
+        self.fc = self._fresh_output(self.fc, num_classes)
+        if self.aux_logits:
+            for name in self.aux_taps.values():
+                head = getattr(self, name)
+                head.fc2 = self._fresh_output(head.fc2, num_classes)
+        self.num_classes = num_classes
+
+    def _fresh_output(self, old: nn.Linear, num_classes: int) -> nn.Linear:
+        fc = fresh_linear(old, num_classes)
+        init_weights(fc, self.layout)
+        return fc
 
 
 def init_weights(model: nn.Module, layout: Layout) -> None:

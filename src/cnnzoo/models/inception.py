@@ -61,7 +61,7 @@ import torch
 from torch import nn
 
 from cnnzoo.models.base import ModelSpec, ZooModel
-from cnnzoo.models.layers import ConvNormAct
+from cnnzoo.models.layers import ConvNormAct, fresh_linear
 
 PAPER = "Szegedy et al. 2017, arXiv:1602.07261"
 
@@ -491,9 +491,11 @@ class InceptionNet(ZooModel):
         dropout: float = DROPOUT,
         residual_scale: float | Sequence[float] | None = None,
     ) -> None:
-        super().__init__()
-        self.in_chans, self.num_classes = in_chans, num_classes
-        self.min_input_size = layout.min_input_size()  # 75 (see Layout.min_input_size)
+        super().__init__(
+            num_classes=num_classes,
+            in_chans=in_chans,
+            min_input_size=layout.min_input_size(),  # 75 (see Layout.min_input_size)
+        )
         scales = iter(_residual_scales(layout, residual_scale))
 
         stem, channels = OrderedDict(), in_chans
@@ -535,9 +537,18 @@ class InceptionNet(ZooModel):
             x = getattr(self, name)(x)
         return x  # N x num_features x 8 x 8 at 299 x 299
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.flatten(self.avgpool(x), 1)  # N x num_features
-        return self.fc(self.dropout(x))
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pooling, dropout, ``fc``; ``pre_logits``: the pooled vector ``fc`` reads (after the
+        dropout, a no-op in eval mode)."""
+        x = self.dropout(torch.flatten(self.avgpool(x), 1))  # N x num_features
+        return x if pre_logits else self.fc(x)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new ``fc`` for ``num_classes``, initialised by :func:`init_weights`."""
+        fc = fresh_linear(self.fc, num_classes)
+        init_weights(fc)
+        self.fc = fc
+        self.num_classes = num_classes
 
 
 def _residual_scales(layout: Layout, residual_scale: float | Sequence[float] | None) -> tuple:

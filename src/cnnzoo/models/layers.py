@@ -59,3 +59,16 @@ def init_he_fan_out(model: nn.Module, *, linear_std: float = 0.01) -> None:
         elif isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, 0.0, linear_std)
             nn.init.zeros_(m.bias)
+
+
+def fresh_linear(old: nn.Linear, out_features: int) -> nn.Linear:
+    """A new linear layer for ``reset_classifier``: ``old``'s inputs, bias, device and dtype,
+    ``out_features`` outputs and PyTorch's default init (the family re-initialises it where it
+    has a scheme of its own)."""
+    return nn.Linear(
+        old.in_features,
+        out_features,
+        bias=old.bias is not None,
+        device=old.weight.device,
+        dtype=old.weight.dtype,
+    )

@@ -198,6 +198,13 @@ def rbf_prototypes(num_classes: int) -> torch.Tensor:
     return bits.float() * 2 - 1
 
 
+def make_output(variant: LeNetVariant, num_classes: int) -> nn.Module:
+    """The output layer: fixed Euclidean RBF units (Sec. II-B) or a linear layer from F6."""
+    if variant.rbf_output:
+        return EuclideanRBF(rbf_prototypes(num_classes))
+    return nn.Linear(F6_UNITS, num_classes)
+
+
 class LeNet5(ZooModel):
     """LeNet-5 of Sec. II-B / Fig. 2, as published or as the ReLU rendition.
 
@@ -210,10 +217,13 @@ class LeNet5(ZooModel):
     """
 
     def __init__(self, variant: LeNetVariant, *, num_classes: int = 10, in_chans: int = 1) -> None:
-        super().__init__()
-        self.in_chans, self.num_classes = in_chans, num_classes
-        self.fixed_input_sizes = (MNIST_SIZE, INPUT_SIZE)
-        self.min_input_size = MNIST_SIZE  # padded to 32; below it C5 sees less than 5x5
+        super().__init__(
+            num_classes=num_classes,
+            in_chans=in_chans,
+            min_input_size=MNIST_SIZE,  # padded to 32; below it C5 sees less than 5x5
+            fixed_input_sizes=(MNIST_SIZE, INPUT_SIZE),
+        )
+        self.variant = variant
         act = nn.ReLU if variant.relu else ScaledTanh
 
         def subsampling(channels: int) -> nn.Module:
@@ -239,10 +249,8 @@ class LeNet5(ZooModel):
         )
         self.f6 = nn.Linear(C5_MAPS, F6_UNITS)
         self.act6 = act()
-        if variant.rbf_output:
-            self.output: nn.Module = EuclideanRBF(rbf_prototypes(num_classes))
-        else:
-            self.output = nn.Linear(F6_UNITS, num_classes)
+        self.num_features = F6_UNITS
+        self.output = make_output(variant, num_classes)
         init_weights(self, relu=variant.relu)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -251,9 +259,17 @@ class LeNet5(ZooModel):
             x = F.pad(x, (pad, pad, pad, pad))  # N x C x 32 x 32
         return self.features(x)  # N x 120 x 1 x 1
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """F6 and the output layer; ``pre_logits``: the activated 84-d F6 output."""
         x = self.act6(self.f6(torch.flatten(x, 1)))  # N x 84
-        return self.output(x)
+        return x if pre_logits else self.output(x)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new output layer for ``num_classes``: the RBF units with
+        ``rbf_prototypes(num_classes)``, or a linear layer with the family's init."""
+        self.output = make_output(self.variant, num_classes).to(self.f6.weight)  # device, dtype
+        init_weights(self.output, relu=self.variant.relu)
+        self.num_classes = num_classes
 
 
 def init_weights(model: nn.Module, *, relu: bool) -> None:

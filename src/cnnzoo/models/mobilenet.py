@@ -48,7 +48,7 @@ import torch
 from torch import nn
 
 from cnnzoo.models.base import ModelSpec, ZooModel
-from cnnzoo.models.layers import ConvNormAct, init_he_fan_out
+from cnnzoo.models.layers import ConvNormAct, fresh_linear, init_he_fan_out
 
 PAPER = "Howard et al. 2017, arXiv:1704.04861"
 
@@ -147,17 +147,15 @@ class MobileNetV1(ZooModel):
         in_chans: int = 3,
         dropout: float = 0.0,
     ) -> None:
-        super().__init__()
         if width_mult <= 0:
             raise ValueError(f"width_mult must be positive, got {width_mult}")
         if not isinstance(depth_multiplier, int) or depth_multiplier < 1:
             raise ValueError(f"depth_multiplier must be a positive integer, got {depth_multiplier}")
         if depth_multiplier != 1 and not separable:
             raise ValueError("depth_multiplier applies to depthwise convolutions only")
-        self.in_chans, self.num_classes = in_chans, num_classes
         # Every 3x3 convolution pads by 1, so a stride-2 layer maps a side h to ceil(h / 2) >= 1:
         # even a 1x1 input reaches the global pool.
-        self.min_input_size = 1
+        super().__init__(num_classes=num_classes, in_chans=in_chans, min_input_size=1)
 
         channels = scale_channels(STEM_CHANNELS, width_mult)
         self.conv_stem = nn.Conv2d(in_chans, channels, KERNEL, STEM_STRIDE, KERNEL // 2, bias=False)
@@ -187,9 +185,18 @@ class MobileNetV1(ZooModel):
         x = self.relu1(self.bn1(self.conv_stem(x)))  # N x 32a x 112 x 112 at 224 x 224
         return self.blocks(x)  # N x 1024a x 7 x 7
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.flatten(self.global_pool(x), 1)  # N x 1024a
-        return self.classifier(self.dropout(x))
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pooling, dropout, ``classifier``; ``pre_logits``: the pooled vector ``classifier``
+        reads (after the dropout, a no-op in eval mode)."""
+        x = self.dropout(torch.flatten(self.global_pool(x), 1))  # N x 1024a
+        return x if pre_logits else self.classifier(x)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new ``classifier`` for ``num_classes``, initialised by :func:`init_weights`."""
+        fc = fresh_linear(self.classifier, num_classes)
+        init_weights(fc)
+        self.classifier = fc
+        self.num_classes = num_classes
 
 
 def init_weights(model: nn.Module) -> None:

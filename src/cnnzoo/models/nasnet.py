@@ -85,13 +85,12 @@ from cnnzoo.models.base import AuxOutputs, ModelSpec, ZooModel
 from cnnzoo.models.genotype import (
     NASNET_A,
     NUM_INPUTS,
-    OPERATION_NAMES,
     Block,
     CellGenotype,
     Genotype,
     as_genotype,
 )
-from cnnzoo.models.layers import ConvNormAct
+from cnnzoo.models.layers import ConvNormAct, fresh_linear
 
 PAPER = "Zoph et al. 2018, arXiv:1707.07012"
 
@@ -284,32 +283,33 @@ class ScheduledDropPath(nn.Module):
     """Drop a branch per sample with a probability that grows with depth and training.
 
     ``drop_prob`` is the probability at the end of training, already scaled by the cell's depth;
-    ``progress`` (0 at the start, 1 at the end) scales it linearly. Kept samples are divided by
-    the keep probability. Only in training mode.
+    ``progress`` (0 at the start, 1 at the end, clamped) scales it linearly. Kept samples are
+    divided by the keep probability. Only in training mode. ``progress`` is a buffer, not a float:
+    ``torch.compile`` specialises on a module's float attributes and would recompile at every step;
+    it is not saved in the state dict (the engine sets it before every step).
     """
 
     def __init__(self, drop_prob: float = 0.0) -> None:
         super().__init__()
         self.drop_prob = drop_prob
-        self.progress = 0.0
+        self.register_buffer("progress", torch.zeros(()), persistent=False)
+
+    def set_progress(self, fraction: float) -> None:
+        self.progress.fill_(fraction)
 
     @property
     def current_prob(self) -> float:
-        return self.drop_prob * min(max(self.progress, 0.0), 1.0)
+        return self.drop_prob * float(self.progress.clamp(0.0, 1.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = self.current_prob
-        if not self.training or p == 0.0:
+        if not self.training or self.drop_prob == 0.0:
             return x
-        keep = 1.0 - p
-        mask = torch.empty((x.shape[0], 1, 1, 1), dtype=x.dtype, device=x.device).bernoulli_(keep)
+        keep = 1.0 - self.drop_prob * self.progress.clamp(0.0, 1.0)
+        mask = torch.bernoulli(keep.expand(x.shape[0], 1, 1, 1)).to(x.dtype)
         return x * mask / keep
 
     def extra_repr(self) -> str:
-        return f"drop_prob={self.drop_prob:.4g}, progress={self.progress:.4g}"
-
-
-assert tuple(OPERATIONS) == OPERATION_NAMES  # every operation of the search space is built here
+        return f"drop_prob={self.drop_prob:.4g}"
 
 
 class CellBlock(nn.Module):
@@ -581,7 +581,7 @@ class NASNet(ZooModel):
         """ScheduledDropPath: every cell's drop probability grows linearly with the fraction of
         training done (clamped to [0, 1])."""
         for cell in self.cells():
-            cell.drop_path.progress = float(fraction)
+            cell.drop_path.set_progress(fraction)
 
     def _run_cells(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         x = self.conv0(x)  # N x 32 x 111 x 111 (Mobile at 224); N x 96 x 165 x 165 (Large)
@@ -615,13 +615,11 @@ class NASNet(ZooModel):
         """A new classifier (and auxiliary classifier) for ``num_classes``, initialised as
         :func:`init_weights` does."""
         self.num_classes = num_classes
-        self.fc = nn.Linear(self.num_features, num_classes)
-        heads = [self.fc]
+        self.fc = fresh_linear(self.fc, num_classes)
+        init_weights(self.fc)
         if self.aux_head is not None:
-            self.aux_head.fc = nn.Linear(self.aux_head.fc.in_features, num_classes)
-            heads.append(self.aux_head.fc)
-        for head in heads:
-            init_weights(head)
+            self.aux_head.fc = fresh_linear(self.aux_head.fc, num_classes)
+            init_weights(self.aux_head.fc)
 
 
 def _check_options(

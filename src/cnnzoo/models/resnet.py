@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnzoo.models.base import ModelSpec, ZooModel
+from cnnzoo.models.layers import fresh_linear
 
 PAPER = "He et al. 2016, arXiv:1512.03385"
 PAPER_PREACT = "He et al. 2016b, arXiv:1603.05027"
@@ -280,11 +281,9 @@ class ResNet(ZooModel):
         preact: bool = False,
         zero_init_residual: bool = False,
     ) -> None:
-        super().__init__()
-        self.in_chans, self.num_classes = in_chans, num_classes
         # The stem's k x k convolution has padding k // 2, so it needs H + 2 (k // 2) >= k, i.e.
         # H >= 1; every later convolution and pooling maps a 1x1 map to 1x1.
-        self.min_input_size = 1
+        super().__init__(num_classes=num_classes, in_chans=in_chans, min_input_size=1)
         self.conv1 = nn.Conv2d(
             in_chans, stem.width, stem.kernel, stride=stem.stride, padding=stem.kernel // 2,
             bias=False,
@@ -331,8 +330,15 @@ class ResNet(ZooModel):
             x = self.relu(self.final_bn(x))
         return x
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.avgpool(x), 1))  # Table 1: average pool, 1000-d fc
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Table 1: average pool, 1000-d fc; ``pre_logits``: the pooled vector ``fc`` reads."""
+        x = torch.flatten(self.avgpool(x), 1)  # N x num_features
+        return x if pre_logits else self.fc(x)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new ``fc`` for ``num_classes``, PyTorch's default init (see :func:`init_weights`)."""
+        self.fc = fresh_linear(self.fc, num_classes)
+        self.num_classes = num_classes
 
 
 def init_weights(model: nn.Module, *, zero_init_residual: bool = False) -> None:

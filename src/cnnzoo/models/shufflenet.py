@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from cnnzoo.models.base import ModelSpec, ZooModel
-from cnnzoo.models.layers import ConvNormAct, init_he_fan_out, make_divisible
+from cnnzoo.models.layers import ConvNormAct, fresh_linear, init_he_fan_out, make_divisible
 
 PAPER_V1 = "Zhang et al. 2018, arXiv:1707.01083"
 PAPER_V2 = "Ma et al. 2018, arXiv:1807.11164"
@@ -164,18 +164,16 @@ class ShuffleNetV1(ZooModel):
         num_classes: int = 1000,
         in_chans: int = 3,
     ) -> None:
-        super().__init__()
         if groups not in V1_STAGE_CHANNELS:
             raise ValueError(
                 f"groups must be one of {sorted(V1_STAGE_CHANNELS)} (Table 1), got {groups}"
             )
         if width_mult <= 0:
             raise ValueError(f"width_mult must be positive, got {width_mult}")
-        self.in_chans, self.num_classes = in_chans, num_classes
-        self.groups, self.width_mult = groups, width_mult
         # Every 3x3 layer pads by 1, so a stride-2 layer maps a side h to ceil(h / 2) >= 1: even a
         # 1x1 input reaches the global pool.
-        self.min_input_size = 1
+        super().__init__(num_classes=num_classes, in_chans=in_chans, min_input_size=1)
+        self.groups, self.width_mult = groups, width_mult
 
         stem = V1_STEM_CHANNELS * 2 ** math.floor(math.log2(width_mult))
         channels = make_divisible(max(stem, V1_MIN_STEM_CHANNELS), groups)
@@ -206,8 +204,15 @@ class ShuffleNetV1(ZooModel):
         x = self.stage3(x)  # N x 480 x 14 x 14
         return self.stage4(x)  # N x 960 x 7 x 7
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.global_pool(x), 1))
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Global pooling and ``fc``; ``pre_logits``: the pooled vector ``fc`` reads."""
+        x = torch.flatten(self.global_pool(x), 1)  # N x num_features
+        return x if pre_logits else self.fc(x)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new ``fc`` for ``num_classes``, initialised by :func:`init_weights`."""
+        self.fc = _fresh_classifier(self.fc, num_classes)
+        self.num_classes = num_classes
 
 
 def depthwise_conv(channels: int, stride: int) -> nn.Conv2d:
@@ -286,10 +291,8 @@ class ShuffleNetV2(ZooModel):
         num_classes: int = 1000,
         in_chans: int = 3,
     ) -> None:
-        super().__init__()
-        self.in_chans, self.num_classes = in_chans, num_classes
         # Every 3x3 layer pads by 1, so a stride-2 layer maps a side h to ceil(h / 2) >= 1.
-        self.min_input_size = 1
+        super().__init__(num_classes=num_classes, in_chans=in_chans, min_input_size=1)
         stem, *stage_channels, last = channels
         self.conv1 = nn.Sequential(
             nn.Conv2d(in_chans, stem, KERNEL, STEM_STRIDE, KERNEL // 2, bias=False),
@@ -320,8 +323,21 @@ class ShuffleNetV2(ZooModel):
         x = self.stage4(x)  # N x 464 x 7 x 7
         return self.conv5(x)  # N x 1024 x 7 x 7
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.global_pool(x), 1))
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Global pooling and ``fc``; ``pre_logits``: the pooled vector ``fc`` reads."""
+        x = torch.flatten(self.global_pool(x), 1)  # N x num_features
+        return x if pre_logits else self.fc(x)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new ``fc`` for ``num_classes``, initialised by :func:`init_weights`."""
+        self.fc = _fresh_classifier(self.fc, num_classes)
+        self.num_classes = num_classes
+
+
+def _fresh_classifier(old: nn.Linear, num_classes: int) -> nn.Linear:
+    fc = fresh_linear(old, num_classes)
+    init_weights(fc)
+    return fc
 
 
 def init_weights(model: nn.Module) -> None:

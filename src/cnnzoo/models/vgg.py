@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from cnnzoo.models.base import ModelSpec, ZooModel
-from cnnzoo.models.layers import init_he_fan_out
+from cnnzoo.models.layers import fresh_linear, init_he_fan_out
 
 PAPER = "Simonyan & Zisserman 2015, arXiv:1409.1556"
 
@@ -77,10 +77,11 @@ class VGG(ZooModel):
         in_chans: int = 3,
         dropout: float = DROPOUT,
     ) -> None:
-        super().__init__()
-        self.in_chans, self.num_classes = in_chans, num_classes
-        num_pools = config.count("M")
-        self.min_input_size = 2**num_pools  # each 2x2/2 pool halves, flooring
+        super().__init__(
+            num_classes=num_classes,
+            in_chans=in_chans,
+            min_input_size=2 ** config.count("M"),  # each 2x2/2 pool halves, flooring
+        )
         last_width = [c for c in config if c != "M"][-1]
         self.features = make_features(config, in_chans, batch_norm)
         self.avgpool = nn.AdaptiveAvgPool2d((HEAD_GRID, HEAD_GRID))
@@ -93,14 +94,25 @@ class VGG(ZooModel):
             nn.Dropout(p=dropout),
             nn.Linear(FC_WIDTH, num_classes),
         )
+        self.num_features = FC_WIDTH
         init_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)  # N x 512 x 7 x 7 at 224 x 224
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pooling and the FC layers; ``pre_logits``: the 4096-d fc7 code the output layer reads."""
         x = torch.flatten(self.avgpool(x), 1)  # N x 25088
+        if pre_logits:  # the whole classifier otherwise, so hooks on it still fire
+            return self.classifier[:-1](x)  # N x 4096
         return self.classifier(x)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new output layer for ``num_classes``, initialised by :func:`init_weights`."""
+        fc = fresh_linear(self.classifier[-1], num_classes)
+        init_weights(fc)
+        self.classifier[-1] = fc
+        self.num_classes = num_classes
 
 
 def init_weights(model: nn.Module) -> None:

@@ -1,9 +1,11 @@
-"""Building a run from its configuration: the model adapted to the dataset, the batch streams, the
-optimizer, and the device they run on.
+"""Building a run from its configuration: the run folder, the model adapted to the dataset, the
+batch streams, the optimizer, and the device they run on.
 
 :func:`prepare` turns a :class:`~cnnzoo.train.config.TrainConfig` into a :class:`Job` -- every
-piece :func:`cnnzoo.train.engine.run` drives -- after resolving the recipe and, for ``--resume``,
-reading ``last.pt`` and checking that the configuration is the saved one.
+piece :func:`cnnzoo.train.engine.run` drives -- in these steps, one function each:
+:func:`choose_run_dir`, :func:`resolve_config` (the recipe), :func:`build_runtime`,
+:func:`build_networks`, :func:`build_streams` and :func:`build_optimization`. A ``--resume`` then
+restores the state saved in the run folder (:mod:`cnnzoo.train.resume`).
 """
 
 from __future__ import annotations
@@ -19,18 +21,20 @@ from cnnzoo.data import (
     DEFAULT_AUGMENT,
     Augment,
     BatchStream,
+    Dataset,
     DatasetInfo,
     LoaderStream,
     Split,
     load_dataset,
 )
 from cnnzoo.registry import create_model, get_model_spec
-from cnnzoo.train.checkpoint import load_checkpoint
+from cnnzoo.train import distributed
 from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.distributed import DistInfo
 from cnnzoo.train.optim import OPTIMIZERS, make_scheduler
 from cnnzoo.train.recipes import Recipe, recipe_for, resolve
-from cnnzoo.train.rundir import check_resume_config, choose_run_dir
+from cnnzoo.train.resume import check_resumable, find_run_dir
+from cnnzoo.train.rundir import check_fresh, check_writable, new_run_dir
 
 AMP_DTYPES: dict[str, torch.dtype | None] = {
     "fp32": None,
@@ -141,20 +145,38 @@ def configure_determinism(deterministic: bool, device: torch.device) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class Job:
-    """Everything a run is made of (the objects in it are mutable; the record is not).
+class Networks:
+    """The network three ways: ``model`` the bare one (its state dict is checkpointed and its
+    ``set_progress`` called), ``net`` the one evaluated (compiled with ``--compile``),
+    ``train_net`` the one trained (``net`` in DDP when several processes run); and the keyword
+    arguments that rebuild ``model`` with ``create_model``."""
 
-    ``model`` is the bare network (its state dict is checkpointed); ``net`` the one evaluated
-    (compiled with ``--compile``); ``train_net`` the one trained (``net`` in DDP when several
-    processes run).
-    """
+    model: nn.Module
+    net: nn.Module
+    train_net: nn.Module
+    model_kwargs: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class Optimization:
+    """What turns the loss into weight updates."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    criterion: nn.Module
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """Everything a run is made of (the objects in it are mutable; the record is not); ``model``,
+    ``net`` and ``train_net`` as in :class:`Networks`."""
 
     config: TrainConfig
     recipe: Recipe
     info: DatasetInfo
     size: int
     run_dir: Path
-    ckpt: dict | None
     model: nn.Module
     net: nn.Module
     train_net: nn.Module
@@ -173,18 +195,37 @@ class Job:
         return self.train_stream.num_batches()
 
 
-def prepare(config: TrainConfig, dist: DistInfo) -> Job:
-    """Build the run ``config`` describes (see the module docstring).
+def choose_run_dir(config: TrainConfig, dist: DistInfo) -> Path:
+    """The run folder, checked before anything is loaded: the one ``--resume`` continues, or a
+    new one; rank 0's choice on every rank.
 
     Raises:
-        ValueError: unknown model or dataset, a model that cannot take the images, options that
-            do not fit (batch size, precision), or a ``--resume`` that does not match.
+        ValueError: a folder that is a file or cannot be written, ``--resume`` without a
+            ``last.pt``, or a new run in a folder holding one.
+    """
+    run_dir = find_run_dir(config) if config.resume else new_run_dir(config)
+    run_dir = Path(distributed.broadcast_string(str(run_dir), dist))  # rank 0's clock
+    check_writable(run_dir)
+    if config.resume:
+        check_resumable(run_dir)
+    else:
+        check_fresh(run_dir)
+    return run_dir
+
+
+def resolve_config(
+    config: TrainConfig, data: Dataset, dist: DistInfo
+) -> tuple[TrainConfig, Recipe]:
+    """``config`` with its ``None`` fields filled from the model's recipe, checked against the
+    processes and the device.
+
+    Returns:
+        The resolved configuration and the recipe.
+
+    Raises:
+        ValueError: a batch that does not split over the processes, fp16 on the CPU.
     """
     spec = get_model_spec(config.model)
-    data = load_dataset(
-        config.dataset, data_dir=config.data_dir, subset=config.subset, input_size=config.input_size
-    )
-    info = data.info
     recipe = recipe_for(config.model, spec.family, config.dataset,
                         small_images=isinstance(data.train, Split))  # fmt: skip
     config = resolve(config, recipe)
@@ -193,14 +234,22 @@ def prepare(config: TrainConfig, dist: DistInfo) -> Job:
                          f"{dist.world_size} processes")  # fmt: skip
     if config.precision == "fp16" and dist.device.type == "cpu":
         raise ValueError("--precision fp16 needs a CUDA device; on the CPU use bf16")
-    size = config.input_size or info.image_size
-    run_dir = choose_run_dir(config, dist)
-    ckpt = load_checkpoint(run_dir / "last.pt") if config.resume else None
-    if ckpt is not None:
-        check_resume_config(ckpt["config"], config)
+    return config, recipe
 
+
+def build_runtime(config: TrainConfig, dist: DistInfo) -> Runtime:
+    """Where and how the steps run; sets the kernels' determinism as ``config`` says."""
     configure_determinism(config.deterministic, dist.device)
-    torch.manual_seed(config.seed)  # the same initial weights on every rank
+    return Runtime(dist, AMP_DTYPES[config.precision], CHECK_EVERY.get(dist.device.type, 50))
+
+
+def build_networks(config: TrainConfig, info: DatasetInfo, size: int, dist: DistInfo) -> Networks:
+    """The model for the dataset, on the device, compiled and wrapped in DDP as asked.
+
+    The weights come from ``config.seed`` (the same on every rank); then every rank seeds its
+    own generator, for its dropout masks.
+    """
+    torch.manual_seed(config.seed)
     model, model_kwargs = build_model(config.model, info, size)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(dist.device, memory_format=memory_format)
@@ -209,35 +258,85 @@ def prepare(config: TrainConfig, dist: DistInfo) -> Job:
     if dist.distributed:
         ids = [dist.device.index] if dist.device.type == "cuda" else None
         train_net = nn.parallel.DistributedDataParallel(net, device_ids=ids)
-    torch.manual_seed(config.seed * 1_000_003 + dist.rank)  # each rank its dropout masks
+    torch.manual_seed(config.seed * 1_000_003 + dist.rank)
+    return Networks(model, net, train_net, model_kwargs)
 
-    runtime = Runtime(dist, AMP_DTYPES[config.precision], CHECK_EVERY.get(dist.device.type, 50))
-    train_stream = make_stream(
-        data.train, info, batch_size=config.batch_size // dist.world_size, train=True,
-        seed=config.seed, size=size, runtime=runtime, augment=train_augment(info, recipe),
+
+def build_streams(
+    config: TrainConfig, data: Dataset, recipe: Recipe, size: int, runtime: Runtime
+) -> tuple[object, object]:
+    """This rank's training stream (augmented, ``batch_size / world_size`` a step) and test
+    stream.
+
+    Raises:
+        ValueError: too few training images for one batch.
+    """
+    world = runtime.dist.world_size
+    train = make_stream(
+        data.train, data.info, batch_size=config.batch_size // world, train=True,
+        seed=config.seed, size=size, runtime=runtime, augment=train_augment(data.info, recipe),
         channels_last=config.channels_last,
     )  # fmt: skip
-    test_stream = make_stream(
-        data.test, info, batch_size=EVAL_BATCH, train=False, seed=config.seed, size=size,
+    test = make_stream(
+        data.test, data.info, batch_size=EVAL_BATCH, train=False, seed=config.seed, size=size,
         runtime=runtime, channels_last=config.channels_last,
     )  # fmt: skip
-    if train_stream.num_batches() == 0:
+    if train.num_batches() == 0:
         raise ValueError(f"{len(data.train)} training images make no batch of "
                          f"{config.batch_size}; lower --batch-size or raise --subset")  # fmt: skip
+    return train, test
+
+
+def build_optimization(
+    config: TrainConfig, recipe: Recipe, model: nn.Module, steps_per_epoch: int,
+    device: torch.device,
+) -> Optimization:  # fmt: skip
+    """The optimizer of ``model``'s parameters, its per-step schedule, the fp16 gradient scaler
+    (a no-op otherwise) and the training loss."""
     optimizer = OPTIMIZERS[config.optimizer](model.parameters(), config)
-    meta = {
+    return Optimization(
+        optimizer=optimizer,
+        scheduler=make_scheduler(optimizer, config, recipe, steps_per_epoch),
+        scaler=torch.amp.GradScaler(device.type, enabled=config.precision == "fp16"),
+        criterion=nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
+    )
+
+
+def run_meta(
+    config: TrainConfig, recipe: Recipe, info: DatasetInfo, size: int, model_kwargs: dict
+) -> dict:
+    """What every checkpoint of the run records besides its tensors (plain data)."""
+    return {
         "model_name": config.model,
         "model_kwargs": model_kwargs,
         "dataset": dataset_record(info, size, config.data_dir),
         "config": dataclasses.asdict(config),
         "recipe": recipe.as_dict(),
     }
+
+
+def prepare(config: TrainConfig, dist: DistInfo) -> Job:
+    """Build the run ``config`` describes (see the module docstring).
+
+    Raises:
+        ValueError: unknown model or dataset, a run folder that cannot be used, a model that
+            cannot take the images, or options that do not fit (batch size, precision).
+    """
+    get_model_spec(config.model)  # an unknown name fails before anything else
+    run_dir = choose_run_dir(config, dist)
+    data = load_dataset(config.dataset, data_dir=config.data_dir, subset=config.subset,
+                        input_size=config.input_size)  # fmt: skip
+    config, recipe = resolve_config(config, data, dist)
+    size = config.input_size or data.info.image_size
+    runtime = build_runtime(config, dist)
+    nets = build_networks(config, data.info, size, dist)
+    train_stream, test_stream = build_streams(config, data, recipe, size, runtime)
+    opt = build_optimization(config, recipe, nets.model, train_stream.num_batches(), dist.device)
     return Job(
-        config=config, recipe=recipe, info=info, size=size, run_dir=run_dir, ckpt=ckpt,
-        model=model, net=net, train_net=train_net, runtime=runtime,
-        train_stream=train_stream, test_stream=test_stream, optimizer=optimizer,
-        scheduler=make_scheduler(optimizer, config, recipe, train_stream.num_batches()),
-        scaler=torch.amp.GradScaler(dist.device.type, enabled=config.precision == "fp16"),
-        criterion=nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
-        meta=meta, sizes=(len(data.train), len(data.test)),
+        config=config, recipe=recipe, info=data.info, size=size, run_dir=run_dir,
+        model=nets.model, net=nets.net, train_net=nets.train_net, runtime=runtime,
+        train_stream=train_stream, test_stream=test_stream, optimizer=opt.optimizer,
+        scheduler=opt.scheduler, scaler=opt.scaler, criterion=opt.criterion,
+        meta=run_meta(config, recipe, data.info, size, nets.model_kwargs),
+        sizes=(len(data.train), len(data.test)),
     )  # fmt: skip

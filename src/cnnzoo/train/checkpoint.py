@@ -20,6 +20,7 @@ Keys of a checkpoint (format ``FORMAT``, version ``VERSION``):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import tempfile
@@ -35,34 +36,88 @@ REQUIRED_KEYS = ("format", "version", "model_name", "model_kwargs", "dataset", "
 
 
 class CheckpointError(ValueError):
-    """A checkpoint is missing, unreadable, carries pickled objects, or lacks a required key."""
+    """A checkpoint cannot be written, or is missing, unreadable, carries pickled objects, or
+    lacks a required key."""
+
+
+class RecordingWriter:
+    """A binary file's ``write``, keeping the first ``OSError`` it raised: ``torch.save`` turns
+    such an error into a ``RuntimeError`` ("unexpected pos ...") that no longer says what
+    happened."""
+
+    def __init__(self, file) -> None:
+        self.file = file
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as err:
+            self.error = self.error or err
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
+def os_error_text(err: OSError) -> str:
+    """``[Errno 28] No space left on device``: the error without the (temporary) file name."""
+    return f"[Errno {err.errno}] {err.strerror}" if err.errno is not None else str(err)
+
+
+def write_failure(path: Path, err: OSError, *, replaced: bool) -> str:
+    """The one-line message of a failed :func:`save_checkpoint`: the file, the OS error, and what
+    is on disk now."""
+    if replaced:
+        return (f"checkpoint {path} is written but its folder cannot be synced to disk: "
+                f"{os_error_text(err)}")  # fmt: skip
+    kept = f"the previous {path.name} is intact" if path.is_file() else f"no {path.name} exists yet"
+    return f"cannot write checkpoint {path}: {os_error_text(err)}; {kept}"
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` atomically: a temporary file in the same folder, flushed and
     fsync'ed, then renamed over ``path`` (``os.replace``), so a crash at any moment leaves either
-    the old file or the new one, never a torn one.
+    the old file or the new one, never a torn one. A failed write (a full disk, no permission)
+    removes the temporary file and leaves the previous ``path`` as it was.
 
     Args:
         path: the destination, e.g. ``runs/x/last.pt``.
         state: tensors and plain data only (see the module docstring).
+
+    Raises:
+        CheckpointError: the file could not be written; the message names it and the OS error,
+            e.g. ``cannot write checkpoint runs/x/last.pt: [Errno 28] No space left on device;
+            the previous last.pt is intact``.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp: str | None = None
+    replaced = False
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, "version": VERSION, **state}, f)
+            writer = RecordingWriter(f)
+            try:
+                torch.save({"format": FORMAT, "version": VERSION, **state}, writer)
+            except RuntimeError:
+                if writer.error is None:
+                    raise
+                raise writer.error from None
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
+        replaced = True
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # make the rename itself durable
+        finally:
+            os.close(dir_fd)
+    except OSError as err:
+        raise CheckpointError(write_failure(path, err, replaced=replaced)) from None
     finally:
-        os.close(dir_fd)
+        if tmp is not None and not replaced:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

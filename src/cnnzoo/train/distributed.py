@@ -78,6 +78,16 @@ def all_true(flag: bool, info: DistInfo) -> bool:
     return bool(value.item())
 
 
+def all_true_each(flags: tuple[bool, ...], info: DistInfo) -> tuple[bool, ...]:
+    """For each of ``flags``, whether it holds on every rank: :func:`all_true` for several flags
+    in one all-reduce (the loss check and the stop request travel together)."""
+    if not info.distributed:
+        return tuple(flags)
+    value = torch.tensor([1.0 if f else 0.0 for f in flags], device=info.device)
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return tuple(bool(v) for v in value.tolist())
+
+
 def broadcast_string(value: str, info: DistInfo) -> str:
     """Rank 0's ``value`` on every rank (e.g. the run folder named after rank 0's clock)."""
     if not info.distributed:

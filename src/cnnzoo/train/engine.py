@@ -1,18 +1,23 @@
 """The training engine: one epoch of training, one evaluation, and the run that strings them.
 
 :func:`train_one_epoch` and :func:`evaluate` take everything they use as arguments and return a
-dict; :func:`run` builds the pieces (:func:`cnnzoo.train.build.prepare`) and loops over the
-epochs. A run is reproducible to the bit on CPU with ``deterministic``: the batches are a pure
-function of ``(seed, epoch, step)`` (``cnnzoo.data.BatchStream``) and a checkpoint holds every
-other piece of state (weights, optimizer, schedule, gradient scaler, random generators and the
-running sums of the epoch in progress), so a run resumed from a mid-epoch ``last.pt`` ends with the
-same weights as one never interrupted.
+dict; :func:`run` builds the pieces (:func:`cnnzoo.train.build.prepare`), resumes them if asked
+(:mod:`cnnzoo.train.resume`) and loops over the epochs. A run is reproducible to the bit on CPU
+with ``deterministic``: the batches are a pure function of ``(seed, epoch, step)``
+(``cnnzoo.data.BatchStream``), the model's training progress (``set_progress``) one of
+``(epoch, step)``, and a checkpoint holds every other piece of state (weights, optimizer,
+schedule, gradient scaler, random generators and the running sums of the epoch in progress), so a
+run resumed from a mid-epoch ``last.pt`` ends with the same weights as one never interrupted.
+
+SIGINT and SIGTERM stop a run after the step in progress with a checkpoint of it
+(:mod:`cnnzoo.train.interrupt`).
 """
 
 from __future__ import annotations
 
 import gc
 import math
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -22,12 +27,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnzoo.models.base import AuxOutputs, ZooModel, main_logits
 from cnnzoo.train import distributed
 from cnnzoo.train.build import Job, Runtime, prepare
 from cnnzoo.train.config import TrainConfig
+from cnnzoo.train.interrupt import Interrupted, StopFlag, catch_stop_signals, signal_name
 from cnnzoo.train.metrics import confusion_matrix, per_class_accuracy, topk_correct
 from cnnzoo.train.progress import SilentReporter, make_reporter
-from cnnzoo.train.rundir import ResumePoint, RunFiles, restore
+from cnnzoo.train.resume import ResumePoint, resume_run
+from cnnzoo.train.rundir import LAST, RunFiles
 
 TEN_CROP_SCALE = 8 / 7  # 256 / 224: the enlargement the ten crops are cut from (ILSVRC habit)
 
@@ -37,13 +45,6 @@ class TrainingDiverged(ValueError):
 
 
 # ---------------------------------------------------------------------------------- one epoch
-
-
-def split_outputs(output) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-    """Main logits and auxiliary logits of a model's training-mode output (GoogLeNet's tuple)."""
-    if isinstance(output, tuple):
-        return output[0], tuple(output[1:])
-    return output, ()
 
 
 def train_one_epoch(
@@ -63,6 +64,8 @@ def train_one_epoch(
     checkpoint_every: int = 0,
     on_checkpoint: Callable[[int, dict], None] | None = None,
     reporter=None,
+    base_model: ZooModel | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict:
     """Train ``model`` for one epoch of ``stream``, from ``start_step`` on.
 
@@ -73,35 +76,50 @@ def train_one_epoch(
         criterion: the training loss of the main logits (and, weighted, of auxiliary logits).
         runtime: device, autocast dtype, rank.
         epoch: the epoch index (from 0); with the stream's seed it fixes the batches.
-        epochs: the run's number of epochs (for the progress display).
+        epochs: the run's number of epochs (for the progress fraction and display).
         start_step: steps of this epoch already done (resume in mid-epoch).
-        partial: the running sums saved with those steps (``{"sums": [...], "seconds": s}``).
+        partial: the running sums saved with those steps, over all ranks (``{"sums": [...],
+            "seconds": s}``); rank 0 carries them on.
         aux_weight: weight of the auxiliary classifiers' losses.
         checkpoint_every: call ``on_checkpoint`` after every this many steps (0: never); not after
             the last step of the epoch, which the caller checkpoints after evaluating.
-        on_checkpoint: ``on_checkpoint(step, partial)``, ``partial`` as the argument above.
+        on_checkpoint: ``on_checkpoint(step, partial)``, ``partial`` as the argument above; every
+            rank calls it at the same step.
         reporter: progress display (see :mod:`cnnzoo.train.progress`).
+        base_model: the zoo model inside ``model``'s wrappers (default: ``model``); before every
+            step its ``set_progress`` gets the fraction of the run done,
+            ``(epoch * steps + step) / (epochs * steps)`` with ``step`` counted from 0.
+        should_stop: polled after each step (with several processes, at the loss checks, every
+            ``runtime.check_every`` steps, so that all ranks agree); when it answers true before
+            the epoch's last step, the epoch ends there, after ``on_checkpoint`` of that step.
 
     Returns:
         ``loss`` (mean training loss of the main logits), ``top1``, ``images``, ``seconds``,
-        ``images_per_s``, ``lr`` (of the last step) and ``steps``, over all ranks.
+        ``images_per_s``, ``lr`` (of the last step), over all ranks; ``steps`` (the epoch's
+        steps done, all of them unless stopped) and ``stopped``.
 
     Raises:
         TrainingDiverged: the loss became NaN or infinite.
     """
     reporter = reporter or SilentReporter()
+    base_model = model if base_model is None else base_model
+    dist = runtime.dist
     model.train()
     total = stream.num_batches()
-    sums = torch.tensor(
-        partial["sums"] if partial else [0.0, 0.0, 0.0], dtype=torch.float64, device=runtime.device
-    )  # loss x images, correct, images
+    sums = torch.zeros(3, dtype=torch.float64, device=runtime.device)  # loss x images, correct, n
+    if partial and dist.is_main:
+        sums += torch.tensor(partial["sums"], dtype=torch.float64, device=runtime.device)
     seconds = partial["seconds"] if partial else 0.0
     lr = optimizer.param_groups[0]["lr"]
     reporter.epoch_start(epoch, epochs, total, start_step)
     tic = time.perf_counter()
+    step, stop = start_step, False
     for step, (images, labels) in enumerate(stream.epoch(epoch, start_step), start=start_step + 1):
+        base_model.set_progress((epoch * total + step - 1) / (epochs * total))
         with runtime.autocast():
-            logits, aux = split_outputs(model(images))
+            output = model(images)  # AuxOutputs in training mode for networks with aux heads
+            logits = main_logits(output)
+            aux = output.aux_logits if isinstance(output, AuxOutputs) else ()
             loss = criterion(logits, labels)
             objective = loss
             if aux and aux_weight:
@@ -115,20 +133,30 @@ def train_one_epoch(
         sums[0] += loss.detach().double() * labels.shape[0]
         sums[1] += (logits.detach().argmax(1) == labels).sum()
         sums[2] += labels.shape[0]
+        wants_stop = should_stop is not None and should_stop()
+        stop = wants_stop and not dist.distributed
         if step % runtime.check_every == 0 or step == total:
             elapsed = seconds + time.perf_counter() - tic
             loss_sum, correct, count = sums.tolist()
-            if not distributed.all_true(math.isfinite(loss_sum), runtime.dist):
+            finite, carry_on = distributed.all_true_each((math.isfinite(loss_sum), not wants_stop),
+                                                         dist)  # fmt: skip
+            if not finite:
                 raise TrainingDiverged(
                     f"the training loss became {loss_sum / count} at epoch {epoch + 1}, "
                     f"step {step} (lr {lr:.3g})"
                 )
-            world = runtime.dist.world_size
-            reporter.step(step, loss_sum / count, correct / count, count * world / elapsed)
-        if on_checkpoint and checkpoint_every and step % checkpoint_every == 0 and step < total:
+            stop = not carry_on
+            speed = count * dist.world_size / elapsed
+            reporter.step(step, loss_sum / count, correct / count, speed)
+        stop = stop and step < total  # a stop at the last step waits for the epoch's end
+        scheduled = checkpoint_every and step % checkpoint_every == 0 and step < total
+        if on_checkpoint and (stop or scheduled):
             elapsed = seconds + time.perf_counter() - tic
-            on_checkpoint(step, {"sums": sums.tolist(), "seconds": elapsed})
-    loss_sum, correct, count = distributed.all_reduce_sum(sums, runtime.dist).tolist()
+            sums_all = distributed.all_reduce_sum(sums, dist).tolist()
+            on_checkpoint(step, {"sums": sums_all, "seconds": elapsed})
+        if stop:
+            break
+    loss_sum, correct, count = distributed.all_reduce_sum(sums, dist).tolist()
     seconds += time.perf_counter() - tic
     if not math.isfinite(loss_sum):
         raise TrainingDiverged(f"the training loss became {loss_sum} in epoch {epoch + 1}")
@@ -139,7 +167,8 @@ def train_one_epoch(
         "seconds": seconds,
         "images_per_s": count / seconds if seconds > 0 else 0.0,
         "lr": lr,
-        "steps": total,
+        "steps": step if stop else total,
+        "stopped": stop,
     }
 
 
@@ -237,6 +266,10 @@ def params_finite(model: nn.Module) -> bool:
 def run(config: TrainConfig, *, stream: TextIO | None = None) -> dict:
     """Train ``config.model`` on ``config.dataset`` as ``config`` says (see :class:`TrainConfig`).
 
+    SIGINT and SIGTERM are caught while it runs (the previous handlers are put back when it
+    returns): the run stops after the step in progress, saves it in ``last.pt`` and raises
+    :class:`~cnnzoo.train.interrupt.Interrupted` (see :mod:`cnnzoo.train.interrupt`).
+
     Args:
         config: the configuration; ``None`` fields come from the model's recipe.
         stream: where progress and results are printed (default: standard output).
@@ -246,21 +279,24 @@ def run(config: TrainConfig, *, stream: TextIO | None = None) -> dict:
         ``config`` (the resolved configuration).
 
     Raises:
-        ValueError: bad options, an unusable dataset or model, or a diverged run
-            (:class:`TrainingDiverged`, whose message names the last good checkpoint).
+        ValueError: bad options, an unusable dataset, model or run folder, a checkpoint that
+            cannot be written, or a diverged run (:class:`TrainingDiverged`, whose message names
+            the last good checkpoint).
+        Interrupted: SIGINT or SIGTERM; ``last.pt`` holds the step reached, if any.
     """
     started = time.perf_counter()
-    dist = distributed.setup()
-    was_deterministic = torch.are_deterministic_algorithms_enabled()
-    try:
-        history, best, facts = train_job(config, dist, stream)
-    finally:
-        if torch.are_deterministic_algorithms_enabled() != was_deterministic:
-            torch.use_deterministic_algorithms(was_deterministic)
-        # The job (and its DDP reducer) is gone by now: a process group destroyed while a DDP
-        # model still holds gloo work can abort the process at exit.
-        gc.collect()
-        distributed.cleanup(dist)
+    with catch_stop_signals() as stop:
+        dist = distributed.setup()
+        was_deterministic = torch.are_deterministic_algorithms_enabled()
+        try:
+            history, best, facts = train_job(config, dist, stream, stop)
+        finally:
+            if torch.are_deterministic_algorithms_enabled() != was_deterministic:
+                torch.use_deterministic_algorithms(was_deterministic)
+            # The job (and its DDP reducer) is gone by now: a process group destroyed while a DDP
+            # model still holds gloo work can abort the process at exit.
+            gc.collect()
+            distributed.cleanup(dist)
     final, seconds = history[-1], time.perf_counter() - started
     if dist.is_main:
         print(
@@ -276,7 +312,7 @@ def run(config: TrainConfig, *, stream: TextIO | None = None) -> dict:
 
 
 def train_job(
-    config: TrainConfig, dist: distributed.DistInfo, stream: TextIO | None
+    config: TrainConfig, dist: distributed.DistInfo, stream: TextIO | None, stop: StopFlag
 ) -> tuple[list[dict], float, dict]:
     """Prepare the job, resume it if asked, and fit it; the job is freed when this returns.
 
@@ -285,14 +321,13 @@ def train_job(
         run folder, resolved configuration).
     """
     job = prepare(config, dist)
-    start = ResumePoint.from_checkpoint(job.ckpt)
-    if job.ckpt is not None:
-        restore(job.ckpt, job.model, job.optimizer, job.scheduler, job.scaler, dist)
+    start = resume_run(job) if job.config.resume else ResumePoint()
+    stop.defer()  # from here on a signal stops the run with a checkpoint, not at once
     files = RunFiles(job.run_dir, dist, job.meta)
-    files.open(purge_step=start.epoch * job.steps + start.step if job.ckpt else None)
     reporter = make_reporter(dist.is_main, stream)
     try:
-        history, best = fit(job, start, files, reporter)
+        files.open(purge_step=start.global_step(job.steps) if job.config.resume else None)
+        history, best = fit(job, start, files, reporter, stop)
     finally:
         reporter.close()
         files.close()
@@ -301,17 +336,32 @@ def train_job(
     return history, best, facts
 
 
-def fit(job: Job, start: ResumePoint, files: RunFiles, reporter) -> tuple[list[dict], float]:
+def fit(
+    job: Job, start: ResumePoint, files: RunFiles, reporter, stop: StopFlag
+) -> tuple[list[dict], float]:
     """The epochs of a run from ``start`` on: train, evaluate, write the files.
+
+    Args:
+        job: the run's pieces.
+        start: where it starts (a fresh run's, or the one ``last.pt`` gave).
+        files: the run folder's files, open.
+        reporter: the progress display.
+        stop: set by SIGINT / SIGTERM; the run then stops after the step in progress (or at the
+            end of the epoch, when the signal came during its last step or its evaluation),
+            with ``last.pt`` written.
 
     Returns:
         The metrics rows of all epochs and the best test top-1.
+
+    Raises:
+        TrainingDiverged: a non-finite loss or weights.
+        Interrupted: a stop was requested (on any rank); ``last.pt`` holds where it stopped.
     """
     config, dist, steps = job.config, job.runtime.dist, job.steps
     history, best = list(start.history), start.best_top1
     files.write_metrics(history)
     reporter.message(
-        f"{'resuming' if job.ckpt else 'training'} {config.model} on {job.info.name} "
+        f"{'resuming' if config.resume else 'training'} {config.model} on {job.info.name} "
         f"({job.sizes[0]:,} train / {job.sizes[1]:,} test images, {job.size}x{job.size}, "
         f"{dist.world_size} process(es) on {dist.device.type}) -> {job.run_dir}"
     )
@@ -327,6 +377,11 @@ def fit(job: Job, start: ResumePoint, files: RunFiles, reporter) -> tuple[list[d
             raise TrainingDiverged(f"non-finite loss or weights at epoch {epoch + 1}, step {step}")
         save_last(epoch, step, partial)
 
+    def interrupted(where: str) -> Interrupted:
+        signum = stop.signum or signal.SIGTERM  # no signal here: another rank's stopped this one
+        return Interrupted(signum, f"{signal_name(signum)} {where} and saved {job.run_dir / LAST}",
+                           run_dir=job.run_dir, resumable=True)  # fmt: skip
+
     step, partial = start.step, start.partial
     try:
         for epoch in range(start.epoch, config.epochs):
@@ -336,7 +391,11 @@ def fit(job: Job, start: ResumePoint, files: RunFiles, reporter) -> tuple[list[d
                 partial=partial, aux_weight=job.recipe.aux_loss_weight, reporter=reporter,
                 checkpoint_every=config.checkpoint_every,
                 on_checkpoint=lambda done, part, epoch=epoch: checkpoint(epoch, done, part),
+                base_model=job.model, should_stop=lambda: stop.requested,
             )  # fmt: skip
+            if stats["stopped"]:
+                raise interrupted(f"at epoch {epoch + 1}/{config.epochs}, step "
+                                  f"{stats['steps']}/{steps}: stopped after that step")  # fmt: skip
             step, partial = 0, None
             if not params_finite(job.model):
                 raise TrainingDiverged(f"the weights became non-finite in epoch {epoch + 1}")
@@ -355,8 +414,10 @@ def fit(job: Job, start: ResumePoint, files: RunFiles, reporter) -> tuple[list[d
                 files.save_best(job.model, epoch=epoch + 1, row=row)
             save_last(epoch + 1, 0, None)
             reporter.epoch_end(row)
+            if epoch + 1 < config.epochs and not distributed.all_true(not stop.requested, dist):
+                raise interrupted(f"in epoch {epoch + 1}/{config.epochs}: stopped at its end")
     except TrainingDiverged as err:
-        last = job.run_dir / "last.pt"
+        last = job.run_dir / LAST
         kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint exists"
         raise TrainingDiverged(
             f"{err}; the run stops and {kept}. Try a lower --lr (now {config.lr}) or a longer "

@@ -59,15 +59,18 @@ def write_metrics_csv(path: str | Path, rows: Sequence[dict]) -> None:
     """Write ``rows`` (dicts with the :data:`METRICS_COLUMNS` keys) as ``path``, whole.
 
     The file is rewritten from the run's history every epoch, so a resumed run never holds rows of
-    epochs its checkpoint does not include.
+    epochs its checkpoint does not include; a failed write (``OSError``) leaves the previous file.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=METRICS_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(format_row(row) for row in rows)
-    tmp.replace(path)
+    try:
+        with tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=METRICS_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(format_row(row) for row in rows)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)  # gone after the rename; left by a failed write
 
 
 def read_metrics_csv(path: str | Path) -> list[dict]:

@@ -1,0 +1,69 @@
+"""The run folder: --out checked before anything is loaded, and the environment it records."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from cnnzoo.cli import main
+from cnnzoo.env import SPEED_FLAGS, environment, git_state, parse_cpuinfo
+from cnnzoo.train import TrainConfig, run
+
+CPUINFO = """processor\t: 0
+model name\t: Intel(R) Xeon(R) Platinum 8480+
+flags\t\t: fpu sse avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_tile
+processor\t: 1
+model name\t: another
+"""
+
+
+def one_line_error(argv: list[str], capsys) -> str:
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def test_out_that_is_a_file_fails_before_training(tmp_path, capsys):
+    somefile = tmp_path / "somefile"
+    somefile.write_text("not a folder")
+    err = one_line_error(["train", "lenet5", "--out", str(somefile)], capsys)
+    assert f"run folder {somefile} is a file, not a folder; choose another --out" in err
+    err = one_line_error(["train", "lenet5", "--out", str(somefile / "run")], capsys)
+    assert f"run folder {somefile / 'run'} cannot be created: {somefile} is a file" in err
+
+
+def test_out_in_a_folder_one_may_not_write_fails_before_training(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # root may write anywhere
+    err = one_line_error(["train", "lenet5", "--out", str(tmp_path / "a" / "run")], capsys)
+    assert f"run folder {tmp_path / 'a' / 'run'} cannot be created in {tmp_path}" in err
+    assert "(permission denied)" in err
+    err = one_line_error(["train", "lenet5", "--out", str(tmp_path)], capsys)
+    assert f"run folder {tmp_path} is not writable (permission denied)" in err
+    assert not (tmp_path / "a").exists()
+
+
+def test_cpuinfo_names_the_model_and_the_speed_flags():
+    name, flags = parse_cpuinfo(CPUINFO)
+    assert name == "Intel(R) Xeon(R) Platinum 8480+"
+    assert flags == ["avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16"]
+    assert parse_cpuinfo("") == (None, [])
+
+
+def test_git_state_outside_a_repository_is_unknown(tmp_path):
+    assert git_state(None) == (None, None)
+    assert git_state(tmp_path) == (None, None)
+
+
+def test_environment_is_recorded_in_config_json(fake_mnist, tmp_path):
+    env = environment("cpu")
+    assert set(env) == {"device", "device_name", "cpu", "cpu_flags", "cores", "threads", "torch",
+                        "torchvision", "python", "commit", "dirty"}  # fmt: skip
+    assert env["device"] == "cpu" and set(env["cpu_flags"]) <= set(SPEED_FLAGS)
+    assert env["commit"] is None or len(env["commit"]) == 40
+    out = tmp_path / "run"
+    run(TrainConfig("lenet5", dataset="mnist", data_dir=str(fake_mnist), epochs=1, batch_size=64,
+                    subset=128, out=str(out)))  # fmt: skip
+    saved = json.loads((out / "config.json").read_text())["environment"]
+    assert saved == {**env, "threads": saved["threads"], "world_size": 1}
