@@ -302,6 +302,126 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_bench_parser(sub) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="latency under eager, fold, compile, onnxruntime, executorch; fp32, bf16, int8",
+        description="Prepare every runtime x precision x batch size of each model, then time them "
+        "in interleaved rounds; speed-ups are over fp32 eager in the same rounds. On a busy "
+        "machine set OMP_WAIT_POLICY=PASSIVE (spinning OpenMP threads make 2 threads 3-6x "
+        "slower on a loaded 2-core machine).",
+    )
+    p.add_argument("models", nargs="+", metavar="MODEL|CHECKPOINT",
+                   help="model names (random init) or cnnzoo checkpoints")  # fmt: skip
+    p.add_argument("--runtime", default="eager",
+                   help="comma-separated: eager,fold,compile,onnxruntime,executorch or all "
+                   "(default: %(default)s)")  # fmt: skip
+    p.add_argument("--precision", default="fp32",
+                   help="comma-separated: fp32,bf16,int8 (fp16 on CUDA) or all "
+                   "(default: %(default)s)")  # fmt: skip
+    p.add_argument("--batch-size", default="1", help="comma-separated (default: %(default)s)")
+    p.add_argument("--input", metavar="C,H,W", help="default: each model's standard input")
+    p.add_argument("--threads", type=int, help="torch and ONNX Runtime intra-op threads")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
+    p.add_argument("--mode", default="infer", help="infer or train (default: %(default)s)")
+    p.add_argument("--rounds", type=int, default=10, help="timed rounds (default: %(default)s)")
+    p.add_argument("--warmup", type=int, default=3,
+                   help="discarded warm-up rounds, >= 3 (default: %(default)s)")  # fmt: skip
+    p.add_argument("--format", default="table", help="table, json or csv (default: %(default)s)")
+    p.add_argument("--out", help="write the output to this file (atomically)")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from cnnzoo.bench.core import bench_models, make_config, rich_progress, spin_warning
+    from cnnzoo.bench.render import RENDERERS, write_atomic
+
+    flags = {k: v for k, v in vars(args).items() if k not in ("command", "models")}
+    config = make_config(args.models, **flags)
+    warning = spin_warning(config.runtime, os.environ.get("OMP_WAIT_POLICY"))
+    if warning:
+        print(f"cnnzoo bench: warning: {warning}", file=sys.stderr)
+    with rich_progress() as progress:
+        record = bench_models(config, progress)
+    text = RENDERERS[config.format](record)
+    if config.out:
+        print(f"wrote {write_atomic(config.out, text)}", file=sys.stderr)
+    else:
+        print(text, end="")
+    return 0
+
+
+PLOT_KINDS = ("accuracy-vs-ops", "ilsvrc", "depth", "mobilenet", "latency")
+
+
+def add_plot_parser(sub) -> None:
+    p = sub.add_parser(
+        "plot",
+        help="charts: accuracy vs ops, ILSVRC errors, depth by year, MobileNet grid, latency",
+        description="Draw one chart (matplotlib, off-screen) from the papers' figures, the "
+        "profiler and, for latency, a `cnnzoo bench --format json` file.",
+    )
+    p.add_argument("kind", choices=PLOT_KINDS, help="the chart")
+    p.add_argument("--out", help="FILE.png or FILE.svg (default: KIND.png)")
+    p.add_argument("--bench", metavar="FILE.json", help="latency: a `cnnzoo bench` JSON file")
+    p.add_argument("--batch-size", type=int,
+                   help="latency: batch size to plot (default: 1, else the smallest)")  # fmt: skip
+    p.add_argument("--format", help="write several formats at once, e.g. png,svg")
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from cnnzoo.viz.plot import PlotConfig, plot
+
+    data, paths = plot(config_from_args(PlotConfig, args))
+    if data.left_out:
+        print(f"left out ({data.left_out_reason}): {', '.join(data.left_out)}", file=sys.stderr)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def add_export_parser(sub) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export to ONNX or ExecuTorch (XNNPACK), fp32 or static int8, and verify it",
+        description="Export MODEL (random init, or --weights) or a CHECKPOINT of `cnnzoo train` "
+        "to ONNX (torch.onnx dynamo exporter, checked with onnx.checker) or an ExecuTorch .pte "
+        "lowered to XNNPACK. --quantize int8 calibrates static quantization on the TRAINING "
+        "images of --calibration DATASET (a checkpoint's default: its own dataset).",
+    )
+    p.add_argument("model", metavar="MODEL|CHECKPOINT", help="a model name or a .pt checkpoint")
+    p.add_argument("--format", default="onnx", help="onnx or executorch (default: %(default)s)")
+    p.add_argument("--weights", metavar="PATH", help="weights for MODEL (torchvision/timm/cnnzoo)")
+    p.add_argument("--input", metavar="C,H,W",
+                   help="default: the checkpoint's or the model's input")  # fmt: skip
+    p.add_argument("--dynamic-batch", action="store_true", help="dynamic batch dimension (onnx)")
+    p.add_argument("--quantize", metavar="int8", help="static int8 quantization")
+    p.add_argument("--calibration", metavar="DATASET", help="calibration images' dataset")
+    p.add_argument("--data-dir", help="folder of the calibration dataset's files")
+    p.add_argument("--verify", action="store_true",
+                   help="run the file in its runtime and compare with PyTorch eager; for int8 of "
+                   "a checkpoint also test top-1")  # fmt: skip
+    p.add_argument("--out", metavar="FILE",
+                   help="default: beside the checkpoint, or ./<model>[-int8].<ext>")  # fmt: skip
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from cnnzoo.export.command import ExportConfig, export_model, summary_lines
+
+    try:
+        size = parse_input_size(args.input) if args.input else None
+    except argparse.ArgumentTypeError as err:
+        raise ValueError(str(err)) from None
+    config = config_from_args(ExportConfig, args, input=size)
+
+    def progress(done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        print(f"\rtest top-1: {done:,}/{total:,} images", end=end, file=sys.stderr, flush=True)
+
+    for line in summary_lines(export_model(config, progress)):
+        print(line)
+    return 0
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     parser = argparse.ArgumentParser(
         prog="cnnzoo", description="The classic convolutional networks, exact to their papers."
@@ -354,6 +474,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     add_train_parser(sub)
     add_eval_parser(sub)
     add_predict_parser(sub)
+    add_bench_parser(sub)
+    add_plot_parser(sub)
+    add_export_parser(sub)
     return parser, sub
 
 
@@ -365,6 +488,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": cmd_train,
     "eval": cmd_eval,
     "predict": cmd_predict,
+    "bench": cmd_bench,
+    "plot": cmd_plot,
+    "export": cmd_export,
 }
 
 

@@ -1,4 +1,6 @@
-"""Figures: the confusion matrix of an evaluation (matplotlib, drawn off-screen)."""
+"""Figures (matplotlib, drawn off-screen): the confusion matrix of an evaluation, and the charts
+of ``cnnzoo plot`` (:mod:`cnnzoo.viz.plot`: data in :mod:`~cnnzoo.viz.charts`, drawing in
+:mod:`~cnnzoo.viz.draw`)."""
 
 from cnnzoo.viz.confusion import plot_confusion_matrix
 

@@ -1,0 +1,142 @@
+"""Renderers of a bench record (the ``cnnzoo-bench`` JSON schema): a table ending with the fastest
+lines, CSV (one row per result), JSON; and the atomic file write ``--out`` uses."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from cnnzoo.bench.core import SCHEMA, VERSION
+
+CSV_FIELDS = (
+    "model", "runtime", "precision", "batch_size", "input", "mode", "status", "reason", "note",
+    "prepare_s", "latency_median_ms", "latency_min_ms", "latency_max_ms", "latency_iqr_ms",
+    "images_per_s", "peak_memory_mib", "max_abs_diff", "max_rel_diff", "exact", "speedup",
+    "emulated",
+)  # fmt: skip
+
+
+def fmt(value, spec: str, empty: str = "-") -> str:
+    """``value`` formatted with ``spec``, or ``empty`` for ``None``."""
+    return empty if value is None else format(value, spec)
+
+
+def choice_text(choice: dict | None) -> str:
+    """``"onnxruntime fp32 1.62x"`` for a summary choice; ``"none"`` without one."""
+    if choice is None:
+        return "none"
+    ratio = "?" if choice["speedup"] is None else f"{choice['speedup']:.2f}x"
+    return f"{choice['runtime']} {choice['precision']} {ratio}"
+
+
+def fastest_line(row: dict) -> str:
+    """``resnet50 b1: fastest exact onnxruntime fp32 1.62x; fastest overall onnxruntime int8
+    4.30x`` (`` train`` after the batch size in training mode)."""
+    mode = "" if row["mode"] == "infer" else f" {row['mode']}"
+    exact, overall = choice_text(row["fastest_exact"]), choice_text(row["fastest"])
+    head = f"{row['model']} b{row['batch_size']}{mode}"
+    return f"{head}: fastest exact {exact}; fastest overall {overall}"
+
+
+def render_table(record: dict) -> str:
+    """The results as a plain-text table, skipped rows with their reasons, then the fastest lines.
+
+    Args:
+        record: a bench record.
+
+    Returns:
+        The text, ending with one line per model, batch size and mode (see :func:`fastest_line`).
+    """
+    header = ("model", "runtime", "prec", "batch", "status", "prepare s", "median ms", "iqr ms",
+              "img/s", "speedup", "max rel diff", "exact", "peak MiB")  # fmt: skip
+    rows, notes = [], []
+    for r in record["results"]:
+        lat = r["latency_ms"] or {}
+        precision = r["precision"] + ("*" if r["emulated"] else "")
+        rows.append((
+            r["model"], r["runtime"], precision, str(r["batch_size"]), r["status"],
+            fmt(r["prepare_s"], ".2f"), fmt(lat.get("median"), ".3f"), fmt(lat.get("iqr"), ".3f"),
+            fmt(r["images_per_s"], ",.1f"), fmt(r["speedup"], ".2f"),
+            fmt(r["max_rel_diff"], ".1e"), fmt(r["exact"], ""), fmt(r["peak_memory_mib"], ".0f"),
+        ))  # fmt: skip
+        if r["status"] != "ok":
+            notes.append(f"{r['model']} {r['runtime']} {r['precision']} b{r['batch_size']} "
+                         f"{r['status']}: {r['reason']}")  # fmt: skip
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i < 5 else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+             for row in [header, *rows]]  # fmt: skip
+    settings = record["settings"]
+    env = record["environment"]
+    lines.append("")
+    lines.append(f"{env['cpu']}; flags {' '.join(env['cpu_flags']) or 'none'}; "
+                 f"{settings['threads']} threads; {settings['rounds']} rounds after "
+                 f"{settings['warmup']} warm-up; torch {env['torch']}")  # fmt: skip
+    if settings.get("warning"):
+        lines.append(f"warning: {settings['warning']}")
+    if any(r["emulated"] for r in record["results"]):
+        lines.append("* bf16 emulated: this CPU has no avx512_bf16 or amx_bf16")
+    lines += notes
+    lines += [fastest_line(row) for row in record["summary"]]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(record: dict) -> str:
+    """One CSV row per result (latency flattened into four columns)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for r in record["results"]:
+        lat = r["latency_ms"] or {}
+        row = {k: r.get(k) for k in CSV_FIELDS}
+        row["input"] = "x".join(map(str, r["input"]))
+        for key in ("median", "min", "max", "iqr"):
+            row[f"latency_{key}_ms"] = lat.get(key)
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def to_json(record: dict) -> str:
+    """The whole record as indented JSON."""
+    return json.dumps(record, indent=2) + "\n"
+
+
+def from_json(text: str) -> dict:
+    """A bench record read back, checked for the schema name and version.
+
+    Raises:
+        ValueError: not a cnnzoo-bench record of this version.
+    """
+    record = json.loads(text)
+    if not isinstance(record, dict) or record.get("schema") != SCHEMA:
+        raise ValueError(f"not a {SCHEMA} record")
+    if record.get("version") != VERSION:
+        raise ValueError(f"{SCHEMA} version {record.get('version')} is not {VERSION}")
+    return record
+
+
+RENDERERS = {"table": render_table, "json": to_json, "csv": to_csv}
+
+
+def write_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename, so a
+    reader never sees half a file.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

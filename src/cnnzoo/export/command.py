@@ -1,0 +1,345 @@
+"""``cnnzoo export``: a model of the zoo or a trained checkpoint to an ONNX or ExecuTorch file,
+fp32 or static int8, optionally verified in its runtime against PyTorch eager.
+
+The pure core is :func:`export_model` (one :class:`ExportConfig` in, a JSON-ready result out);
+``cli.py`` parses the flags into the configuration and prints :func:`summary_lines`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from cnnzoo.export.calibration import calibration_batches
+from cnnzoo.export.common import run_batched
+
+FORMATS = ("onnx", "executorch")
+SUFFIXES = {"onnx": ".onnx", "executorch": ".pte"}
+QUANTIZATIONS = ("int8",)
+CHECKPOINT_SUFFIXES = (".pt", ".pth")
+CALIBRATION_IMAGES = 512  # ONNX Runtime's and PT2E's min-max observers settle well before this
+CALIBRATION_BATCH = 32
+EVAL_BATCH = 500  # test-set batches of the fp32 PyTorch model (and of a dynamic-batch file)
+VERIFY_SEED = 0
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """What ``cnnzoo export`` does; one field per flag.
+
+    Attributes:
+        model: a registry name or a ``.pt`` checkpoint written by ``cnnzoo train``.
+        format: ``onnx`` or ``executorch``.
+        weights: a local weights file for a registry name (anything ``create_model`` takes).
+        input: ``(C, H, W)``; default: the checkpoint's input or the spec's ``input_size``.
+        dynamic_batch: a dynamic batch dimension (ONNX only).
+        quantize: ``int8`` for static quantization, or ``None``.
+        calibration: the dataset whose training images calibrate int8 (a checkpoint's default:
+            its own dataset).
+        data_dir: that dataset's folder.
+        verify: run the file in its runtime and compare with PyTorch eager.
+        out: the output file; default: beside the checkpoint, or ``<model>[-int8].<ext>`` here.
+    """
+
+    model: str
+    format: str = "onnx"
+    weights: str | None = None
+    input: tuple[int, int, int] | None = None
+    dynamic_batch: bool = False
+    quantize: str | None = None
+    calibration: str | None = None
+    data_dir: str | None = None
+    verify: bool = False
+    out: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ValueError(f"unknown format {self.format!r}; choose from {', '.join(FORMATS)}")
+        if self.quantize is not None and self.quantize not in QUANTIZATIONS:
+            raise ValueError(
+                f"unknown quantization {self.quantize!r}; choose from {', '.join(QUANTIZATIONS)}"
+            )
+        if self.dynamic_batch and self.format != "onnx":
+            raise ValueError("--dynamic-batch is available for --format onnx only")
+        if self.quantize and not self.calibration and not is_checkpoint(self.model):
+            raise ValueError(
+                f"--quantize {self.quantize} needs calibration images: add --calibration DATASET "
+                "(its training split is used), or export a checkpoint (its own dataset is used)"
+            )
+        if self.weights and is_checkpoint(self.model):
+            raise ValueError("--weights is for a model name; a checkpoint carries its weights")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What is exported: the eval-mode model, its input ``(C, H, W)``, the checkpoint's dataset
+    record (``None`` for a model name) and the file it came from."""
+
+    name: str
+    model: nn.Module
+    input: tuple[int, int, int]
+    record: dict | None
+    source: Path | None
+
+
+def is_checkpoint(model: str) -> bool:
+    """A ``MODEL`` argument that names a checkpoint file rather than a registry name."""
+    return Path(model).suffix in CHECKPOINT_SUFFIXES or Path(model).is_file()
+
+
+def load_subject(config: ExportConfig) -> Subject:
+    """The model to export and its input, from a checkpoint or the registry.
+
+    Raises:
+        ValueError: an unknown name, an unreadable checkpoint or weights file, or an input the
+            model does not accept.
+    """
+    from cnnzoo.registry import create_model, get_model_spec
+
+    if is_checkpoint(config.model):
+        from cnnzoo.train.inference import load_model
+
+        model, record = load_model(config.model)
+        side = record["input_size"]
+        own = (record["in_chans"], side, side)
+        subject = Subject(model_name_of(model, config.model), model, config.input or own, record,
+                          Path(config.model))  # fmt: skip
+    else:
+        spec = get_model_spec(config.model)
+        model = create_model(config.model, weights=config.weights)
+        size = config.input or (model.in_chans, *spec.input_size[1:])
+        subject = Subject(config.model, model.eval(), tuple(size), None, None)
+    if hasattr(subject.model, "check_input"):
+        subject.model.check_input(torch.zeros(1, *subject.input))
+    return subject
+
+
+def model_name_of(model: nn.Module, fallback: str) -> str:
+    return getattr(model, "model_name", "") or Path(fallback).stem
+
+
+def output_path(config: ExportConfig, subject: Subject) -> Path:
+    """``--out``, or beside the checkpoint, or ``<model>[-int8].<ext>`` in the current folder."""
+    if config.out:
+        return Path(config.out)
+    stem = subject.source.stem if subject.source else subject.name
+    name = f"{stem}{'-' + config.quantize if config.quantize else ''}{SUFFIXES[config.format]}"
+    return subject.source.with_name(name) if subject.source else Path(name)
+
+
+def calibration_for(config: ExportConfig, subject: Subject) -> list[torch.Tensor] | None:
+    """The int8 calibration batches (training images), or ``None`` for fp32.
+
+    A checkpoint defaults to its own dataset and normalisation; its channels and classes must fit.
+    """
+    if not config.quantize:
+        return None
+    record = subject.record
+    dataset = config.calibration or record["name"]
+    data_dir = config.data_dir
+    own = record is not None and dataset == record["name"]
+    if own and data_dir is None:
+        data_dir = record.get("data_dir")
+    return calibration_batches(
+        dataset, data_dir=data_dir, input_size=subject.input[-1],
+        num_images=CALIBRATION_IMAGES, batch_size=CALIBRATION_BATCH,
+        in_chans=subject.input[0],
+        num_classes=record["num_classes"] if record else None,
+        mean=tuple(record["mean"]) if own else None, std=tuple(record["std"]) if own else None,
+    )  # fmt: skip
+
+
+def write_onnx(model, example, path, *, dynamic_batch, calibration) -> Path:
+    from cnnzoo.export.onnx import export_onnx, quantize_onnx_int8
+
+    if calibration is None:
+        return export_onnx(model, example, path, dynamic_batch=dynamic_batch)
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = export_onnx(model, example, Path(tmp) / "fp32.onnx", dynamic_batch=dynamic_batch)
+        return quantize_onnx_int8(fp32, Path(path), calibration)
+
+
+def write_executorch(model, example, path, *, dynamic_batch, calibration) -> Path:
+    from cnnzoo.export.executorch import export_executorch
+
+    return export_executorch(model, example, path, calibration=calibration)
+
+
+def onnx_file_runner(path: Path) -> tuple[Callable[[torch.Tensor], torch.Tensor], int | None]:
+    from cnnzoo.export.onnx import onnx_batch, onnx_runner
+
+    return onnx_runner(path), onnx_batch(path)
+
+
+def executorch_file_runner(path: Path) -> tuple[Callable[[torch.Tensor], torch.Tensor], int]:
+    from cnnzoo.export.executorch import executorch_runner
+
+    return executorch_runner(path), None
+
+
+WRITERS: dict[str, Callable[..., Path]] = {"onnx": write_onnx, "executorch": write_executorch}
+RUNNERS: dict[str, Callable[[Path], tuple]] = {
+    "onnx": onnx_file_runner, "executorch": executorch_file_runner,
+}  # fmt: skip
+RUNTIME_NAMES = {"onnx": "ONNX Runtime", "executorch": "ExecuTorch"}
+
+
+def file_runner(path: str | Path, fmt: str, batch: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``run(x)`` of an exported file in its runtime, for any batch that is a multiple of the
+    file's static batch (``batch``, the example's; dynamic ONNX files take any batch).
+
+    Args:
+        path: the exported file.
+        fmt: ``onnx`` or ``executorch``.
+        batch: the batch size it was exported with.
+    """
+    run, static = RUNNERS[fmt](Path(path))
+    if fmt == "executorch":
+        static = batch
+    return lambda x: run_batched(run, x, static)
+
+
+def differences(out: torch.Tensor, ref: torch.Tensor) -> dict:
+    """Max abs difference of ``out`` from ``ref``, and it relative to the largest ``|ref|``."""
+    diff = float((out.float() - ref.float()).abs().max())
+    scale = float(ref.abs().max())
+    agree = float((out.argmax(1) == ref.argmax(1)).float().mean())
+    rel = diff / scale if scale else diff
+    return {"max_abs_diff": diff, "max_logit": scale, "max_rel_diff": rel, "argmax_agree": agree}
+
+
+def verify_examples(
+    subject: Subject, config: ExportConfig, calibration: list[torch.Tensor] | None
+) -> list[torch.Tensor]:
+    """The verification inputs: for int8, real training images (the first calibration images:
+    int8 ranges are calibrated for real images, random noise lies outside them); else fixed
+    random images. A second batch size when the batch is dynamic."""
+    sizes = (1, 3) if config.dynamic_batch else (1,)
+    if calibration:
+        images = torch.cat(calibration)
+        return [images[:n].contiguous() for n in sizes]
+    generator = torch.Generator().manual_seed(VERIFY_SEED)
+    return [torch.randn(n, *subject.input, generator=generator) for n in sizes]
+
+
+def test_top1(
+    run: Callable[[torch.Tensor], torch.Tensor],
+    model: nn.Module,
+    subject: Subject,
+    config: ExportConfig,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Top-1 of the exported file and of the fp32 PyTorch model on the checkpoint dataset's
+    test split, normalised as in training.
+
+    Args:
+        run: the file's runner (any batch size).
+        model: the fp32 eval-mode model.
+        subject: the checkpoint's subject (its record gives the dataset and normalisation).
+        config: the configuration (``data_dir``).
+        progress: called with ``(images done, total)`` after each batch.
+
+    Returns:
+        ``{"dataset", "count", "top1_file", "top1_fp32", "agree"}``.
+    """
+    from cnnzoo.data import BatchStream, load_dataset
+    from cnnzoo.train.inference import info_from_record
+
+    record = subject.record
+    data = load_dataset(record["name"], data_dir=config.data_dir or record.get("data_dir"))
+    info = info_from_record(record)
+    stream = BatchStream(data.test, info, batch_size=EVAL_BATCH, train=False, seed=0,
+                         device="cpu", input_size=subject.input[-1])  # fmt: skip
+    correct_file = correct_fp32 = agree = done = 0
+    total = len(data.test)
+    with torch.no_grad():
+        for images, labels in stream.epoch(0):
+            ours = run(images).argmax(1)
+            ref = model(images).argmax(1)
+            correct_file += int((ours == labels).sum())
+            correct_fp32 += int((ref == labels).sum())
+            agree += int((ours == ref).sum())
+            done += len(labels)
+            if progress:
+                progress(done, total)
+    return {"dataset": record["name"], "count": done, "top1_file": correct_file / done,
+            "top1_fp32": correct_fp32 / done, "agree": agree / done}  # fmt: skip
+
+
+def export_model(config: ExportConfig, progress: Callable[[int, int], None] | None = None) -> dict:
+    """Export as ``config`` says; verify when asked.
+
+    Args:
+        config: the configuration.
+        progress: the test-set evaluation's progress callback (``--verify`` of an int8
+            checkpoint).
+
+    Returns:
+        A JSON-ready dict: ``file``, ``bytes``, ``format``, ``precision``, ``model``, ``input``,
+        ``export_s``; with ``verify``: ``verify`` (list of :func:`differences` per example
+        batch) and, for int8 of a checkpoint, ``accuracy`` (:func:`test_top1`).
+
+    Raises:
+        ValueError: bad input (see the command's help), MissingDependency, UnsupportedModel.
+    """
+    subject = load_subject(config)
+    path = output_path(config, subject)
+    calibration = calibration_for(config, subject)
+    example = torch.zeros(1, *subject.input)
+    start = time.perf_counter()
+    writer = WRITERS[config.format]
+    written = writer(
+        subject.model, example, path, dynamic_batch=config.dynamic_batch, calibration=calibration
+    )
+    result = {
+        "file": str(written), "bytes": written.stat().st_size, "format": config.format,
+        "precision": config.quantize or "fp32", "model": subject.name,
+        "input": list(subject.input), "dynamic_batch": config.dynamic_batch,
+        "export_s": time.perf_counter() - start,
+    }  # fmt: skip
+    if not config.verify:
+        return result
+    run = file_runner(written, config.format, example.shape[0])
+    checks = []
+    with torch.no_grad():
+        for x in verify_examples(subject, config, calibration):
+            checks.append({"batch_size": x.shape[0], **differences(run(x), subject.model(x))})
+    result["runtime"] = RUNTIME_NAMES[config.format]
+    result["verify"] = checks
+    if config.quantize and subject.record is not None:
+        result["accuracy"] = test_top1(run, subject.model, subject, config, progress)
+    return result
+
+
+def summary_lines(result: dict) -> list[str]:
+    """What ``cnnzoo export`` prints: the file line, then one line per verification."""
+    c, h, w = result["input"]
+    lines = [
+        f"wrote {result['file']}  {result['bytes'] / 2**20:.2f} MiB  {result['format']} "
+        f"{result['precision']}  {result['model']} {c}x{h}x{w}"
+        f"{' (dynamic batch)' if result['dynamic_batch'] else ''}  "
+        f"export {result['export_s']:.1f} s"
+    ]
+    for check in result.get("verify", []):
+        lines.append(
+            f"verify ({result['runtime']} vs PyTorch eager fp32, batch {check['batch_size']}"
+            f"{', training images' if result['precision'] != 'fp32' else ''}): "
+            f"max abs diff {check['max_abs_diff']:.3g} = {check['max_rel_diff']:.3g} of the "
+            f"largest |logit| {check['max_logit']:.3g}; argmax agrees on "
+            f"{check['argmax_agree']:.0%}"
+        )
+    acc = result.get("accuracy")
+    if acc:
+        lines.append(
+            f"test top-1 on {acc['dataset']} ({acc['count']:,} images): {result['precision']} "
+            f"{result['format']} {acc['top1_file']:.2%}, fp32 PyTorch {acc['top1_fp32']:.2%} "
+            f"({(acc['top1_file'] - acc['top1_fp32']) * 100:+.2f} points); same prediction on "
+            f"{acc['agree']:.2%}"
+        )
+    return lines

@@ -1,0 +1,83 @@
+"""What both exporters share: the logits module they trace, atomic file writes, and splitting
+calibration batches to the batch size a file was exported with."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+class Logits(nn.Module):
+    """``forward_head(forward_features(x))`` of a zoo model as a module (its eval-mode logits),
+    the function both exporters trace."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.forward_head(self.net.forward_features(x))
+
+
+def traceable(model: nn.Module) -> nn.Module:
+    """The eval-mode module to export: a zoo model's logits (:class:`Logits`), any other module
+    as it is."""
+    model.eval()
+    if hasattr(model, "forward_features") and hasattr(model, "forward_head"):
+        return Logits(model).eval()
+    return model
+
+
+def model_name(model: nn.Module) -> str:
+    """The registry name of a zoo model, else its class name."""
+    return getattr(model, "model_name", "") or type(model).__name__
+
+
+def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` for a temporary file beside ``path``, then rename it to ``path``.
+
+    Args:
+        path: the final file.
+        write: writes the whole file at the path it is given.
+
+    Returns:
+        ``path`` as a :class:`Path`; a reader never sees a half-written file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def rebatch(batches: Iterable[torch.Tensor], batch: int | None) -> Iterator[torch.Tensor]:
+    """``batches`` cut into pieces of exactly ``batch`` samples (a short remainder is dropped);
+    unchanged when ``batch`` is ``None`` (a dynamic batch dimension)."""
+    for images in batches:
+        if batch is None:
+            yield images
+            continue
+        for piece in images.split(batch):
+            if piece.shape[0] == batch:
+                yield piece.contiguous()
+
+
+def run_batched(run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                batch: int | None) -> torch.Tensor:  # fmt: skip
+    """``run`` over ``x`` in pieces of the file's static ``batch`` (all at once if dynamic)."""
+    if batch is None or x.shape[0] == batch:
+        return run(x)
+    if x.shape[0] % batch:
+        raise ValueError(f"the file was exported for batches of {batch}; got {x.shape[0]} images")
+    return torch.cat([run(piece.contiguous()) for piece in x.split(batch)])

@@ -1,0 +1,160 @@
+import json
+
+import pytest
+import torch
+
+from cnnzoo.bench import runtimes
+from cnnzoo.bench.render import fastest_line, from_json, render_table, to_json
+from cnnzoo.cli import main
+
+TINY = ["bench", "lenet5", "--runtime", "eager,fold", "--precision", "fp32,bf16",
+        "--rounds", "2", "--threads", "1"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_record(tmp_path_factory):
+    """One real run: lenet5, eager + fold, fp32 + bf16, batch 1, 2 rounds, written as JSON."""
+    path = tmp_path_factory.mktemp("bench") / "tiny.json"
+    assert main([*TINY, "--format", "json", "--out", str(path)]) == 0
+    return json.loads(path.read_text())
+
+
+def test_tiny_run_end_to_end(tiny_record):
+    record = tiny_record
+    assert record["schema"] == "cnnzoo-bench" and record["version"] == 1
+    assert record["settings"]["rounds"] == 2 and record["settings"]["threads"] == 1
+    assert "cpu_flags" in record["environment"] and "onnxruntime" in record["environment"]
+    keyed = {(r["runtime"], r["precision"]): r for r in record["results"]}
+    assert set(keyed) == {("eager", "fp32"), ("eager", "bf16"), ("fold", "fp32"), ("fold", "bf16")}
+    for r in record["results"]:
+        assert r["status"] == "ok" and r["input"] == [1, 32, 32] and r["batch_size"] == 1
+        lat = r["latency_ms"]
+        assert 0 < lat["min"] <= lat["median"] <= lat["max"] and lat["iqr"] >= 0
+        assert r["images_per_s"] == pytest.approx(1e3 / lat["median"])
+    assert keyed["eager", "fp32"]["speedup"] == 1.0 and keyed["eager", "fp32"]["max_abs_diff"] == 0
+    assert keyed["fold", "fp32"]["exact"] is True and keyed["fold", "bf16"]["exact"] is False
+    assert keyed["eager", "bf16"]["emulated"] == (
+        not {"avx512_bf16", "amx_bf16"} & set(record["environment"]["cpu_flags"])
+    )
+    (summary,) = record["summary"]
+    assert summary["fastest_exact"]["precision"] == "fp32"
+
+
+def test_json_round_trip_and_table_last_line(tiny_record):
+    assert from_json(to_json(tiny_record)) == tiny_record
+    with pytest.raises(ValueError, match="cnnzoo-bench"):
+        from_json('{"schema": "other"}')
+    table = render_table(tiny_record)
+    last = table.splitlines()[-1]
+    assert last == fastest_line(tiny_record["summary"][0])
+    assert last.startswith("lenet5 b1: fastest exact ") and "; fastest overall " in last
+    assert last.endswith("x")
+
+
+def test_fastest_line_wording():
+    row = {"model": "resnet50", "batch_size": 1, "mode": "infer",
+           "fastest_exact": {"runtime": "onnxruntime", "precision": "fp32", "speedup": 1.62},
+           "fastest": {"runtime": "onnxruntime", "precision": "int8", "speedup": 4.3}}  # fmt: skip
+    assert fastest_line(row) == (
+        "resnet50 b1: fastest exact onnxruntime fp32 1.62x; fastest overall onnxruntime int8 4.30x"
+    )
+
+
+def test_csv_has_one_row_per_result(capsys):
+    assert main(["bench", "lenet5", "--runtime", "eager,fold", "--rounds", "1",
+                 "--format", "csv"]) == 0  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("model,runtime,precision,batch_size")
+    assert len(lines) == 3
+
+
+def test_train_mode_skips_inference_only_runtimes(capsys):
+    assert main(["bench", "lenet5", "--runtime", "eager,fold,onnxruntime", "--mode", "train",
+                 "--rounds", "1", "--batch-size", "4", "--format", "json"]) == 0  # fmt: skip
+    results = {r["runtime"]: r for r in json.loads(capsys.readouterr().out)["results"]}
+    assert results["eager"]["status"] == "ok" and results["eager"]["mode"] == "train"
+    assert results["fold"]["status"] == "skipped" and "inference-only" in results["fold"]["reason"]
+    assert results["onnxruntime"]["status"] == "skipped"
+
+
+def one_error_line(capsys, argv) -> str:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert "\n" not in err and "Traceback" not in err and captured.out == ""
+    assert err.startswith("cnnzoo bench: error: ")
+    return err
+
+
+def test_bad_input_is_one_line(capsys, tmp_path, monkeypatch):
+    err = one_error_line(capsys, ["bench", "lenet5", "--runtime", "eager,tensorrt"])
+    assert "'tensorrt'" in err and "eager, fold, compile, onnxruntime, executorch" in err
+    err = one_error_line(capsys, ["bench", "lenet5", "--precision", "fp8"])
+    assert "'fp8'" in err and "fp32, bf16, int8" in err
+    assert "--input" in one_error_line(capsys, ["bench", "lenet5", "--input", "3,x"])
+    assert "--input" in one_error_line(capsys, ["bench", "lenet5", "--input", "1,32"])
+    assert "3x16x16" in one_error_line(capsys, ["bench", "vgg16", "--input", "3,16,16"])
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert "broken.pt" in one_error_line(capsys, ["bench", str(bad)])
+    assert "unknown model" in one_error_line(capsys, ["bench", "resnet51"])
+    assert "unknown mode 'fly'" in one_error_line(capsys, ["bench", "lenet5", "--mode", "fly"])
+    monkeypatch.setitem(runtimes.RUNTIME_PACKAGES, "onnxruntime", ("no_such_package_xyz",))
+    err = one_error_line(capsys, ["bench", "lenet5", "--runtime", "onnxruntime"])
+    assert "'no_such_package_xyz'" in err and "pip install 'cnnzoo[export]'" in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message without a GPU")
+def test_cuda_without_a_gpu_is_one_line(capsys):
+    err = one_error_line(capsys, ["bench", "lenet5", "--device", "cuda"])
+    assert "CUDA is not available" in err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_run(capsys):
+    argv = ["bench", "lenet5", "--device", "cuda", "--runtime", "eager,fold,onnxruntime",
+            "--precision", "fp32,bf16,fp16", "--rounds", "2", "--format", "json"]  # fmt: skip
+    assert main(argv) == 0
+    record = json.loads(capsys.readouterr().out)
+    keyed = {(r["runtime"], r["precision"]): r for r in record["results"]}
+    assert keyed["eager", "fp16"]["status"] == "ok"
+    assert keyed["onnxruntime", "fp32"]["status"] == "skipped"
+    assert record["environment"]["device"] == "cuda"
+
+
+@pytest.mark.slow
+def test_compile_runtimes(capsys):
+    """torch.compile fp32 and bf16, and PT2E int8 through inductor, on lenet5 (compiles: slow)."""
+    argv = ["bench", "lenet5", "--runtime", "compile", "--precision", "fp32,bf16,int8",
+            "--rounds", "2", "--format", "json"]  # fmt: skip
+    assert main(argv) == 0
+    results = {r["precision"]: r for r in json.loads(capsys.readouterr().out)["results"]
+               if r["runtime"] == "compile"}  # fmt: skip
+    assert all(r["status"] == "ok" for r in results.values()), results
+    assert results["fp32"]["exact"] is True and results["fp32"]["prepare_s"] > 0
+    assert results["int8"]["max_rel_diff"] < 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["onnxruntime", "executorch"])
+def test_exporting_runtimes(capsys, runtime):
+    """fp32 through the export modules is exact; int8 runs; bf16 is skipped with a reason."""
+    pytest.importorskip(f"cnnzoo.export.{'onnx' if runtime == 'onnxruntime' else runtime}")
+    argv = ["bench", "lenet5", "--runtime", runtime, "--precision", "fp32,bf16,int8",
+            "--rounds", "2", "--threads", "1", "--format", "json"]  # fmt: skip
+    assert main(argv) == 0
+    results = {r["precision"]: r for r in json.loads(capsys.readouterr().out)["results"]
+               if r["runtime"] == runtime}  # fmt: skip
+    assert results["fp32"]["status"] == "ok" and results["fp32"]["exact"] is True, results
+    assert results["int8"]["status"] == "ok", results
+    assert "random inputs" in results["int8"]["note"]
+    assert results["bf16"]["status"] == "skipped" and results["bf16"]["reason"]
+
+
+def test_spin_warning():
+    from cnnzoo.bench.core import spin_warning
+
+    assert "OMP_WAIT_POLICY=PASSIVE" in spin_warning(("eager", "onnxruntime"), None)
+    assert spin_warning(("eager", "onnxruntime"), "passive") is None
+    assert spin_warning(("eager", "fold"), None) is None
+    assert spin_warning(("executorch",), None) is None
