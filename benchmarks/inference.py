@@ -31,8 +31,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from common import ROOT
 
 from cnnzoo.bench.core import SCHEMA, VERSION, bench_models, make_config, rich_progress
-from cnnzoo.bench.render import render_table, write_atomic
+from cnnzoo.bench.render import render_table
 from cnnzoo.bench.stats import summarize
+from cnnzoo.files import write_text_atomic
 
 MODELS = (
     "lenet5",
@@ -107,11 +108,11 @@ def main() -> int:
             new = bench_models(config, progress)
         record = merged(load_results(json_path), new)
         assert record["schema"] == SCHEMA and record["version"] == VERSION
-        write_atomic(json_path, json.dumps(record, indent=2) + "\n")
+        write_text_atomic(json_path, json.dumps(record, indent=2) + "\n")
         print(f"{model}: done, appended to {json_path.name}")
     record = load_results(json_path)
     if record:
-        write_atomic(md_path, markdown(record))
+        write_text_atomic(md_path, markdown(record))
         print(render_table(record), end="")
     return 0
 

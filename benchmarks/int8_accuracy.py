@@ -24,7 +24,7 @@ from common import ROOT
 
 from cnnzoo.env import environment
 from cnnzoo.export.command import ExportConfig, export_model, file_runner, load_subject, test_top1
-from cnnzoo.export.common import write_atomic
+from cnnzoo.files import write_text_atomic
 
 RESULTS = ROOT / "benchmarks" / "results"
 VARIANTS = (("onnx", None), ("onnx", "int8"), ("executorch", None), ("executorch", "int8"))
@@ -113,8 +113,8 @@ def main() -> int:
     }  # fmt: skip
     RESULTS.mkdir(parents=True, exist_ok=True)
     text = json.dumps(record, indent=2) + "\n"
-    write_atomic(RESULTS / "int8_accuracy.json", lambda p: p.write_text(text))
-    write_atomic(RESULTS / "int8_accuracy.md", lambda p: p.write_text(render_md(record)))
+    write_text_atomic(RESULTS / "int8_accuracy.json", text)
+    write_text_atomic(RESULTS / "int8_accuracy.md", render_md(record))
     print(f"wrote {RESULTS / 'int8_accuracy.json'} and .md")
     return 0
 

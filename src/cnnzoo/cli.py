@@ -333,7 +333,8 @@ def add_bench_parser(sub) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from cnnzoo.bench.core import bench_models, make_config, rich_progress, spin_warning
-    from cnnzoo.bench.render import RENDERERS, write_atomic
+    from cnnzoo.bench.render import RENDERERS
+    from cnnzoo.files import write_text_atomic
 
     flags = {k: v for k, v in vars(args).items() if k not in ("command", "models")}
     config = make_config(args.models, **flags)
@@ -344,7 +345,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         record = bench_models(config, progress)
     text = RENDERERS[config.format](record)
     if config.out:
-        print(f"wrote {write_atomic(config.out, text)}", file=sys.stderr)
+        print(f"wrote {write_text_atomic(config.out, text)}", file=sys.stderr)
     else:
         print(text, end="")
     return 0

@@ -3,10 +3,7 @@ calibration batches to the batch size a file was exported with."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -36,29 +33,6 @@ def traceable(model: nn.Module) -> nn.Module:
 def model_name(model: nn.Module) -> str:
     """The registry name of a zoo model, else its class name."""
     return getattr(model, "model_name", "") or type(model).__name__
-
-
-def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` for a temporary file beside ``path``, then rename it to ``path``.
-
-    Args:
-        path: the final file.
-        write: writes the whole file at the path it is given.
-
-    Returns:
-        ``path`` as a :class:`Path`; a reader never sees a half-written file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def rebatch(batches: Iterable[torch.Tensor], batch: int | None) -> Iterator[torch.Tensor]:

@@ -17,8 +17,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cnnzoo.export.common import model_name, rebatch, traceable, write_atomic
+from cnnzoo.export.common import model_name, rebatch, traceable
 from cnnzoo.export.errors import require, unsupported
+from cnnzoo.files import write_atomic
 
 OPSET = 18
 INPUT_NAME = "input"

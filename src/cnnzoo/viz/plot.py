@@ -7,14 +7,13 @@ atomically in the format of their suffix.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from cnnzoo.files import write_atomic
 from cnnzoo.viz import charts, draw
 
 SUFFIXES = ("png", "svg")
@@ -106,17 +105,7 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
         The path written.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format=path.suffix.lstrip(".").lower())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a chart is for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip(".").lower()))
 
 
 def plot(config: PlotConfig) -> tuple[charts.ChartData, list[Path]]:
