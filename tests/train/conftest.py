@@ -5,18 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
-from trainutil import write_fake_mnist
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One thread per test: these tiny models gain little from a second one, and on a shared
-    2-core machine a busy core stalls OpenMP's two-thread barriers for far longer."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from fakedata import one_thread, write_fake_mnist  # noqa: F401 (one_thread: an autouse fixture)
 
 
 @pytest.fixture(scope="session")
