@@ -6,6 +6,7 @@ commit) is :func:`cnnzoo.env.environment`, the same record a training run keeps 
 
 from __future__ import annotations
 
+import json
 import statistics
 from pathlib import Path
 
@@ -15,3 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def median_spread(values: list[float]) -> tuple[float, float]:
     """Median and spread (max - min) of repeated measurements."""
     return statistics.median(values), max(values) - min(values)
+
+
+def environment_lines(env: dict) -> list[str]:
+    """The closing "Environment:" section of a benchmark's Markdown report."""
+    return ["Environment:", "", "```json", json.dumps(env, indent=2), "```", ""]

@@ -28,7 +28,7 @@ import os
 # the ONNX Runtime / XNNPACK threads interleaved with them slow each other down many times.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from common import ROOT
+from common import ROOT, environment_lines
 
 from cnnzoo.bench.core import SCHEMA, VERSION, bench_models, make_config, rich_progress
 from cnnzoo.bench.render import render_table
@@ -80,12 +80,7 @@ def markdown(record: dict) -> str:
         render_table(record).rstrip(),
         "```",
         "",
-        "Environment:",
-        "",
-        "```json",
-        json.dumps(env, indent=2),
-        "```",
-        "",
+        *environment_lines(env),
     ])  # fmt: skip
 
 

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import ROOT
+from common import ROOT, environment_lines
 
 from cnnzoo.env import environment
 from cnnzoo.export.command import ExportConfig, export_model, file_runner, load_subject, test_top1
@@ -71,7 +71,6 @@ def render_md(record: dict) -> str:
             f"{a['top1_file']:.2%} | {(a['top1_file'] - a['top1_fp32']) * 100:+.2f} | "
             f"{a['agree']:.2%} | {r['export_s']:.1f} | {r['eval_s']:.1f} |"
         )
-    env = record["environment"]
     return "\n".join([
         "# int8 accuracy: resnet20 on Fashion-MNIST",
         "",
@@ -84,12 +83,7 @@ def render_md(record: dict) -> str:
         "",
         f"Made by `{record['command']}`.",
         "",
-        "Environment:",
-        "",
-        "```json",
-        json.dumps(env, indent=2),
-        "```",
-        "",
+        *environment_lines(record["environment"]),
     ])  # fmt: skip
 
 

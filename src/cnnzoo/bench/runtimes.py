@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import importlib
 import importlib.util
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +29,8 @@ import torch
 from torch import nn
 
 from cnnzoo.bench.fold import fold_batchnorm
+from cnnzoo.export import executorch as et_export
+from cnnzoo.export import onnx as onnx_export
 from cnnzoo.models.base import main_logits
 
 AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -258,16 +259,6 @@ def inference_fn_compiled(compiled, device: torch.device, precision: str):
     return run
 
 
-def export_module(name: str):
-    """``cnnzoo.export.<name>``, or ``None`` while it does not exist."""
-    try:
-        return importlib.import_module(f"cnnzoo.export.{name}")
-    except ModuleNotFoundError as err:
-        if err.name and err.name.startswith("cnnzoo.export"):
-            return None
-        raise
-
-
 def exported_skip(runtime: str, example, precision: str, mode: str) -> Skip | None:
     """Why an exporting runtime cannot run this combination (``None`` if it can)."""
     if mode == "train":
@@ -286,9 +277,6 @@ def onnxruntime(model, example, precision, threads, tmpdir, *, mode="infer", cal
     skip = exported_skip("onnxruntime", example, precision, mode)
     if skip:
         return skip
-    onnx_export = export_module("onnx")
-    if onnx_export is None:
-        return Skip("cnnzoo.export.onnx is not available in this checkout")
     start = time.perf_counter()
     path = onnx_export.export_onnx(model.eval(), example, Path(tmpdir) / "model.onnx")
     if precision == "int8":
@@ -304,9 +292,6 @@ def executorch(model, example, precision, threads, tmpdir, *, mode="infer", cali
     skip = exported_skip("executorch", example, precision, mode)
     if skip:
         return skip
-    et_export = export_module("executorch")
-    if et_export is None:
-        return Skip("cnnzoo.export.executorch is not available in this checkout")
     start = time.perf_counter()
     batches = list(calibration or [example]) if precision == "int8" else None
     path = et_export.export_executorch(model.eval(), example, Path(tmpdir) / "model.pte",
