@@ -198,17 +198,19 @@ def add_predict_parser(sub) -> None:
 
 def config_from_args(cls, args: argparse.Namespace, **extra):
     """The frozen configuration ``cls`` whose fields are the flags of the same names."""
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if f.name not in extra}
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
+              if f.name not in extra and hasattr(args, f.name)}  # fmt: skip
     return cls(**values, **extra)
 
 
 def train_argv(config: TrainConfig) -> list[str]:
     """``train MODEL [flags]``, the arguments that make ``config``: the inverse of
-    :func:`config_from_args` (fields at their defaults are left out)."""
+    :func:`config_from_args` (fields at their defaults are left out; ``model_kwargs`` has no
+    flag of ``train``)."""
     argv = ["train", config.model]
     for f in dataclasses.fields(TrainConfig):
         value = getattr(config, f.name)
-        if f.name == "model" or value == f.default:
+        if f.name in ("model", "model_kwargs") or value == f.default:
             continue
         flag = f"--{f.name.replace('_', '-')}"
         argv += [flag] if value is True else [flag, str(value)]
@@ -332,16 +334,17 @@ def add_bench_parser(sub) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from cnnzoo.bench.core import bench_models, make_config, rich_progress, spin_warning
+    from cnnzoo.bench.core import bench_models, make_config, spin_warning
     from cnnzoo.bench.render import RENDERERS
     from cnnzoo.files import write_text_atomic
+    from cnnzoo.progress import rich_progress
 
     flags = {k: v for k, v in vars(args).items() if k not in ("command", "models")}
     config = make_config(args.models, **flags)
     warning = spin_warning(config.runtime, os.environ.get("OMP_WAIT_POLICY"))
     if warning:
         print(f"cnnzoo bench: warning: {warning}", file=sys.stderr)
-    with rich_progress() as progress:
+    with rich_progress("cnnzoo bench") as progress:
         record = bench_models(config, progress)
     text = RENDERERS[config.format](record)
     if config.out:
@@ -423,6 +426,52 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_embed_parser(sub) -> None:
+    p = sub.add_parser(
+        "embed",
+        help="t-SNE map of a network's codes: scatter, image grid, thumbnail map, k-NN accuracy",
+        description="Embed N images of a split with SOURCE (a checkpoint of `cnnzoo train`, or a "
+        "model name for an untrained network) and map their codes to 2-D with t-SNE "
+        "(openTSNE, PCA initialisation). Writes features.npy, labels.npy, indices.npy, "
+        "embedding.npy, scatter.png, grid.png, map.png and summary.json (5-NN accuracy in "
+        "feature space and in the map, trustworthiness).",
+    )
+    p.add_argument("source", metavar="CHECKPOINT|MODEL", help="a .pt checkpoint or a model name")
+    p.add_argument("--dataset", help="default: the checkpoint's dataset, else fashion-mnist")
+    p.add_argument("--data-dir", help="folder with the dataset's files")
+    p.add_argument("--split", default="test", help="test or train (default: %(default)s)")
+    p.add_argument("--n", default="5000", metavar="N|all",
+                   help="images to embed, a seeded sample (default: %(default)s)")  # fmt: skip
+    p.add_argument("--layer", metavar="NAME",
+                   help="embed this module's output, average-pooled (default: the pre-logits "
+                   "vector: fc7 for AlexNet/VGG, F6 for LeNet-5)")  # fmt: skip
+    p.add_argument("--perplexity", type=float, default=30.0, help="default: %(default)s")
+    p.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    p.add_argument("--out", metavar="DIR",
+                   help="default: runs/embed-<model>-<dataset>-<split>")  # fmt: skip
+    p.add_argument("--batch-size", type=int, default=256, help="default: %(default)s")
+    p.add_argument("--input-size", type=int, metavar="S",
+                   help="a model name's input side (default: the dataset's)")  # fmt: skip
+    p.add_argument("--compare", metavar="CHECKPOINT|MODEL",
+                   help="embed the same images with this network too, side by side")  # fmt: skip
+    p.add_argument("--add-to", metavar="DIR",
+                   help="place images (--split/--n, or --images) in the map in DIR")  # fmt: skip
+    p.add_argument("--images", nargs="+", default=(), metavar="IMAGE",
+                   help="with --add-to: image files to place")  # fmt: skip
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from cnnzoo.embed.command import EmbedConfig, embed, parse_n, summary_lines
+    from cnnzoo.progress import rich_progress
+
+    config = config_from_args(EmbedConfig, args, n=parse_n(args.n), images=tuple(args.images))
+    with rich_progress("cnnzoo embed") as progress:
+        answer = embed(config, progress)
+    for line in summary_lines(answer):
+        print(line)
+    return 0
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     parser = argparse.ArgumentParser(
         prog="cnnzoo", description="The classic convolutional networks, exact to their papers."
@@ -478,6 +527,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     add_bench_parser(sub)
     add_plot_parser(sub)
     add_export_parser(sub)
+    add_embed_parser(sub)
     return parser, sub
 
 
@@ -492,6 +542,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "bench": cmd_bench,
     "plot": cmd_plot,
     "export": cmd_export,
+    "embed": cmd_embed,
 }
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +39,7 @@ from cnnzoo.bench.stats import (
     summarize,
 )
 from cnnzoo.env import environment, package_version
+from cnnzoo.progress import Progress
 from cnnzoo.registry import REGISTRY, create_model
 
 SCHEMA = "cnnzoo-bench"
@@ -55,7 +55,6 @@ RANDOM_INT8_NOTE = (
     "int8 calibrated on random inputs (a plain MODEL): its accuracy is not meaningful"
 )
 INT8_RUNTIMES = ("compile", "onnxruntime", "executorch")  # those calibrated on batches
-Progress = Callable[[str, int, int], None]  # (description, completed, total)
 
 
 @dataclass(frozen=True)
@@ -482,23 +481,3 @@ def bench_models(config: BenchConfig, progress: Progress | None = None,
         "results": results,
         "summary": summarize(results),
     }
-
-
-def rich_progress():
-    """A context manager giving a :data:`Progress` callback that draws a rich line on stderr."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    @contextlib.contextmanager
-    def manager():
-        bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                       console=Console(file=sys.stderr), transient=True)  # fmt: skip
-        with bar:
-            task = bar.add_task("cnnzoo bench", total=1)
-
-            def update(description: str, completed: int, total: int) -> None:
-                bar.update(task, description=description, completed=completed, total=total)
-
-            yield update
-
-    return manager()

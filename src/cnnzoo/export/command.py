@@ -18,11 +18,11 @@ from torch import nn
 
 from cnnzoo.export.calibration import calibration_batches
 from cnnzoo.export.common import run_batched
+from cnnzoo.train.checkpoint import is_checkpoint
 
 FORMATS = ("onnx", "executorch")
 SUFFIXES = {"onnx": ".onnx", "executorch": ".pte"}
 QUANTIZATIONS = ("int8",)
-CHECKPOINT_SUFFIXES = (".pt", ".pth")
 CALIBRATION_IMAGES = 512  # ONNX Runtime's and PT2E's min-max observers settle well before this
 CALIBRATION_BATCH = 32
 EVAL_BATCH = 500  # test-set batches of the fp32 PyTorch model (and of a dynamic-batch file)
@@ -86,11 +86,6 @@ class Subject:
     input: tuple[int, int, int]
     record: dict | None
     source: Path | None
-
-
-def is_checkpoint(model: str) -> bool:
-    """A ``MODEL`` argument that names a checkpoint file rather than a registry name."""
-    return Path(model).suffix in CHECKPOINT_SUFFIXES or Path(model).is_file()
 
 
 def load_subject(config: ExportConfig) -> Subject:

@@ -32,6 +32,7 @@ import torch
 
 FORMAT = "cnnzoo-checkpoint"
 VERSION = 1
+CHECKPOINT_SUFFIXES = (".pt", ".pth")
 REQUIRED_KEYS = ("format", "version", "model_name", "model_kwargs", "dataset", "model")
 
 
@@ -118,6 +119,11 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
         if tmp is not None and not replaced:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+
+def is_checkpoint(source: str) -> bool:
+    """A ``MODEL|CHECKPOINT`` argument that names a checkpoint file rather than a registry name."""
+    return Path(source).suffix in CHECKPOINT_SUFFIXES or Path(source).is_file()
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -99,6 +99,21 @@ def info_from_record(record: dict) -> DatasetInfo:
     )
 
 
+def check_fits(record: dict, info: DatasetInfo) -> None:
+    """Raise a one-line ``ValueError`` unless the dataset has the checkpoint's classes and channels.
+
+    Args:
+        record: the checkpoint's dataset record (:func:`load_model`).
+        info: the dataset to use it on.
+    """
+    if (info.num_classes, info.in_chans) != (record["num_classes"], record["in_chans"]):
+        raise ValueError(
+            f"{info.name} has {info.num_classes} classes of {info.in_chans}-channel images; "
+            f"the checkpoint was trained on {record['num_classes']} classes of "
+            f"{record['in_chans']}-channel images ({record['name']})"
+        )
+
+
 def evaluate_checkpoint(config: EvalConfig) -> dict:
     """Evaluate a checkpoint on its dataset's test split (or ``config.dataset``'s).
 
@@ -116,12 +131,7 @@ def evaluate_checkpoint(config: EvalConfig) -> dict:
     data_dir = config.data_dir or (record.get("data_dir") if name == record["name"] else None)
     size = record["input_size"]
     data = load_dataset(name, data_dir=data_dir, input_size=size)
-    if (data.info.num_classes, data.info.in_chans) != (record["num_classes"], record["in_chans"]):
-        raise ValueError(
-            f"{name} has {data.info.num_classes} classes of {data.info.in_chans}-channel images; "
-            f"the checkpoint was trained on {record['num_classes']} classes of "
-            f"{record['in_chans']}-channel images ({record['name']})"
-        )
+    check_fits(record, data.info)
     # Normalise as in training, whatever the statistics of the evaluation set.
     info = dataclasses.replace(data.info, mean=tuple(record["mean"]), std=tuple(record["std"]))
     runtime = Runtime(DistInfo(device=default_device()))

@@ -1,0 +1,478 @@
+"""``cnnzoo embed``: a t-SNE map of what a network learned, for any model and dataset.
+
+One call of :func:`embed` takes a checkpoint of ``cnnzoo train`` (or a model name, for an untrained
+network with seeded weights), extracts the codes of ``n`` images of a split, maps them to 2-D and
+writes the map folder (:data:`MAP_FILES`): the arrays, three figures (``scatter.png``: points by
+class; ``grid.png``: images snapped to a regular grid, the lecture's picture; ``map.png``:
+thumbnails where they landed) and ``summary.json`` with the map's quality. ``compare`` embeds the
+same images for a second model (folders ``a/`` and ``b/`` and one side-by-side figure);
+:func:`add_to_map` places new images into a map that exists, without recomputing it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from cnnzoo.data import DEFAULT_DATASET, DatasetInfo, Split, image_transform, load_dataset
+from cnnzoo.embed import figures
+from cnnzoo.embed.features import extract, feature_function, thumbnails, unnormalised
+from cnnzoo.embed.metrics import K, knn_accuracy, knn_placed_accuracy, trustworthiness
+from cnnzoo.embed.tsne import fit_map, place, rebuild_map
+from cnnzoo.files import write_atomic, write_text_atomic
+from cnnzoo.progress import Progress
+from cnnzoo.train.checkpoint import is_checkpoint
+
+SPLITS = ("test", "train")
+DEFAULT_N = 5000
+MAP_FILES = ("features.npy", "labels.npy", "indices.npy", "embedding.npy", "scatter.png",
+             "grid.png", "map.png", "summary.json")  # fmt: skip
+RUNS = Path("runs")
+PACKAGES = {"openTSNE": "openTSNE", "sklearn": "scikit-learn"}  # module -> package of the extra
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """What ``cnnzoo embed`` does; one field per flag.
+
+    Attributes:
+        source: a checkpoint of ``cnnzoo train``, or a model name (untrained, weights seeded by
+            ``seed``).
+        dataset: the images' dataset; default: the checkpoint's, else ``fashion-mnist``.
+        data_dir: its folder; default: the checkpoint's.
+        split: ``test`` or ``train``.
+        n: images to embed (a seeded random sample), ``None`` for the whole split.
+        layer: the module whose (average-pooled) output is the code; default: the pre-logits
+            vector of the model contract.
+        perplexity: t-SNE's effective number of neighbours.
+        seed: the sample, the untrained weights and t-SNE's initialisation.
+        out: the map folder; default ``runs/embed-<model>-<dataset>-<split>``.
+        batch_size: images per forward pass.
+        input_size: a model name's input side (default: the dataset's); checkpoints keep theirs.
+        compare: a second source embedded on the same images.
+        add_to: place the images (``split``/``n``, or ``images``) into the map in this folder.
+        images: image files to place with ``add_to``.
+    """
+
+    source: str
+    dataset: str | None = None
+    data_dir: str | None = None
+    split: str = "test"
+    n: int | None = DEFAULT_N
+    layer: str | None = None
+    perplexity: float = 30.0
+    seed: int = 0
+    out: str | None = None
+    batch_size: int = 256
+    input_size: int | None = None
+    compare: str | None = None
+    add_to: str | None = None
+    images: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise ValueError(f"--split must be one of {', '.join(SPLITS)}, got {self.split!r}")
+        if self.n is not None and self.n < 2:
+            raise ValueError(f"--n must be at least 2 (or 'all'), got {self.n}")
+        if self.batch_size < 1:
+            raise ValueError("--batch-size must be positive")
+        if self.compare and self.add_to:
+            raise ValueError("--compare and --add-to cannot be combined")
+        if self.images and not self.add_to:
+            raise ValueError("--images is for --add-to DIR (placing files into a map)")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A network to embed with: the source that names it, a label to show, the eval-mode model,
+    its input side and the checkpoint's dataset record (``None`` for an untrained model)."""
+
+    source: str
+    label: str
+    model: nn.Module
+    size: int
+    record: dict | None
+
+
+@dataclass(frozen=True)
+class MapResult:
+    """A map written to its folder: ``summary.json``'s content, the map and the labels."""
+
+    summary: dict
+    embedding: np.ndarray
+    labels: np.ndarray
+
+
+def parse_n(text: str) -> int | None:
+    """``--n``: a count, or ``all``."""
+    if text == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"--n must be a number of images or 'all', got {text!r}") from None
+
+
+def checkpoint_record(source: str) -> dict | None:
+    """The dataset record of a checkpoint source (``None`` for a model name)."""
+    if not is_checkpoint(source):
+        return None
+    from cnnzoo.train.inference import load_model
+
+    return load_model(source)[1]
+
+
+def load_subject(source: str, info: DatasetInfo, *, seed: int, input_size: int | None) -> Subject:
+    """The network ``source`` names, checked against the dataset's channels and classes.
+
+    Raises:
+        ValueError: an unreadable checkpoint, an unknown model, or a dataset that does not fit.
+    """
+    if is_checkpoint(source):
+        from cnnzoo.train.inference import check_fits, load_model
+
+        model, record = load_model(source)
+        check_fits(record, info)
+        path = Path(source)
+        label = f"{model.model_name or 'model'} ({Path(path.parent.name, path.name)})"
+        return Subject(source, label, model, record["input_size"], record)
+    from cnnzoo.train.build import build_model
+
+    size = input_size or info.image_size
+    torch.manual_seed(seed)
+    model, _ = build_model(source, info, size)
+    return Subject(source, f"{source} (untrained)", model.eval(), size, None)
+
+
+def sample_indices(length: int, n: int | None, seed: int, what: str) -> np.ndarray:
+    """``n`` distinct indices of ``range(length)`` drawn with ``seed``, sorted (all for ``None``).
+
+    Raises:
+        ValueError: ``n`` larger than the split.
+    """
+    if n is None:
+        return np.arange(length)
+    if n > length:
+        raise ValueError(
+            f"--n {n} is larger than the {what} ({length:,} images); use --n {length} or --n all"
+        )
+    return np.sort(np.random.default_rng(seed).choice(length, n, replace=False))
+
+
+def subset(split, indices: np.ndarray):
+    """The images at ``indices`` of a split (in memory, or a folder dataset)."""
+    if isinstance(split, Split):
+        index = torch.from_numpy(indices)
+        return Split(split.images.index_select(0, index), split.labels.index_select(0, index))
+    return torch.utils.data.Subset(split, indices.tolist())
+
+
+def stream_for(split, info: DatasetInfo, subject: Subject, batch_size: int):
+    """Test-time batches of ``split`` as ``subject`` was fed (its size and normalisation)."""
+    from cnnzoo.train.build import Runtime, make_stream
+    from cnnzoo.train.distributed import DistInfo
+    from cnnzoo.train.inference import default_device
+
+    if subject.record is not None:
+        info = dataclasses.replace(info, mean=tuple(subject.record["mean"]),
+                                   std=tuple(subject.record["std"]))  # fmt: skip
+    runtime = Runtime(DistInfo(device=default_device()))
+    return make_stream(split, info, batch_size=batch_size, train=False, seed=0, size=subject.size,
+                       runtime=runtime), info, runtime.device  # fmt: skip
+
+
+def codes(
+    subject: Subject, split, info: DatasetInfo, *, layer: str | None, batch_size: int,
+    progress: Progress | None,
+) -> tuple[np.ndarray, np.ndarray, list[torch.Tensor]]:  # fmt: skip
+    """Features, labels (and, for folder datasets, the un-normalised inputs) of every image."""
+    fn = feature_function(subject.model, layer)
+    stream, fed, device = stream_for(split, info, subject, batch_size)
+    subject.model.to(device)
+    keep = None if isinstance(split, Split) else (lambda x: unnormalised(x, fed.mean, fed.std))
+    return extract(fn, stream.epoch(0), total=len(split), progress=progress, keep_images=keep)
+
+
+def save_array(path: Path, array: np.ndarray) -> Path:
+    """An ``.npy`` file, written atomically."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.save(f, array, allow_pickle=False)
+
+    return write_atomic(path, write)
+
+
+def threads() -> int:
+    """The threads t-SNE may use: torch's (``torch.set_num_threads``, ``OMP_NUM_THREADS``)."""
+    return torch.get_num_threads()
+
+
+def make_map(
+    subject: Subject, split, info: DatasetInfo, indices: np.ndarray, thumbs: np.ndarray | None,
+    config: EmbedConfig, out: Path, progress: Progress | None,
+) -> MapResult:  # fmt: skip
+    """Embed ``split`` with ``subject`` and write one map folder (:data:`MAP_FILES`)."""
+    started = time.perf_counter()
+    features, labels, kept = codes(subject, split, info, layer=config.layer,
+                                   batch_size=config.batch_size, progress=progress)  # fmt: skip
+    if thumbs is None:
+        thumbs = thumbnails(torch.cat(kept))
+    extracted = time.perf_counter()
+    embedding = fit_map(features, perplexity=config.perplexity, seed=config.seed,
+                        threads=threads(), progress=progress)  # fmt: skip
+    mapped = time.perf_counter()
+    if progress:
+        progress("k-NN and trustworthiness", 0, 1)
+    knn_features, knn_map = knn_accuracy(features, labels), knn_accuracy(embedding, labels)
+    trust, trust_points = trustworthiness(features, embedding, seed=config.seed)
+    measured = time.perf_counter()
+    names = list(info.class_names) or [str(i) for i in range(info.num_classes)]
+    title = f"{subject.label}: {info.name} {config.split}, {len(labels):,} images"
+    for name, array in (("features", features), ("labels", labels), ("indices", indices),
+                        ("embedding", embedding)):  # fmt: skip
+        save_array(out / f"{name}.npy", array)
+    if progress:
+        progress("figures", 0, 1)
+    figures.save_scatter(out / "scatter.png", embedding, labels, names, title=title)
+    figures.save_grid(out / "grid.png", figures.grid_layout(embedding, figures.default_grid_cells(
+        len(embedding))), thumbs)  # fmt: skip
+    figures.save_map(out / "map.png", embedding, thumbs, labels=labels, num_classes=len(names),
+                     seed=config.seed)  # fmt: skip
+    finished = time.perf_counter()
+    summary = {
+        "source": subject.source,
+        "model": subject.label,
+        "trained": subject.record is not None,
+        "dataset": info.name,
+        "split": config.split,
+        "n": len(labels),
+        "layer": config.layer or "pre-logits",
+        "feature_dim": int(features.shape[1]),
+        "input_size": subject.size,
+        "perplexity": config.perplexity,
+        "seed": config.seed,
+        "threads": threads(),
+        "k": K,
+        "knn_features": knn_features,
+        "knn_map": knn_map,
+        "trustworthiness": trust,
+        "trustworthiness_points": trust_points,
+        "class_names": names,
+        "seconds": {
+            "features": extracted - started,
+            "tsne": mapped - extracted,
+            "metrics": measured - mapped,
+            "figures": finished - measured,
+            "total": finished - started,
+        },
+    }
+    summary["files"] = {name: str(out / name) for name in MAP_FILES}
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return MapResult(summary, embedding, labels)
+
+
+def default_out(config: EmbedConfig, labels: list[str], dataset: str) -> Path:
+    """``runs/embed-<model>[-vs-<model>]-<dataset>-<split>``."""
+    stems = [Path(label.split(" ")[0]).name for label in labels]
+    return RUNS / f"embed-{'-vs-'.join(stems)}-{dataset}-{config.split}"
+
+
+def load_images(config: EmbedConfig, record: dict | None):
+    """The dataset and the split to embed; its default is the first checkpoint's dataset."""
+    name = config.dataset or (record["name"] if record else DEFAULT_DATASET)
+    data_dir = config.data_dir or (record.get("data_dir") if record and name == record["name"]
+                                   else None)  # fmt: skip
+    size = record["input_size"] if record else config.input_size
+    data = load_dataset(name, data_dir=data_dir, input_size=size)
+    return data.info, getattr(data, config.split)
+
+
+def split_thumbnails(split, indices: np.ndarray) -> np.ndarray | None:
+    """The dataset's own images at ``indices`` as thumbnails (``None`` for a folder dataset, whose
+    thumbnails come from the model's inputs)."""
+    if not isinstance(split, Split):
+        return None
+    return thumbnails(split.images.index_select(0, torch.from_numpy(indices)))
+
+
+def check_packages() -> None:
+    """Raise a one-line ``ValueError`` naming the extra when openTSNE or scikit-learn is missing."""
+    import importlib.util
+
+    for module, package in PACKAGES.items():
+        if importlib.util.find_spec(module) is None:
+            raise ValueError(f"cnnzoo embed needs the {package!r} package: "
+                             "pip install 'cnnzoo[embed]'")  # fmt: skip
+
+
+def embed(config: EmbedConfig, progress: Progress | None = None) -> dict:
+    """Write the map folder of ``config.source`` (and of ``config.compare`` beside it).
+
+    Returns:
+        A JSON-ready dict: ``out`` and ``maps`` (each map's summary); with ``compare`` also
+        ``compare_png``.
+
+    Raises:
+        ValueError: bad input (unreadable checkpoint, unknown model or layer, a dataset the model
+            does not fit, ``--n`` larger than the split), in one line.
+    """
+    check_packages()
+    if config.add_to:
+        return add_to_map(config, progress)
+    sources = [config.source] + ([config.compare] if config.compare else [])
+    info, split = load_images(config, checkpoint_record(config.source))
+    what = f"{config.split} split of {info.name}"
+    indices = sample_indices(len(split), config.n, config.seed, what)
+    chosen = subset(split, indices)
+    thumbs = split_thumbnails(split, indices)
+    subjects = [load_subject(s, info, seed=config.seed, input_size=config.input_size)
+                for s in sources]  # fmt: skip
+    out = Path(config.out) if config.out else default_out(config, [s.label for s in subjects],
+                                                          info.name)  # fmt: skip
+    folders = [out] if len(subjects) == 1 else [out / "a", out / "b"]
+    results = [make_map(subject, chosen, info, indices, thumbs, config, folder, progress)
+               for subject, folder in zip(subjects, folders, strict=True)]  # fmt: skip
+    answer = {"out": str(out), "maps": [r.summary for r in results]}
+    if len(results) == 2:
+        answer["compare_png"] = str(figures.save_compare(out / "compare.png", [
+            {"embedding": r.embedding, "labels": r.labels, "class_names": r.summary["class_names"],
+             "title": f"{r.summary['model']}\n{K}-NN: features {r.summary['knn_features']:.1%}, "
+                      f"map {r.summary['knn_map']:.1%}"}
+            for r in results
+        ]))  # fmt: skip
+        write_text_atomic(out / "compare.json", json.dumps(answer, indent=2) + "\n")
+    return answer
+
+
+def read_map(folder: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """A map folder's summary and arrays.
+
+    Raises:
+        ValueError: a missing folder or file, or one that cannot be read.
+    """
+    path = folder / "summary.json"
+    if not folder.is_dir():
+        raise ValueError(f"--add-to {str(folder)!r} is not a folder")
+    try:
+        summary = json.loads(path.read_text())
+        arrays = {name: np.load(folder / f"{name}.npy", allow_pickle=False)
+                  for name in ("features", "labels", "indices", "embedding")}  # fmt: skip
+        summary["perplexity"], summary["seed"], summary["source"]
+    except FileNotFoundError as err:
+        raise ValueError(f"{folder}: not a map folder of `cnnzoo embed` "
+                         f"({Path(err.filename).name} is missing)") from None  # fmt: skip
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"{folder}: cannot read its map: {err}") from None
+    if arrays["embedding"].shape != (len(arrays["features"]), 2):
+        raise ValueError(f"{folder}: embedding.npy does not match features.npy")
+    return summary, arrays
+
+
+def new_images(
+    config: EmbedConfig, summary: dict, subject: Subject, info: DatasetInfo, split,
+    map_indices: np.ndarray,
+) -> tuple[object, np.ndarray | None, str]:  # fmt: skip
+    """What to place: image files (labels -1), or ``n`` images of the split that are not
+    already in the map. Returns the images, their split indices (``None`` for files), a name."""
+    if config.images:
+        from cnnzoo.train.inference import read_image
+
+        fed = info if subject.record is None else dataclasses.replace(
+            info, mean=tuple(subject.record["mean"]), std=tuple(subject.record["std"]))  # fmt: skip
+        transform = image_transform(fed, input_size=subject.size)
+        batch = torch.stack([transform(read_image(path)) for path in config.images])
+        labels = torch.full((len(batch),), -1, dtype=torch.int64)
+        return list(zip(batch, labels.tolist(), strict=True)), None, "images"
+    same = config.split == summary["split"] and info.name == summary["dataset"]
+    pool = np.setdiff1d(np.arange(len(split)), map_indices) if same else np.arange(len(split))
+    what = f"{config.split} split of {info.name}" + (" outside the map" if same else "")
+    picked = pool[sample_indices(len(pool), config.n, config.seed, what)]
+    return subset(split, picked), picked, config.split
+
+
+def add_to_map(config: EmbedConfig, progress: Progress | None = None) -> dict:
+    """Place new images into the map in ``config.add_to`` without recomputing it.
+
+    The source must be the map's own (its codes are what the map was made of). Writes
+    ``added_features.npy``, ``added_labels.npy``, ``added_embedding.npy``, ``added.png`` (the old
+    map faint, the new points over it) and ``added.json`` to ``config.out`` (default:
+    ``<map>/added-<split>`` or ``<map>/added-images``).
+    """
+    folder = Path(config.add_to)
+    summary, arrays = read_map(folder)
+    if config.source != summary["source"]:
+        raise ValueError(f"the map in {folder} was made with {summary['source']!r}; give that as "
+                         f"the source to add images to it, not {config.source!r}")  # fmt: skip
+    settings = dataclasses.replace(config, dataset=config.dataset or summary["dataset"],
+                                   layer=summary["layer"] if summary["layer"] != "pre-logits"
+                                   else None)  # fmt: skip
+    info, split = load_images(settings, checkpoint_record(config.source))
+    subject = load_subject(config.source, info, seed=summary["seed"],
+                           input_size=summary["input_size"])  # fmt: skip
+    images, picked, name = new_images(settings, summary, subject, info, split, arrays["indices"])
+    started = time.perf_counter()
+    if picked is None:
+        batches = torch.utils.data.DataLoader(images, batch_size=config.batch_size)
+        features, labels, _ = extract(feature_function(subject.model, settings.layer), batches,
+                                      total=len(images), progress=progress)  # fmt: skip
+    else:
+        features, labels, _ = codes(subject, images, info, layer=settings.layer,
+                                    batch_size=config.batch_size, progress=progress)  # fmt: skip
+    if features.shape[1] != arrays["features"].shape[1]:
+        raise ValueError(f"the new codes have {features.shape[1]} dimensions, the map's "
+                         f"{arrays['features'].shape[1]}")  # fmt: skip
+    tsne_map = rebuild_map(arrays["features"], arrays["embedding"],
+                           perplexity=summary["perplexity"], seed=summary["seed"],
+                           threads=threads())  # fmt: skip
+    placed = place(tsne_map, features, progress=progress)
+    seconds = time.perf_counter() - started
+    out = Path(config.out) if config.out else folder / f"added-{name}"
+    for stem, array in (("added_features", features), ("added_labels", labels),
+                        ("added_embedding", placed)):  # fmt: skip
+        save_array(out / f"{stem}.npy", array)
+    if picked is not None:
+        save_array(out / "added_indices.npy", picked)
+    labelled = labels >= 0
+    accuracy = (knn_placed_accuracy(arrays["embedding"], arrays["labels"], placed[labelled],
+                                    labels[labelled]) if labelled.any() else None)  # fmt: skip
+    title = (f"{len(placed):,} {name} images placed into {summary['model']}'s map"
+             + (f": {K}-NN accuracy {accuracy:.1%}" if accuracy is not None else ""))
+    png = figures.save_added(out / "added.png", arrays["embedding"], arrays["labels"], placed,
+                             labels, summary["class_names"], title=title)  # fmt: skip
+    result = {
+        "map": str(folder), "out": str(out), "source": config.source, "what": name,
+        "n": len(placed), "files": list(config.images), "knn_placed": accuracy, "k": K,
+        "seconds": seconds, "added_png": str(png),
+    }  # fmt: skip
+    write_text_atomic(out / "added.json", json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def summary_lines(answer: dict) -> list[str]:
+    """What ``cnnzoo embed`` prints."""
+    if "map" in answer:
+        accuracy = answer["knn_placed"]
+        score = f"; {answer['k']}-NN accuracy in the map {accuracy:.2%}" if accuracy is not None \
+            else ""  # fmt: skip
+        return [f"placed {answer['n']:,} {answer['what']} images into {answer['map']}{score} "
+                f"({answer['seconds']:.1f} s)", f"wrote {answer['added_png']}"]  # fmt: skip
+    lines = []
+    for summary in answer["maps"]:
+        sec = summary["seconds"]
+        lines.append(
+            f"{summary['model']}: {summary['n']:,} {summary['dataset']} {summary['split']} "
+            f"images, {summary['feature_dim']}-d {summary['layer']} codes; {summary['k']}-NN "
+            f"accuracy: features {summary['knn_features']:.2%}, map {summary['knn_map']:.2%}; "
+            f"trustworthiness {summary['trustworthiness']:.3f}; features {sec['features']:.1f} s, "
+            f"t-SNE {sec['tsne']:.1f} s, total {sec['total']:.1f} s"
+        )
+    lines.append(f"wrote {answer['out']}")
+    return lines
