@@ -18,6 +18,28 @@ if [ ! -f "$fashion" ]; then
     fi
 fi
 
+# PostgreSQL's server (Debian's postgresql) for the two-worker NAS storage test. Debian keeps initdb,
+# pg_ctl and postgres in /usr/lib/postgresql/<version>/bin, off PATH; tests/nas/pgserver.py looks on
+# PATH and there, and so does this check.
+have_postgres_server() {
+    local bin
+    for bin in /usr/lib/postgresql/*/bin; do
+        if [ -x "$bin/initdb" ] && [ -x "$bin/pg_ctl" ] && [ -x "$bin/postgres" ]; then return 0; fi
+    done
+    command -v initdb >/dev/null && command -v pg_ctl >/dev/null && command -v postgres >/dev/null
+}
+if ! have_postgres_server; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "cnnzoo setup: installing Debian's postgresql" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null 2>&1 \
+            || { apt-get update -qq >/dev/null 2>&1 \
+                && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+    else
+        echo "cnnzoo setup: PostgreSQL's server is missing; run 'apt-get install postgresql' as root" >&2
+    fi
+fi
+unset -f have_postgres_server
+
 python_bin="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 if [ ! -x .venv/bin/python ]; then
     echo "cnnzoo setup: creating .venv with $("$python_bin" --version)" >&2

@@ -137,6 +137,11 @@ def add_train_parser(sub) -> None:
         "folder. Several processes: torchrun --nproc-per-node K -m cnnzoo train ...",
     )
     p.add_argument("model", help="a model name (see `cnnzoo list`)")
+    add_train_flags(p)
+
+
+def add_train_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of ``cnnzoo train`` and ``cnnzoo nas train``, one per ``TrainConfig`` field."""
     p.add_argument("--dataset", default="fashion-mnist", help="dataset name (default: %(default)s)")
     p.add_argument("--data-dir", help="folder with the dataset's files")
     p.add_argument("--epochs", type=int, help=RECIPE)
@@ -472,6 +477,143 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_nas_parser(sub) -> None:
+    from cnnzoo.nas.proxy import Proxy
+    from cnnzoo.nas.strategies import POPULATION, SAMPLE, STRATEGIES
+
+    nas = sub.add_parser("nas", help="architecture search in the NASNet cell space",
+                         description="Search a NASNet cell on a small proxy, train the "
+                         "transferred network, draw cells.")  # fmt: skip
+    verbs = nas.add_subparsers(dest="nas_command", required=True, metavar="search|train|show")
+    p = verbs.add_parser(
+        "search", help="regularized evolution or random search, state in an Optuna study",
+        description="Each candidate trains a small nasnet_cifar network of its cell on part of "
+        "the TRAINING split and is scored on images held out from it (never the test split). "
+        "The state is an Optuna study (SQLite in --out, or --storage URL such as "
+        "postgresql+psycopg://user@host/db): the same command run again, or on another machine "
+        "with the same --storage and --study, completes the remaining candidates. Writes "
+        "history.csv, search_curve.png, best_genotype.json and best_cell.png/.svg.",
+    )
+    proxy = Proxy()
+    p.add_argument("--dataset", default="fashion-mnist", help="default: %(default)s")
+    p.add_argument("--data-dir", help="folder with the dataset's files")
+    p.add_argument("--strategy", choices=STRATEGIES, default="evolution",
+                   help="default: %(default)s")  # fmt: skip
+    p.add_argument("--budget-candidates", type=int, default=100, metavar="K",
+                   help="the study's total of candidates (default: %(default)s)")  # fmt: skip
+    p.add_argument("--budget-minutes", type=float, metavar="M",
+                   help="stop this command after M minutes (the study's budget stays)")  # fmt: skip
+    p.add_argument("--workers", type=int, default=1, metavar="W",
+                   help="processes here, each with cores/W threads (default: 1)")  # fmt: skip
+    p.add_argument("--storage", metavar="URL", help="default: sqlite:///<out>/search.db")
+    p.add_argument("--study", metavar="NAME", help="default: <dataset>-<strategy>-seed<seed>")
+    p.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    p.add_argument("--out", default="runs/nas-search", metavar="DIR", help="default: %(default)s")
+    p.add_argument("--ops", metavar="OP,OP", help="the operations to search (default: all 13)")
+    p.add_argument("--population", type=int, default=POPULATION, help="evolution's P (default: "
+                   "%(default)s)")  # fmt: skip
+    p.add_argument("--sample", type=int, default=SAMPLE,
+                   help="evolution's S (default: %(default)s)")  # fmt: skip
+    p.add_argument("--proxy-cells", type=int, default=proxy.num_cells, metavar="N",
+                   help="N of the candidates (default: %(default)s)")  # fmt: skip
+    p.add_argument("--proxy-filters", type=int, default=proxy.filters, metavar="F",
+                   help="F of the candidates (default: %(default)s)")  # fmt: skip
+    p.add_argument("--proxy-epochs", type=int, default=proxy.epochs, help="default: %(default)s")
+    p.add_argument("--proxy-train-images", type=int, default=proxy.train_images,
+                   help="default: %(default)s")  # fmt: skip
+    p.add_argument("--proxy-val-images", type=int, default=proxy.val_images,
+                   help="held out from the training split (default: %(default)s)")  # fmt: skip
+
+    p = verbs.add_parser(
+        "train", help="train a searched cell, stacked N times with P penultimate filters",
+        description="Train the nasnet_cifar network of GENOTYPE.json (N normal cells per stack, "
+        "P filters at the end, ScheduledDropPath on) with the training engine; the flags of "
+        "`cnnzoo train` apply.",
+    )
+    p.add_argument("genotype", metavar="GENOTYPE.json")
+    p.add_argument("--num-cells", type=int, default=2, metavar="N", help="default: %(default)s")
+    p.add_argument("--penultimate-filters", type=int, metavar="P",
+                   help="width of the last cell (default: from --filters)")  # fmt: skip
+    p.add_argument("--filters", type=int, default=16, metavar="F",
+                   help="the first stack's filters, when P is not given (default: %(default)s)")
+    p.add_argument("--drop-path-prob", type=float, default=0.2,
+                   help="ScheduledDropPath of the last cell at the end (default: %(default)s)")
+    add_train_flags(p)
+
+    p = verbs.add_parser("show", help="draw the normal and reduction cell of a genotype")
+    p.add_argument("genotype", metavar="GENOTYPE.json")
+    p.add_argument("--out", metavar="STEM", help="writes STEM.png and STEM.svg (default: beside "
+                   "the genotype)")  # fmt: skip
+
+
+def cmd_nas(args: argparse.Namespace) -> int:
+    return {"search": cmd_nas_search, "train": cmd_nas_train, "show": cmd_nas_show}[
+        args.nas_command](args)
+
+
+def cmd_nas_search(args: argparse.Namespace) -> int:
+    from cnnzoo.nas.proxy import Proxy
+    from cnnzoo.nas.search import SearchConfig, search
+
+    proxy = Proxy(num_cells=args.proxy_cells, filters=args.proxy_filters,
+                  epochs=args.proxy_epochs, train_images=args.proxy_train_images,
+                  val_images=args.proxy_val_images)  # fmt: skip
+    ops = tuple(op.strip() for op in args.ops.split(",")) if args.ops else None
+    config = config_from_args(SearchConfig, args, proxy=proxy, ops=ops)
+
+    shown: list[tuple[int, int]] = []
+
+    def show(s: dict) -> None:  # a line when a candidate starts or finishes
+        if shown and shown[-1] == (s["complete"], s["running"]):
+            return
+        shown.append((s["complete"], s["running"]))
+        best = "-" if s["best"] is None else f"{s['best']:.2%}"
+        print(f"nas search: {s['complete']}/{s['budget']} candidates, {s['running']} running, "
+              f"best {best}, {s['per_minute']:.2f} per minute", file=sys.stderr, flush=True)
+
+    summary = search(config, show)
+    if "best_score" in summary:
+        print(f"best of {summary['complete']} candidates: trial {summary['best_number']}, "
+              f"validation top-1 {summary['best_score']:.2%}, {summary['best_macs'] / 1e6:.1f} M "
+              f"MACs, {summary['best_params']:,} parameters")  # fmt: skip
+    print(f"wrote {summary['out']}/history.csv" + (", search_curve.png, best_genotype.json, "
+          "best_cell.png/.svg" if "best_score" in summary else ""))  # fmt: skip
+    return 0
+
+
+def cmd_nas_train(args: argparse.Namespace) -> int:
+    from cnnzoo.models.genotype import Genotype
+    from cnnzoo.nas.proxy import MODEL, candidate_kwargs
+    from cnnzoo.train.engine import run
+    from cnnzoo.train.interrupt import Interrupted
+
+    genotype = Genotype.from_file(args.genotype)
+    kwargs = candidate_kwargs(genotype, args.num_cells, args.filters, args.drop_path_prob,
+                              penultimate_filters=args.penultimate_filters)  # fmt: skip
+    config = config_from_args(TrainConfig, args, model=MODEL, model_kwargs=kwargs)
+    try:
+        run(config)
+    except Interrupted as stop:
+        again = [a for a in sys.argv[1:] if a != "--resume"]
+        if "--out" not in again:
+            again += ["--out", str(stop.run_dir)]
+        print(f"cnnzoo nas train: {stop}; continue with: {shlex.join(['cnnzoo', *again])} "
+              "--resume", file=sys.stderr, flush=True)  # fmt: skip
+        return stop.exit_code
+    return 0
+
+
+def cmd_nas_show(args: argparse.Namespace) -> int:
+    from cnnzoo.models.genotype import Genotype
+    from cnnzoo.nas.draw import save_genotype
+
+    genotype = Genotype.from_file(args.genotype)
+    stem = args.out or str(Path(args.genotype).with_suffix(""))
+    for path in save_genotype(genotype, stem):
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     parser = argparse.ArgumentParser(
         prog="cnnzoo", description="The classic convolutional networks, exact to their papers."
@@ -528,6 +670,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     add_plot_parser(sub)
     add_export_parser(sub)
     add_embed_parser(sub)
+    add_nas_parser(sub)
     return parser, sub
 
 
@@ -543,6 +686,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "plot": cmd_plot,
     "export": cmd_export,
     "embed": cmd_embed,
+    "nas": cmd_nas,
 }
 
 
@@ -552,7 +696,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except ValueError as err:
-        print(f"cnnzoo {args.command}: error: {err}", file=sys.stderr)
+        name = " ".join(filter(None, (args.command, getattr(args, "nas_command", None))))
+        print(f"cnnzoo {name}: error: {err}", file=sys.stderr)
         return 2
 
 

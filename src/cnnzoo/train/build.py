@@ -89,13 +89,16 @@ def check_input_size(model: nn.Module, name: str, info: DatasetInfo, size: int) 
         ) from None
 
 
-def build_model(name: str, info: DatasetInfo, size: int) -> tuple[nn.Module, dict]:
-    """``name`` adapted to the dataset (channels, classes), checked against the input size.
+def build_model(
+    name: str, info: DatasetInfo, size: int, options: dict | None = None
+) -> tuple[nn.Module, dict]:  # fmt: skip
+    """``name`` with builder ``options``, adapted to the dataset (channels, classes), checked
+    against the input size.
 
     Returns:
         The model (on the CPU) and the keyword arguments that rebuild it with ``create_model``.
     """
-    kwargs = {"num_classes": info.num_classes, "in_chans": info.in_chans}
+    kwargs = {**(options or {}), "num_classes": info.num_classes, "in_chans": info.in_chans}
     model = create_model(name, **kwargs)
     check_input_size(model, name, info, size)
     return model, kwargs
@@ -250,7 +253,7 @@ def build_networks(config: TrainConfig, info: DatasetInfo, size: int, dist: Dist
     own generator, for its dropout masks.
     """
     torch.manual_seed(config.seed)
-    model, model_kwargs = build_model(config.model, info, size)
+    model, model_kwargs = build_model(config.model, info, size, config.model_kwargs)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(dist.device, memory_format=memory_format)
     net = torch.compile(model) if config.compile else model

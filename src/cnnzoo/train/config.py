@@ -50,6 +50,8 @@ class TrainConfig:
         resume: continue the run in ``out`` (default: the newest matching run) from ``last.pt``.
         deterministic: deterministic kernels only (bitwise-reproducible on CPU).
         checkpoint_every: also write ``last.pt`` every this many steps (0: at epoch ends only).
+        model_kwargs: builder options of ``model`` as plain data (a NASNet's genotype, N and P:
+            ``cnnzoo nas train`` sets them); the checkpoint records them.
     """
 
     model: str
@@ -74,6 +76,7 @@ class TrainConfig:
     resume: bool = False
     deterministic: bool = False
     checkpoint_every: int = 200
+    model_kwargs: dict | None = None
 
     def __post_init__(self) -> None:
         positive = ("epochs", "batch_size", "subset", "input_size")
@@ -104,7 +107,7 @@ class TrainConfig:
 
     def unresolved(self) -> list[str]:
         """Names of the fields still ``None`` that a recipe must fill."""
-        optional = {"data_dir", "subset", "input_size", "out"}
+        optional = {"data_dir", "subset", "input_size", "out", "model_kwargs"}
         return [
             f.name for f in fields(self) if getattr(self, f.name) is None and f.name not in optional
         ]

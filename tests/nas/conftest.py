@@ -1,0 +1,34 @@
+"""Fixtures of the NAS tests: a real, throw-away PostgreSQL server for Optuna's shared storage."""
+
+from __future__ import annotations
+
+import atexit
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pgserver import find_binaries, start_server
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """SQLAlchemy URL of a database on a PostgreSQL server started for this test session.
+
+    Skips only when PostgreSQL's server binaries are not installed (CI installs them through
+    scripts/setup.sh). The server lives in a fresh ``tempfile.mkdtemp()`` folder, which the
+    ``postgres`` user can reach when the tests run as root, and is stopped and removed at the end
+    of the session, after a failure too, and at interpreter exit as a last resort.
+    """
+    if find_binaries() is None:
+        pytest.skip(
+            "PostgreSQL's server binaries (initdb, pg_ctl, postgres) are not installed: "
+            "run 'apt-get install postgresql' as root (scripts/setup.sh does)"
+        )
+    server = start_server(Path(tempfile.mkdtemp(prefix="cnnzoo-pg-")))
+    atexit.register(server.stop)  # a hard exit skips the finally below; stop() runs only once
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        atexit.unregister(server.stop)

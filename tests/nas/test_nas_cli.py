@@ -1,0 +1,76 @@
+"""``cnnzoo nas train`` and ``cnnzoo nas show``: a searched cell trains through the engine with
+ScheduledDropPath and its checkpoint rebuilds; genotype files that are wrong get one line."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stderr, redirect_stdout
+
+import pytest
+
+from cnnzoo.cli import main
+from cnnzoo.models.genotype import NASNET_A
+from cnnzoo.train.checkpoint import load_checkpoint
+from cnnzoo.train.inference import load_model
+from fakedata import write_fake_mnist
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def genotype_file(tmp_path):
+    path = tmp_path / "cell.json"
+    path.write_text(NASNET_A.to_json(indent=2))
+    return path
+
+
+def test_nas_train_stacks_the_cell_and_checkpoints_it(genotype_file, tmp_path):
+    data = write_fake_mnist(tmp_path / "mnist", 256, 64)
+    out = tmp_path / "run"
+    code, _, err = cli("nas", "train", str(genotype_file), "--num-cells", "1", "--filters", "4",
+                       "--dataset", "mnist", "--data-dir", str(data), "--epochs", "1",
+                       "--batch-size", "64", "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    ckpt = load_checkpoint(out / "best.pt")
+    kwargs = ckpt["model_kwargs"]
+    assert ckpt["model_name"] == "nasnet_cifar" and kwargs["num_cells"] == 1
+    assert kwargs["penultimate_filters"] == 4 * 4 * NASNET_A.normal.units  # F * 2^2 * units
+    assert kwargs["drop_path_prob"] == 0.2 and kwargs["genotype"] == NASNET_A.to_dict()
+    model, _ = load_model(out / "best.pt")  # rebuilds from the checkpoint alone
+    assert model.genotype == NASNET_A
+
+
+def test_nas_show_draws_both_cells(genotype_file, tmp_path):
+    code, _, err = cli("nas", "show", str(genotype_file), "--out", str(tmp_path / "cells"))
+    assert code == 0, err
+    assert (tmp_path / "cells.png").stat().st_size > 10_000
+    assert "sep 3x3" in (tmp_path / "cells.svg").read_text()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        (json.dumps({**NASNET_A.to_dict(), "normal": {
+            "blocks": [{"inputs": [0, 1], "ops": ["conv_9x9", "identity"], "combine": "add"}] * 5
+        }}), "conv_9x9"),
+    ],
+)
+def test_bad_genotype_files_get_one_line(tmp_path, content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    for verb in ("show", "train"):
+        code, _, err = cli("nas", verb, str(path))
+        assert code == 2 and err.count("\n") == 1 and message in err, err
+        assert err.startswith(f"cnnzoo nas {verb}: error: ") and str(path) in err
+
+
+def test_missing_genotype_file(tmp_path):
+    code, _, err = cli("nas", "show", str(tmp_path / "none.json"))
+    assert code == 2 and "none.json" in err and err.count("\n") == 1
