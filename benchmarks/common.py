@@ -18,6 +18,11 @@ def median_spread(values: list[float]) -> tuple[float, float]:
     return statistics.median(values), max(values) - min(values)
 
 
+def closing_lines(record: dict) -> list[str]:
+    """The end of a benchmark's Markdown report: the command that made it and its environment."""
+    return [f"Made by `{record['command']}`.", "", *environment_lines(record["environment"])]
+
+
 def environment_lines(env: dict) -> list[str]:
     """The closing "Environment:" section of a benchmark's Markdown report."""
     return ["Environment:", "", "```json", json.dumps(env, indent=2), "```", ""]

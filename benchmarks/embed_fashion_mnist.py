@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import ROOT, environment_lines
+from common import ROOT, closing_lines
 
 from cnnzoo.embed.command import EmbedConfig, embed
 from cnnzoo.env import environment
@@ -94,9 +94,7 @@ def render_md(record: dict) -> str:
         "",
         *rows,
         "",
-        f"Made by `{record['command']}`.",
-        "",
-        *environment_lines(record["environment"]),
+        *closing_lines(record),
     ])  # fmt: skip
 
 

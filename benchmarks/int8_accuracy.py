@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import ROOT, environment_lines
+from common import ROOT, closing_lines
 
 from cnnzoo.env import environment
 from cnnzoo.export.command import ExportConfig, export_model, file_runner, load_subject, test_top1
@@ -81,9 +81,7 @@ def render_md(record: dict) -> str:
         "",
         *rows,
         "",
-        f"Made by `{record['command']}`.",
-        "",
-        *environment_lines(record["environment"]),
+        *closing_lines(record),
     ])  # fmt: skip
 
 

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import ROOT, environment_lines
+from common import ROOT, closing_lines
 
 from cnnzoo.env import environment
 from cnnzoo.files import write_text_atomic
@@ -106,8 +106,7 @@ def render_md(record: dict) -> str:
         f"(target {TARGET_TOP1:.1%}).",
         "",
         *rows, "", *finals, "",
-        f"Made by `{record['command']}`.", "",
-        *environment_lines(record["environment"]),
+        *closing_lines(record),
     ])  # fmt: skip
 
 

@@ -121,12 +121,13 @@ def parse_n(text: str) -> int | None:
 
 
 def checkpoint_record(source: str) -> dict | None:
-    """The dataset record of a checkpoint source (``None`` for a model name)."""
+    """The dataset record of a checkpoint source (``None`` for a model name), read without
+    building its model."""
     if not is_checkpoint(source):
         return None
-    from cnnzoo.train.inference import load_model
+    from cnnzoo.train.checkpoint import load_checkpoint
 
-    return load_model(source)[1]
+    return load_checkpoint(source)["dataset"]
 
 
 def load_subject(source: str, info: DatasetInfo, *, seed: int, input_size: int | None) -> Subject:
@@ -210,11 +211,6 @@ def save_array(path: Path, array: np.ndarray) -> Path:
     return write_atomic(path, write)
 
 
-def threads() -> int:
-    """The threads t-SNE may use: torch's (``torch.set_num_threads``, ``OMP_NUM_THREADS``)."""
-    return torch.get_num_threads()
-
-
 def make_map(
     subject: Subject, split, info: DatasetInfo, indices: np.ndarray, thumbs: np.ndarray | None,
     config: EmbedConfig, out: Path, progress: Progress | None,
@@ -227,7 +223,7 @@ def make_map(
         thumbs = thumbnails(torch.cat(kept))
     extracted = time.perf_counter()
     embedding = fit_map(features, perplexity=config.perplexity, seed=config.seed,
-                        threads=threads(), progress=progress)  # fmt: skip
+                        threads=torch.get_num_threads(), progress=progress)  # fmt: skip
     mapped = time.perf_counter()
     if progress:
         progress("k-NN and trustworthiness", 0, 1)
@@ -259,7 +255,7 @@ def make_map(
         "input_size": subject.size,
         "perplexity": config.perplexity,
         "seed": config.seed,
-        "threads": threads(),
+        "threads": torch.get_num_threads(),
         "k": K,
         "knn_features": knn_features,
         "knn_map": knn_map,
@@ -431,7 +427,7 @@ def add_to_map(config: EmbedConfig, progress: Progress | None = None) -> dict:
                          f"{arrays['features'].shape[1]}")  # fmt: skip
     tsne_map = rebuild_map(arrays["features"], arrays["embedding"],
                            perplexity=summary["perplexity"], seed=summary["seed"],
-                           threads=threads())  # fmt: skip
+                           threads=torch.get_num_threads())  # fmt: skip
     placed = place(tsne_map, features, progress=progress)
     seconds = time.perf_counter() - started
     out = Path(config.out) if config.out else folder / f"added-{name}"
