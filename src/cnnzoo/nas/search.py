@@ -238,14 +238,16 @@ def objective(config: SearchConfig, data, worker: str) -> Callable:
     space = config.space
 
     def run(trial) -> float:
-        if over_budget(trial.study, trial, config.budget_candidates):
-            trial.set_user_attr("over_budget", True)
-            raise optuna.TrialPruned("over the study's budget")
+        # Record the genotype and the worker first: a candidate killed at any later point is
+        # re-run with its own genotype.
         params = {name: trial.suggest_categorical(name, options)
                   for name, options in space.choices().items()}  # fmt: skip
         genotype = space.decode(params)
-        trial.set_user_attr("genotype", genotype.to_dict())
         trial.set_user_attr("worker", worker)
+        if over_budget(trial.study, trial, config.budget_candidates):
+            trial.set_user_attr("over_budget", True)
+            raise optuna.TrialPruned("over the study's budget")
+        trial.set_user_attr("genotype", genotype.to_dict())
         start = time.perf_counter()
         try:
             result = evaluate_candidate(genotype, data, config.proxy, seed=config.seed)
