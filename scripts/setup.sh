@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up, sourced by scripts/main.sh and scripts/test.sh:
-# installs the Fashion-MNIST files (Debian's dataset-fashion-mnist) if they are missing, creates
+# installs the Fashion-MNIST files (Debian's dataset-fashion-mnist), PostgreSQL's server and
+# Chromium (for the tests) if they are missing, creates
 # .venv with Python 3.11 and installs cnnzoo (editable) with its test tools. A second run reuses
 # .venv and reinstalls only when pyproject.toml changed.
 set -euo pipefail
@@ -39,6 +40,19 @@ if ! have_postgres_server; then
     fi
 fi
 unset -f have_postgres_server
+
+# Debian's chromium and chromium-driver for the report's browser test (cnnzoo report --check):
+# selenium drives the browser through the driver; both come from the same Debian release.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "cnnzoo setup: installing Debian's chromium and chromium-driver" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 \
+            || { apt-get update -qq >/dev/null 2>&1 \
+                && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+    else
+        echo "cnnzoo setup: Chromium is missing; run 'apt-get install chromium chromium-driver' as root" >&2
+    fi
+fi
 
 python_bin="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 if [ ! -x .venv/bin/python ]; then

@@ -477,6 +477,55 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_report_parser(sub) -> None:
+    p = sub.add_parser(
+        "report", help="one static HTML site of every network, chart, calculation and result",
+        description="Measure the whole zoo and write a self-contained static site: the evolution "
+        "table and charts (index.html), one page per family (paper, deviations, stage layouts, "
+        "per-layer profiles, receptive field), the lecture's calculations (explain.html) and, "
+        "from the folders and files given, training runs, benchmarks, t-SNE maps and searches "
+        "(results.html). Nothing is fetched when the pages are viewed.",
+    )  # fmt: skip
+    p.add_argument("--out", default="site", metavar="DIR", help="default: %(default)s")
+    p.add_argument("--runs", nargs="+", default=(), metavar="RUN_DIR",
+                   help="cnnzoo train run folders: curves and confusion matrix")  # fmt: skip
+    p.add_argument("--bench", nargs="+", default=(), metavar="FILE.json",
+                   help="cnnzoo bench --format json files: speed table, latency chart")  # fmt: skip
+    p.add_argument("--embed", nargs="+", default=(), metavar="DIR",
+                   help="cnnzoo embed folders: t-SNE scatter and grid")  # fmt: skip
+    p.add_argument("--nas", nargs="+", default=(), metavar="DIR",
+                   help="cnnzoo nas search folders: search curve and best cell")  # fmt: skip
+    p.add_argument("--models", nargs="+", default=(), metavar="MODEL",
+                   help="profile only these models (default: the whole zoo)")  # fmt: skip
+    p.add_argument("--check", action="store_true",
+                   help="load every page in headless Chromium; fail on console errors or broken "
+                   "images; screenshots in DIR/screenshots")  # fmt: skip
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from cnnzoo.report.site import ReportConfig, build_report
+
+    config = config_from_args(ReportConfig, args, runs=tuple(args.runs), bench=tuple(args.bench),
+                              embed=tuple(args.embed), nas=tuple(args.nas),
+                              models=tuple(args.models))  # fmt: skip
+    result = build_report(config, lambda line: print(f"cnnzoo report: error: {line}; left out",
+                                                     file=sys.stderr, flush=True))  # fmt: skip
+    print(f"wrote {len(result['pages'])} pages to {result['out']}/ in {result['seconds']:.1f} s "
+          f"(open {result['out']}/index.html)")  # fmt: skip
+    failed = bool(result["problems"])
+    if args.check:
+        from cnnzoo.report.browser import check_site
+
+        shots = Path(result["out"]) / "screenshots"
+        for load in check_site(result["out"], result["pages"], shots):
+            problems = [*load.console, *(f"broken image {src}" for src in load.broken_images)]
+            for line in problems:
+                print(f"cnnzoo report: {Path(load.path).name}: {line}", file=sys.stderr)
+            failed = failed or bool(problems)
+        print(f"checked {len(result['pages'])} pages in headless Chromium; screenshots in {shots}/")
+    return 1 if failed else 0
+
+
 def add_nas_parser(sub) -> None:
     from cnnzoo.nas.proxy import Proxy
     from cnnzoo.nas.strategies import POPULATION, SAMPLE, STRATEGIES
@@ -671,6 +720,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     add_export_parser(sub)
     add_embed_parser(sub)
     add_nas_parser(sub)
+    add_report_parser(sub)
     return parser, sub
 
 
@@ -687,6 +737,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "export": cmd_export,
     "embed": cmd_embed,
     "nas": cmd_nas,
+    "report": cmd_report,
 }
 
 

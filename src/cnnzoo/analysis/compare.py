@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cnnzoo.analysis.profiler import profile
-from cnnzoo.analysis.report import binary_size, format_field, si
+from cnnzoo.analysis.report import Report, binary_size, format_field, si
 from cnnzoo.reference import ReferenceModel, reference_models
 from cnnzoo.registry import REGISTRY, get_model_spec
 
@@ -94,14 +94,26 @@ def default_names() -> list[str]:
     return [r.name for r in sorted(rows, key=lambda r: (get_model_spec(r.name).year, r.params))]
 
 
-def compare_row(name: str, reference: ReferenceModel | None = None) -> CompareRow:
-    """Profile ``name`` (at its reference's input and options, if any); pair it with the paper."""
+def measured_setting(
+    name: str, reference: ReferenceModel | None = None
+) -> tuple[tuple[int, int, int], dict]:  # fmt: skip
+    """The input size and builder options ``name`` is compared at: its reference's, if any,
+    else its standard input with the builder's defaults."""
+    if reference is None:
+        return tuple(get_model_spec(name).input_size), {}
+    return tuple(reference.input_size), {**reference.kwargs, "num_classes": reference.num_classes}
+
+
+def compare_row(
+    name: str, reference: ReferenceModel | None = None, report: Report | None = None
+) -> CompareRow:  # fmt: skip
+    """Profile ``name`` (at :func:`measured_setting`) and pair it with the paper; ``report``:
+    a profile already measured at that setting, used instead of profiling again."""
     spec = get_model_spec(name)
-    kwargs = dict(reference.kwargs) if reference else {}
-    if reference:
-        kwargs["num_classes"] = reference.num_classes
-    input_size = reference.input_size if reference else spec.input_size
-    report = profile(name, input_size, model_kwargs=kwargs)
+    if report is None:
+        input_size, kwargs = measured_setting(name, reference)
+        report = profile(name, input_size, model_kwargs=kwargs)
+    input_size = report.input_size
     paper = reference.paper if reference else {}
     return CompareRow(
         name=name,

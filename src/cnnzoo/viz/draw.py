@@ -145,12 +145,13 @@ def draw_accuracy_vs_ops(data: ChartData, fig: Figure) -> None:
     ax.set_xscale("log")
     _plain_log_ticks(ax.xaxis)
     ax.margins(x=0.08, y=0.08)
-    family_legend = ax.legend(
-        title="family", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8
-    )
-    for handle in family_legend.legend_handles:
-        handle.set_sizes([40])
-    ax.add_artist(family_legend)
+    if data.series:  # no legend of families when no model has a top-1 to plot
+        family_legend = ax.legend(
+            title="family", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8
+        )
+        for handle in family_legend.legend_handles:
+            handle.set_sizes([40])
+        ax.add_artist(family_legend)
     handles = [
         ax.scatter(
             [],

@@ -1,0 +1,164 @@
+"""``cnnzoo report``: the whole story as one static site, regenerated from the code.
+
+:func:`build_report` measures the zoo (:mod:`cnnzoo.report.zoo`), draws the charts, reads the
+optional inputs (:mod:`cnnzoo.report.inputs`) and renders the Jinja2 templates of this package
+into ``out``: ``index.html``, one page per family, ``explain.html`` and ``results.html``, with
+their figures under ``figures/``, the stylesheet and table-sorting script under ``assets/``, and
+``report.json`` (the flags, the pages, the inputs left out, versions and commit).
+Nothing is fetched when the pages are viewed. An input that cannot be read is reported in one
+line and left out; the rest of the site is still written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from cnnzoo.analysis.explain import TOPICS
+from cnnzoo.analysis.report import binary_size, format_field, si
+from cnnzoo.env import environment
+from cnnzoo.files import write_text_atomic
+from cnnzoo.report import figures as charts
+from cnnzoo.report.inputs import HOW_TO, READERS, InputError, Section
+from cnnzoo.report.zoo import measure_zoo
+
+ASSETS = ("report.css", "sort.js")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """``cnnzoo report``'s flags.
+
+    Args:
+        out: the site's folder.
+        runs: ``cnnzoo train`` run folders.
+        bench: ``cnnzoo bench --format json`` files.
+        embed: ``cnnzoo embed`` output folders.
+        nas: ``cnnzoo nas search`` output folders.
+        models: profile only these models (default: the whole zoo).
+    """
+
+    out: str = "site"
+    runs: tuple[str, ...] = ()
+    bench: tuple[str, ...] = ()
+    embed: tuple[str, ...] = ()
+    nas: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+
+    def inputs(self) -> dict[str, tuple[str, ...]]:
+        """The optional inputs by kind, in :data:`~cnnzoo.report.inputs.READERS` order."""
+        return {kind: getattr(self, kind) for kind in READERS}
+
+
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{value:+.1%}"
+
+
+def _templates():
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("cnnzoo.report", "templates"),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(si=si, binary_size=binary_size, diff=_percent,
+                       field=lambda rf: format_field(rf)[0], inline=_inline,
+                       shape=lambda s: " x ".join(map(str, s)) or "-",
+                       thousands=lambda n: f"{n:,}")  # fmt: skip
+    return env
+
+
+def _inline(text: str):
+    """Escape ``text`` and set its ``double-backquoted`` spans as code."""
+    from markupsafe import Markup, escape
+
+    parts = str(escape(text)).split("``")
+    return Markup("".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts)))
+
+
+def read_inputs(
+    config: ReportConfig, site: Path, warn: Callable[[str], None]
+) -> tuple[dict[str, list[Section]], list[str]]:  # fmt: skip
+    """Every optional input's section, by kind; the one-line problems of those left out."""
+    sections: dict[str, list[Section]] = {kind: [] for kind in READERS}
+    problems = []
+    for kind, sources in config.inputs().items():
+        for index, source in enumerate(sources):
+            try:
+                sections[kind].append(READERS[kind](Path(source), site, f"{index}"))
+            except InputError as err:
+                problems.append(str(err))
+                warn(str(err))
+    return sections, problems
+
+
+def build_report(config: ReportConfig, warn: Callable[[str], None] = lambda line: None) -> dict:
+    """Write the site.
+
+    Args:
+        config: the flags.
+        warn: called with the line of each input left out, when it is found.
+
+    Returns:
+        ``out``, ``pages`` (paths written, relative to ``out``), ``problems`` (one line per input
+        left out) and ``seconds``.
+
+    Raises:
+        ValueError: ``out`` is a file, or ``models`` names an unknown model.
+    """
+    start = time.perf_counter()
+    site = Path(config.out)
+    if site.exists() and not site.is_dir():
+        raise ValueError(f"--out {site}: not a folder")
+    (site / "figures").mkdir(parents=True, exist_ok=True)
+    zoo = measure_zoo(config.models or None)  # first: an unknown model fails before any input
+    sections, problems = read_inputs(config, site, warn)
+    index_charts = {name: charts.save_svg(fig, site / "figures" / name).name
+                    for name, fig in charts.index_charts(zoo.figures()).items()}  # fmt: skip
+    field_charts = {
+        f.family: charts.save_svg(
+            charts.field_growth_chart(f"Receptive field through {f.short}",
+                                      [m.report for m in f.models]),
+            site / "figures" / f"{f.family}-receptive-field",
+        ).name
+        for f in zoo.families
+    }  # fmt: skip
+    env = _templates()
+    made_by = environment("cpu")
+    env.globals["made_by"] = made_by
+    nav = [("index.html", "Zoo"), *((f"{f.family}.html", f.short) for f in zoo.families),
+           ("explain.html", "Calculations"), ("results.html", "Results")]  # fmt: skip
+    pages: dict[str, str] = {
+        "index.html": env.get_template("index.html").render(
+            nav=nav, current="index.html", zoo=zoo, charts=index_charts, sections=sections),
+        "explain.html": env.get_template("explain.html").render(
+            nav=nav, current="explain.html",
+            topics=[(name, make()) for name, make in TOPICS.items()]),
+        "results.html": env.get_template("results.html").render(
+            nav=nav, current="results.html", sections=sections, how_to=HOW_TO,
+            problems=problems),
+    }  # fmt: skip
+    family = env.get_template("family.html")
+    for page in zoo.families:
+        name = f"{page.family}.html"
+        pages[name] = family.render(nav=nav, current=name, page=page,
+                                    chart=field_charts[page.family])  # fmt: skip
+    for name in ASSETS:
+        text = resources.files("cnnzoo.report").joinpath("static", name).read_text("utf-8")
+        write_text_atomic(site / "assets" / name, text)
+    for name, html in pages.items():
+        write_text_atomic(site / name, html)
+    result = {"out": str(site), "pages": sorted(pages), "problems": problems,
+              "seconds": time.perf_counter() - start}  # fmt: skip
+    record = {"schema": "cnnzoo-report", "version": 1, "config": dataclasses.asdict(config),
+              **result, "environment": made_by}  # fmt: skip
+    write_text_atomic(site / "report.json", json.dumps(record, indent=2) + "\n")
+    return result
