@@ -138,7 +138,8 @@ def compare_rows(names: Sequence[str] = ()) -> list[CompareRow]:
     return [compare_row(n, references.get(n)) for n in (names or default_names())]
 
 
-def _percent(value: float | None) -> str:
+def format_difference(value: float | None) -> str:
+    """A relative difference as ``"+1.1%"``; empty when the paper gives no figure."""
     return "" if value is None else f"{value:+.1%}"
 
 
@@ -186,9 +187,9 @@ def render_compare_table(rows: Sequence[CompareRow], *, width: int = 200) -> str
             binary_size(r.activation_bytes),
             r.receptive_field,
             si(r.paper_params) if r.paper_params else "-",
-            _percent(r.params_rel_diff),
+            format_difference(r.params_rel_diff),
             si(r.paper_mult_adds) if r.paper_mult_adds else "-",
-            _percent(r.macs_rel_diff),
+            format_difference(r.macs_rel_diff),
             r.paper_imagenet or "-",
         )
     buffer = io.StringIO()

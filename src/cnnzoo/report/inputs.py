@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from cnnzoo.report.figures import save_svg, training_curves
@@ -55,7 +55,7 @@ class Section:
     title: str
     facts: tuple[tuple[str, str], ...] = ()
     table: tuple[tuple[str, ...], ...] = ()
-    figures: tuple[str, ...] = field(default_factory=tuple)
+    figures: tuple[str, ...] = ()
 
 
 def _folder(path: Path, option: str) -> Path:
@@ -149,7 +149,7 @@ def read_run(folder: Path, site: Path, key: str, *, evaluate: bool = True) -> Se
 
 def read_bench(path: Path, site: Path, key: str) -> Section:
     """A ``cnnzoo bench --format json`` record: its speed table and the latency chart."""
-    from cnnzoo.bench.render import from_json
+    from cnnzoo.bench.render import fmt, from_json
     from cnnzoo.viz import charts, draw
     from cnnzoo.viz.plot import render
 
@@ -166,8 +166,8 @@ def read_bench(path: Path, site: Path, key: str) -> Section:
         for r in record["results"]:
             lat = r.get("latency_ms") or {}
             table.append((r["model"], r["runtime"], r["precision"], str(r["batch_size"]),
-                          r["status"], _fmt(lat.get("median"), ".3f"),
-                          _fmt(r.get("images_per_s"), ",.1f"), _fmt(r.get("speedup"), ".2f"),
+                          r["status"], fmt(lat.get("median"), ".3f"),
+                          fmt(r.get("images_per_s"), ",.1f"), fmt(r.get("speedup"), ".2f"),
                           "-" if r.get("exact") is None else str(r["exact"]).lower()))  # fmt: skip
         env = record["environment"]
         facts = (("machine", f"{env['cpu']}, {env.get('threads', '?')} threads"),
@@ -185,10 +185,6 @@ def read_bench(path: Path, site: Path, key: str) -> Section:
         pass  # no model with a paper top-1, or no ok row: the table says it all
     return Section("bench", str(path), f"Inference benchmark: {path.name}", facts,
                    tuple(table), figures)  # fmt: skip
-
-
-def _fmt(value, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
 
 
 def read_embed(folder: Path, site: Path, key: str) -> Section:

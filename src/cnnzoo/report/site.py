@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from cnnzoo.analysis.compare import format_difference
 from cnnzoo.analysis.explain import TOPICS
 from cnnzoo.analysis.report import binary_size, format_field, si
 from cnnzoo.env import environment
@@ -55,10 +56,6 @@ class ReportConfig:
         return {kind: getattr(self, kind) for kind in READERS}
 
 
-def _percent(value: float | None) -> str:
-    return "" if value is None else f"{value:+.1%}"
-
-
 def _templates():
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
@@ -69,7 +66,7 @@ def _templates():
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(si=si, binary_size=binary_size, diff=_percent,
+    env.filters.update(si=si, binary_size=binary_size, diff=format_difference,
                        field=lambda rf: format_field(rf)[0], inline=_inline,
                        shape=lambda s: " x ".join(map(str, s)) or "-",
                        thousands=lambda n: f"{n:,}")  # fmt: skip
