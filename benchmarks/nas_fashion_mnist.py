@@ -129,8 +129,10 @@ def main() -> int:
                         help="which cells to transfer, searched first (default: %(default)s)")
     parser.add_argument("--folder", type=Path, default=ROOT / "runs" / "nas-bench")
     args = parser.parse_args()
-    if args.finals.split(",")[0] != "searched":
-        parser.error("--finals must start with searched: the target is the searched cell's")
+    finals = args.finals.split(",")
+    if finals[0] != "searched" or not set(finals) <= {"searched", "nasnet-a"}:
+        parser.error("--finals must be searched or searched,nasnet-a (the target is the "
+                     "searched cell's)")
     seeds = [int(s) for s in args.seeds.split(",")]
     searches = [run_search(strategy, seed, args, args.folder)
                 for seed in seeds for strategy in ("evolution", "random")]  # fmt: skip
@@ -138,7 +140,7 @@ def main() -> int:
     genotype = Genotype.from_file(Path(best["out"]) / "best_genotype.json")
     cells = {"searched": genotype, "nasnet-a": NASNET_A}
     finals = [final_training(name, cells[name], args, args.folder)
-              for name in args.finals.split(",")]  # fmt: skip
+              for name in finals]  # fmt: skip
     all_rows = [r for s in searches for r in s.pop("rows") if r["state"] == "COMPLETE"]
     FIGURES.mkdir(parents=True, exist_ok=True)
     draw.save_search_curve(FIGURES / "nas-search-curve.png", all_rows,
