@@ -19,7 +19,7 @@ from cnnzoo.analysis import profile
 from cnnzoo.cli import main
 from cnnzoo.registry import REGISTRY
 from cnnzoo.report.figures import field_growth
-from cnnzoo.report.site import ReportConfig, build_report
+from cnnzoo.report.site import ReportConfig, build_report, inline_html
 from cnnzoo.report.zoo import doc_blocks, split_doc, stages
 
 TARGET_S = 60  # the whole zoo without inputs, on 2 cores
@@ -204,6 +204,13 @@ def test_docstrings_become_paragraphs_lists_and_deviations():
     ]
     assert [(b.kind, b.items) for b in deviations] == [("ul", ("only this",))]
     assert doc_blocks("") == ()
+
+
+def test_cross_references_and_double_backquotes_become_code():
+    html = str(inline_html("a :class:`Cell` of :func:`~cnnzoo.models.genotype.check_genotype`, "
+                       "``N`` & <b>"))  # fmt: skip
+    assert html == ("a <code>Cell</code> of <code>check_genotype</code>, <code>N</code> "
+                    "&amp; &lt;b&gt;")  # fmt: skip
 
 
 def test_receptive_field_grows_through_vgg16():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,17 +68,27 @@ def _templates():
         lstrip_blocks=True,
     )
     env.filters.update(si=si, binary_size=binary_size, diff=format_difference,
-                       field=lambda rf: format_field(rf)[0], inline=_inline,
+                       field=lambda rf: format_field(rf)[0], inline=inline_html,
                        shape=lambda s: " x ".join(map(str, s)) or "-",
                        thousands=lambda n: f"{n:,}")  # fmt: skip
     return env
 
 
-def _inline(text: str):
-    """Escape ``text`` and set its ``double-backquoted`` spans as code."""
+# a Sphinx cross-reference, :class:`Cell` or :func:`~cnnzoo.models.genotype.check_genotype`
+# (a leading ~ shows only the last dotted part)
+ROLE = re.compile(r":[a-z]+:`(~?)([^`]+)`")
+
+
+def _role_as_code(match: re.Match) -> str:
+    tilde, target = match.groups()
+    return f"``{target.rsplit('.', 1)[-1] if tilde else target}``"
+
+
+def inline_html(text: str):
+    """Escape ``text`` and set its ``double-backquoted`` spans and cross-references as code."""
     from markupsafe import Markup, escape
 
-    parts = str(escape(text)).split("``")
+    parts = ROLE.sub(_role_as_code, str(escape(text))).split("``")
     return Markup("".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts)))
 
 
