@@ -9,8 +9,10 @@ storage and study, finishes the remaining candidates and no more.
 
 A worker keeps a heartbeat in the storage while it trains a candidate. If it dies, the trial goes
 stale after :data:`GRACE_S` seconds, is marked FAIL and re-queued with the same genotype
-(Optuna's ``RetryHeartbeatStaleTrialCallback``); the next worker to ask runs it. A FAIL trial is
-not counted, so nothing is lost and nothing is counted twice. Two workers racing for the last
+(:func:`requeue_candidate`); the next worker to ask runs it. A trial killed while its genotype was
+still being drawn (its choices are stored one by one) was no candidate yet: it stays FAIL and a
+fresh draw takes its place. A FAIL trial is not counted, so nothing is lost and nothing is
+counted twice. Two workers racing for the last
 slot: the one whose trial number is past the budget marks it PRUNED (``over_budget``) unrun.
 """
 
@@ -128,13 +130,22 @@ def make_storage(url: str):
     try:
         return optuna.storages.RDBStorage(
             url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=MAX_RETRY),
+            heartbeat_stale_trial_callback=requeue_candidate,
             engine_kwargs={"pool_pre_ping": True},
         )  # fmt: skip
     except Exception as err:  # SQLAlchemy's many connection and URL errors
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"--storage {url!r} cannot be used: {first}") from None
+
+
+def requeue_candidate(study, trial) -> None:
+    """What becomes of a dead worker's FAIL trial: a candidate (its genotype drawn in full and
+    recorded) is queued again with the same choices, up to :data:`MAX_RETRY` times; a trial killed
+    while drawing its genotype holds only some of the choices and is left as it is."""
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    if "genotype" in trial.user_attrs:
+        RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)(study, trial)
 
 
 def open_study(config: SearchConfig):
@@ -192,17 +203,15 @@ def reclaim_dead_local(study) -> int:
     Returns:
         How many trials were re-queued.
     """
-    from optuna.storages import RetryHeartbeatStaleTrialCallback
     from optuna.trial import TrialState
 
     host = socket.gethostname()
-    retry = RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
     reclaimed = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = str(trial.user_attrs.get("worker", "")).split(":")
         dead = len(owner) == 3 and owner[0] == host and not pid_alive(int(owner[1]))
         if dead and study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
-            retry(study, study._storage.get_trial(trial._trial_id))
+            requeue_candidate(study, study._storage.get_trial(trial._trial_id))
             reclaimed += 1
     return reclaimed
 
@@ -238,16 +247,17 @@ def objective(config: SearchConfig, data, worker: str) -> Callable:
     space = config.space
 
     def run(trial) -> float:
-        # Record the genotype and the worker first: a candidate killed at any later point is
-        # re-run with its own genotype.
+        # The worker first (a killed run, started again here, finds its dead trials at once),
+        # then the choices one by one, then the whole genotype: from that write on the trial
+        # is a candidate, and one killed at any later point is re-run with its own genotype.
+        trial.set_user_attr("worker", worker)
         params = {name: trial.suggest_categorical(name, options)
                   for name, options in space.choices().items()}  # fmt: skip
         genotype = space.decode(params)
-        trial.set_user_attr("worker", worker)
+        trial.set_user_attr("genotype", genotype.to_dict())
         if over_budget(trial.study, trial, config.budget_candidates):
             trial.set_user_attr("over_budget", True)
             raise optuna.TrialPruned("over the study's budget")
-        trial.set_user_attr("genotype", genotype.to_dict())
         start = time.perf_counter()
         try:
             result = evaluate_candidate(genotype, data, config.proxy, seed=config.seed)
