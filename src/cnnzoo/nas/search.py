@@ -12,8 +12,8 @@ stale after :data:`GRACE_S` seconds, is marked FAIL and re-queued with the same 
 (:func:`requeue_candidate`); the next worker to ask runs it. A trial killed while its genotype was
 still being drawn (its choices are stored one by one) was no candidate yet: it stays FAIL and a
 fresh draw takes its place. A FAIL trial is not counted, so nothing is lost and nothing is
-counted twice. Two workers racing for the last
-slot: the one whose trial number is past the budget marks it PRUNED (``over_budget``) unrun.
+counted twice. Two workers racing for the last slot: the one whose trial number is past the
+budget marks it PRUNED (``over_budget``) unrun.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ AMP_DTYPES: dict[str, torch.dtype | None] = {
     "fp16": torch.float16,
 }
 # images per rank and forward pass when evaluating during training: on the CPU small batches
-# stay in cache (benchmarks/eval_batch.py: nasnet_cifar forward 2.3x faster at 128 than at 1000)
+# stay in cache (measured by benchmarks/eval_batch.py, results in benchmarks/results/eval_batch.md)
 EVAL_BATCH = {"cpu": 128, "cuda": 1000}
 CHECK_EVERY = {"cpu": 1, "cuda": 50}  # steps between loss checks (each one syncs the device)
 
