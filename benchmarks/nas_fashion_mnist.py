@@ -29,6 +29,7 @@ from cnnzoo.models.genotype import NASNET_A, Genotype
 from cnnzoo.nas import draw
 from cnnzoo.nas.proxy import MODEL, Proxy, candidate_kwargs
 from cnnzoo.nas.search import SearchConfig, history_rows, open_study, search
+from cnnzoo.train.interrupt import Interrupted
 
 RESULTS = ROOT / "benchmarks" / "results"
 FIGURES = ROOT / "docs" / "figures"
@@ -139,8 +140,13 @@ def main() -> int:
     best = max((s for s in searches if "best_score" in s), key=lambda s: s["best_score"])
     genotype = Genotype.from_file(Path(best["out"]) / "best_genotype.json")
     cells = {"searched": genotype, "nasnet-a": NASNET_A}
-    finals = [final_training(name, cells[name], args, args.folder)
-              for name in finals]  # fmt: skip
+    try:
+        finals = [final_training(name, cells[name], args, args.folder)
+                  for name in finals]  # fmt: skip
+    except Interrupted as stop:  # the final training saved its last.pt; the same command resumes
+        print(f"nas_fashion_mnist: {stop}; run the same command again to continue",
+              file=sys.stderr, flush=True)  # fmt: skip
+        return stop.exit_code
     all_rows = [r for s in searches for r in s.pop("rows") if r["state"] == "COMPLETE"]
     FIGURES.mkdir(parents=True, exist_ok=True)
     draw.save_search_curve(FIGURES / "nas-search-curve.png", all_rows,

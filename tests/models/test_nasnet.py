@@ -273,6 +273,14 @@ def test_reference_params_macs_depth(name: str) -> None:
     assert totals.unknown_ops == ()
 
 
+def test_cifar_network_is_a_ten_class_nasnet_a_6_at_768() -> None:
+    with torch.device("meta"):
+        model = cnnzoo.create_model("nasnet_cifar")
+    assert model.num_classes == 10 and model.fc.out_features == 10
+    params = sum(p.numel() for p in model.parameters())
+    assert params == pytest.approx(3.3e6, rel=0.02)  # 3.3 M, Table 1 (printed to 0.1 M)
+
+
 def test_specs() -> None:
     mobile, large = (cnnzoo.get_model_spec(n) for n in ("nasnet_a_mobile", "nasnet_a_large"))
     assert mobile.input_size == (3, 224, 224) and large.input_size == (3, 331, 331)
