@@ -1,15 +1,17 @@
 """NASNet-space search on Fashion-MNIST and transfer: regularized evolution against random search
 at equal budget and several seeds, then the best searched cell and NASNet-A's own cell stacked
-into the same bigger network and trained with the same recipe on the full training set.
+into the same bigger network and trained with the same recipe on the full training set; last,
+NSGA-II at the same budget searches validation top-1 and MACs together, and every search's Pareto
+front is measured by the area it dominates (hypervolume, one reference point for all).
 
 Every stage resumes: each search is an Optuna study in its own folder (run again, it completes
 the remaining candidates), each final training resumes from its ``last.pt``. Candidates are
 scored on images held out from the TRAINING split; only the final networks see the test split.
-Writes ``benchmarks/results/nas_fashion_mnist.json`` and ``.md`` and copies the search curve and
-the best cell's drawing to ``docs/figures/nas-*.png``.
+Writes ``benchmarks/results/nas_fashion_mnist.json`` and ``.md`` and draws the search curve, the
+Pareto fronts and the best cell to ``docs/figures/nas-*.png``.
 
 Run: .venv/bin/python benchmarks/nas_fashion_mnist.py [--candidates 30] [--seeds 0,1]
-     [--final-epochs 15] [--final-cells 2] [--final-filters 16]
+     [--nsga2-seeds 0,1] [--final-epochs 15] [--final-cells 2] [--final-filters 16]
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from cnnzoo.env import environment
 from cnnzoo.files import write_text_atomic
 from cnnzoo.models.genotype import NASNET_A, Genotype
 from cnnzoo.nas import draw
+from cnnzoo.nas.pareto import hypervolume
 from cnnzoo.nas.proxy import MODEL, Proxy, candidate_kwargs
 from cnnzoo.nas.search import SearchConfig, history_rows, open_study, search
 from cnnzoo.train.interrupt import Interrupted
@@ -85,13 +88,25 @@ def final_training(name: str, genotype: Genotype, args, folder: Path) -> dict:
     return record
 
 
+def add_hypervolumes(searches: list[dict], rows: list[dict]) -> dict:
+    """Each search's ``hypervolume`` (validation top-1 x M MACs) against one reference point:
+    the lowest score and the most MACs of every candidate of every search; returns the point."""
+    ref = {"score": min(float(r["score"]) for r in rows),
+           "macs": max(float(r["macs"]) for r in rows)}  # fmt: skip
+    for s in searches:
+        mine = [r for r in rows if r["strategy"] == s["strategy"] and r["seed"] == s["seed"]]
+        s["hypervolume"] = hypervolume(mine, ref["score"], ref["macs"]) / 1e6
+    return ref
+
+
 def render_md(record: dict) -> str:
-    rows = ["| strategy | seed | candidates | best validation top-1 | best MACs | worker minutes |",
-            "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    rows = ["| strategy | seed | candidates | best validation top-1 | best MACs | Pareto front "
+            "| hypervolume | worker minutes |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for s in record["searches"]:
         rows.append(f"| {s['strategy']} | {s['seed']} | {s['complete']} | "
-                    f"{s['best_score']:.2%} | {s['best_macs'] / 1e6:.1f} M | "
-                    f"{s['minutes']:.1f} |")  # fmt: skip
+                    f"{s['best_score']:.2%} | {s['best_macs'] / 1e6:.1f} M | {s['pareto']} | "
+                    f"{s['hypervolume']:.3f} | {s['minutes']:.1f} |")  # fmt: skip
+    ref = record["hypervolume_reference"]
     finals = ["| network | cell | epochs | final test top-1 | best test top-1 | train minutes |",
               "|---|---|---:|---:|---:|---:|"]  # fmt: skip
     for f in record["finals"]:
@@ -107,6 +122,11 @@ def render_md(record: dict) -> str:
         f"the transferred searched cell's test top-1 after its last epoch: "
         f"{record['searched_top1']:.2%} (target {TARGET_TOP1:.1%}).",
         "",
+        "Pareto front: the candidates no other of the same search beats on both validation "
+        "top-1 and MACs. Hypervolume: the area of (M MACs, validation top-1) the front "
+        f"dominates, up to the reference point of the lowest score ({ref['score']:.2%}) and the "
+        f"most MACs ({ref['macs'] / 1e6:.1f} M) of all candidates; larger is better.",
+        "",
         *rows, "", *finals, "",
         *closing_lines(record),
     ])  # fmt: skip
@@ -116,6 +136,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", type=int, default=30, help="per search")
     parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--nsga2-seeds", default="0,1",
+                        help="NSGA-II searches after the finals ('' for none)")  # fmt: skip
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--proxy-cells", type=int, default=1)
     parser.add_argument("--proxy-filters", type=int, default=8)
@@ -147,10 +169,15 @@ def main() -> int:
         print(f"nas_fashion_mnist: {stop}; run the same command again to continue",
               file=sys.stderr, flush=True)  # fmt: skip
         return stop.exit_code
+    searches += [run_search("nsga2", int(seed), args, args.folder)
+                 for seed in args.nsga2_seeds.split(",") if seed]  # fmt: skip
     all_rows = [r for s in searches for r in s.pop("rows") if r["state"] == "COMPLETE"]
+    reference = add_hypervolumes(searches, all_rows)
     FIGURES.mkdir(parents=True, exist_ok=True)
     draw.save_search_curve(FIGURES / "nas-search-curve.png", all_rows,
                            title="best validation top-1 so far, Fashion-MNIST proxy")  # fmt: skip
+    draw.save_pareto_front(FIGURES / "nas-pareto.png", all_rows,
+                           title="validation top-1 against MACs, Fashion-MNIST proxy")  # fmt: skip
     shutil.copyfile(Path(best["out"]) / "best_cell.png", FIGURES / "nas-best-cell.png")
     # the target's figure: the winning search (its workers' time over their number) and the
     # searched cell's final training; ``all_hours`` adds every other search and NASNet-A's final
@@ -162,7 +189,7 @@ def main() -> int:
         "proxy": {"num_cells": args.proxy_cells, "filters": args.proxy_filters,
                   "train_images": args.proxy_train_images, "val_images": args.proxy_val_images},
         "workers": args.workers, "searches": searches, "finals": finals, "hours": hours,
-        "all_hours": all_hours,
+        "all_hours": all_hours, "hypervolume_reference": reference,
         "best_genotype": genotype.to_dict(), "best_search": best["study"],
         "searched_top1": finals[0]["final_top1"],
         "environment": environment("cpu"),

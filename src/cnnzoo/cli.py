@@ -535,13 +535,16 @@ def add_nas_parser(sub) -> None:
                          "transferred network, draw cells.")  # fmt: skip
     verbs = nas.add_subparsers(dest="nas_command", required=True, metavar="search|train|show")
     p = verbs.add_parser(
-        "search", help="regularized evolution or random search, state in an Optuna study",
+        "search", help="regularized evolution, random search or NSGA-II (accuracy against "
+        "MACs), state in an Optuna study",
         description="Each candidate trains a small nasnet_cifar network of its cell on part of "
         "the TRAINING split and is scored on images held out from it (never the test split). "
         "The state is an Optuna study (SQLite in --out, or --storage URL such as "
         "postgresql+psycopg://user@host/db): the same command run again, or on another machine "
         "with the same --storage and --study, completes the remaining candidates. Writes "
-        "history.csv, search_curve.png, best_genotype.json and best_cell.png/.svg.",
+        "history.csv, search_curve.png, best_genotype.json, best_cell.png/.svg, and the Pareto "
+        "front of validation top-1 against MACs (pareto.json, pareto_front.png): the goal of "
+        "--strategy nsga2, a by-product of the others.",
     )
     proxy = Proxy()
     p.add_argument("--dataset", default="fashion-mnist", help="default: %(default)s")
@@ -559,8 +562,8 @@ def add_nas_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     p.add_argument("--out", default="runs/nas-search", metavar="DIR", help="default: %(default)s")
     p.add_argument("--ops", metavar="OP,OP", help="the operations to search (default: all 13)")
-    p.add_argument("--population", type=int, default=POPULATION, help="evolution's P (default: "
-                   "%(default)s)")  # fmt: skip
+    p.add_argument("--population", type=int, default=POPULATION,
+                   help="evolution's P, NSGA-II's population (default: %(default)s)")  # fmt: skip
     p.add_argument("--sample", type=int, default=SAMPLE,
                    help="evolution's S (default: %(default)s)")  # fmt: skip
     p.add_argument("--proxy-cells", type=int, default=proxy.num_cells, metavar="N",
@@ -624,9 +627,11 @@ def cmd_nas_search(args: argparse.Namespace) -> int:
     if "best_score" in summary:
         print(f"best of {summary['complete']} candidates: trial {summary['best_number']}, "
               f"validation top-1 {summary['best_score']:.2%}, {summary['best_macs'] / 1e6:.1f} M "
-              f"MACs, {summary['best_params']:,} parameters")  # fmt: skip
+              f"MACs, {summary['best_params']:,} parameters; {summary['pareto']} on the "
+              "Pareto front of validation top-1 and MACs")  # fmt: skip
     print(f"wrote {summary['out']}/history.csv" + (", search_curve.png, best_genotype.json, "
-          "best_cell.png/.svg" if "best_score" in summary else ""))  # fmt: skip
+          "best_cell.png/.svg, pareto.json, pareto_front.png" if "best_score" in summary
+          else ""))  # fmt: skip
     return 0
 
 

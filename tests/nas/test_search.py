@@ -5,6 +5,7 @@ is never read, and bad input gets one line."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import sqlite3
@@ -212,6 +213,8 @@ def test_a_study_with_another_space_is_refused(mnist_dir, tmp_path):
         (["--storage", "nosuchdb://x"], "--storage 'nosuchdb://x' cannot be used"),
         (["--ops", "sep_conv_3x3,conv_9x9"], "unknown operation(s) 'conv_9x9'"),
         (["--budget-candidates", "0"], "--budget-candidates must be positive"),
+        (["--strategy", "nsga2", "--population", "1"], "--population must be at least 2 for nsga2"),
+        (["--population", "3", "--sample", "5"], "--sample must be 1 .. --population (3), got 5"),
     ],
 )
 def test_bad_search_input_gets_one_line(mnist_dir, tmp_path, flags, message):
@@ -219,3 +222,27 @@ def test_bad_search_input_gets_one_line(mnist_dir, tmp_path, flags, message):
                     str(tmp_path), *flags)  # fmt: skip
     assert code == 2 and err.count("\n") == 1 and message in err, err
     assert err.startswith("cnnzoo nas search: error: ")
+
+
+def test_nsga2_searches_score_and_macs_and_writes_their_front(mnist_dir, tmp_path):
+    cfg = config(mnist_dir, tmp_path, budget_candidates=5, strategy="nsga2", population=2)
+    summary = search(cfg)
+    study = open_study(cfg)
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    trials = complete_trials(study)
+    assert len(trials) == 5 == summary["complete"]
+    assert all(t.values[1] == t.user_attrs["macs"] for t in trials)
+    generations = {v for t in trials for k, v in t.system_attrs.items() if k.endswith("generation")}
+    assert generations == {0, 1, 2}  # a population of 2: random, then two generations of children
+    # The front written is Optuna's own: the trials no other beats on both objectives.
+    front = json.loads((tmp_path / "pareto.json").read_text())
+    assert {f["number"] for f in front} == {t.number for t in study.best_trials}
+    assert summary["pareto"] == len(front) >= 1
+    assert [f["macs"] for f in front] == sorted(f["macs"] for f in front)  # cheapest first
+    rows = history(tmp_path)
+    assert {int(r["number"]) for r in rows if r["pareto"] == "True"} == {f["number"] for f in front}
+    assert all(f["genotype"]["normal"] for f in front)
+    assert (tmp_path / "pareto_front.png").stat().st_size > 10_000
+    # A study of another strategy under the same name is refused.
+    with pytest.raises(ValueError, match="exists with a different strategy"):
+        open_study(config(mnist_dir, tmp_path, strategy="random", study=cfg.study_name))

@@ -12,7 +12,7 @@ import torch
 from cnnzoo.models.genotype import NASNET_A, OPERATION_NAMES
 from cnnzoo.nas.proxy import candidate_kwargs
 from cnnzoo.nas.space import SearchSpace, mutate
-from cnnzoo.nas.strategies import GenotypeSampler
+from cnnzoo.nas.strategies import GenotypeSampler, TrialSeededNSGAII, distributions
 from cnnzoo.registry import create_model
 
 
@@ -103,3 +103,29 @@ def test_evolution_children_are_mutations_of_the_population():
     first = sum(t.value for t in trials[:6]) / 6
     last = sum(t.value for t in trials[-6:]) / 6
     assert last > first
+
+
+def test_nsga2_draws_follow_the_trial_not_the_process():
+    # Two workers (two samplers of one seed) on one storage: the stock sampler would give both
+    # the same random stream, and so the same candidates; here each trial number has its own.
+    space = SearchSpace()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.InMemoryStorage()
+    studies = [optuna.create_study(storage=storage, study_name="shared", load_if_exists=True,
+                                   directions=["maximize", "minimize"],
+                                   sampler=TrialSeededNSGAII(population_size=4, seed=5))
+               for _ in range(2)]  # fmt: skip
+    space_distributions = distributions(space)
+    shared = []
+    for i in range(6):
+        trial = studies[i % 2].ask(space_distributions)
+        studies[i % 2].tell(trial, [fake_score(trial, space), float(i)])
+        shared.append(trial.params)
+    assert len({tuple(sorted(p.items())) for p in shared}) == 6
+    # One worker alone draws the same candidates for the same trial numbers.
+    alone = optuna.create_study(directions=["maximize", "minimize"],
+                                sampler=TrialSeededNSGAII(population_size=4, seed=5))  # fmt: skip
+    for i in range(4):  # the first generation is random: its draws are the trial's alone
+        trial = alone.ask(space_distributions)
+        alone.tell(trial, [fake_score(trial, space), float(i)])
+        assert trial.params == shared[i]

@@ -147,6 +147,10 @@ def test_every_input_gets_its_section_with_figures_and_numbers(inputs_site, inpu
     summary = json.loads((inputs["embed"] / "summary.json").read_text())
     assert f"{summary['knn_map']:.2%}" in page and "figures/embed-0-scatter.png" in page
     assert "figures/nas-0-search_curve.png" in page and "figures/nas-0-best_cell.svg" in page
+    assert "figures/nas-0-pareto_front.png" in page
+    with open(inputs["nas"] / "history.csv") as f:
+        front = sum(r["pareto"] == "True" for r in csv.DictReader(f))
+    assert f"Pareto front of top-1 and MACs</th><td>{front}</td>" in page and front >= 1
     assert "candidates finished</th><td>2 of 2" in page
 
 

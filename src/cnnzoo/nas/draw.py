@@ -1,7 +1,9 @@
 """Pictures of the search: a genotype's two cells drawn like Fig. 4 of Zoph et al. 2018
-(https://arxiv.org/abs/1707.07012), and the best-so-far curve of a search.
+(https://arxiv.org/abs/1707.07012), the best-so-far curve of a search, and its candidates'
+accuracy against MACs with the Pareto front.
 
-The layout is pure data (:func:`cell_graph`, :func:`cell_layout`, :func:`search_curve`); drawing
+The layout is pure data (:func:`cell_graph`, :func:`cell_layout`, :func:`search_curve`,
+:func:`~cnnzoo.nas.pareto.pareto_front`); drawing
 goes on a bare ``matplotlib.figure.Figure`` (Agg canvas, no pyplot, no display), and files are
 written atomically (:func:`cnnzoo.files.write_atomic`).
 
@@ -574,16 +576,11 @@ def save_search_curve(
     Returns:
         ``path`` as a :class:`Path`.
     """
-    from matplotlib import colormaps
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.ticker import MaxNLocator, PercentFormatter
+    from matplotlib.ticker import MaxNLocator
 
     curves = _best_so_far(rows)
     values = [v for seeds in curves.values() for c in seeds.values() for _, v in c]
-    fig = Figure(figsize=SEARCH_CURVE_SIZE, dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    cmap = colormaps["tab10" if len(curves) <= 10 else "tab20"]
+    fig, ax, cmap = _strategy_figure(len(curves))
     for i, (strategy, seeds) in enumerate(curves.items()):
         colour = cmap(i % cmap.N)
         if len(seeds) == 1:
@@ -595,16 +592,75 @@ def save_search_curve(
         label = f"{strategy} (median of {len(seeds)} seeds)"
         median = _median_curve(seeds.values())
         ax.step(*_xy(median), where="post", color=colour, linewidth=2.4, label=label)
-    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0 if max(values, default=0) <= 1 else 100))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("candidates evaluated")
-    ax.set_ylabel("best validation accuracy so far")
-    ax.set_title(title or "search: best validation accuracy so far")
-    ax.grid(True, alpha=0.3)
-    if curves:
-        ax.legend(loc="lower right", fontsize=8)
+    _label_accuracy_axes(ax, values, "candidates evaluated", "best validation accuracy so far",
+                         title or "search: best validation accuracy so far")  # fmt: skip
     return _save(fig, Path(path))
+
+
+def _strategy_figure(strategies: int):
+    """A bare figure with one axes for the search pictures, and a colour map of enough colours
+    for ``strategies``."""
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = Figure(figsize=SEARCH_CURVE_SIZE, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot(), colormaps["tab10" if strategies <= 10 else "tab20"]
+
+
+def _label_accuracy_axes(ax, scores: list[float], xlabel: str, ylabel: str, title: str) -> None:
+    """Percent on y (scores are fractions when none exceeds 1), labels, title, grid, and the
+    legend when anything is labelled."""
+    from matplotlib.ticker import PercentFormatter
+
+    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0 if max(scores, default=0) <= 1 else 100))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[1]:
+        ax.legend(loc="lower right", fontsize=8)
 
 
 def _xy(curve: list[tuple[int, float]]) -> tuple[list[int], list[float]]:
     return [i for i, _ in curve], [v for _, v in curve]
+
+
+# --- Pareto front ---------------------------------------------------------------------------
+
+
+def save_pareto_front(
+    path: str | Path, rows: Iterable[Mapping[str, Any]], *, title: str | None = None
+) -> Path:
+    """Plot every candidate's validation accuracy against its MACs, with each strategy's Pareto
+    front (:func:`~cnnzoo.nas.pareto.pareto_front`) as a line through its members.
+
+    Args:
+        path: the file to write (format by suffix).
+        rows: one per candidate, with ``strategy``, ``score`` and ``macs``; the seeds of a
+            strategy are pooled into one front.
+        title: the axes title (default ``"search: validation accuracy against MACs"``).
+
+    Returns:
+        ``path`` as a :class:`Path`.
+    """
+    from cnnzoo.nas.pareto import pareto_front
+
+    by_strategy: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        if _score(row.get("score")) is not None and row.get("macs") not in (None, ""):
+            by_strategy.setdefault(str(row["strategy"]), []).append(row)
+    scores = [float(r["score"]) for group in by_strategy.values() for r in group]
+    fig, ax, cmap = _strategy_figure(len(by_strategy))
+    for i, (strategy, group) in enumerate(by_strategy.items()):
+        colour = cmap(i % cmap.N)
+        ax.scatter([float(r["macs"]) / 1e6 for r in group], [float(r["score"]) for r in group],
+                   s=12, color=colour, alpha=0.35, linewidths=0)  # fmt: skip
+        front = pareto_front(group)
+        ax.step([float(r["macs"]) / 1e6 for r in front], [float(r["score"]) for r in front],
+                where="post", color=colour, linewidth=1.8, marker="o", markersize=4,
+                label=f"{strategy}: {len(front)} on the front of {len(group)}")  # fmt: skip
+    _label_accuracy_axes(ax, scores, "MACs of one image (millions)", "validation accuracy",
+                         title or "search: validation accuracy against MACs")  # fmt: skip
+    return _save(fig, Path(path))

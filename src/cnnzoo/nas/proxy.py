@@ -99,7 +99,8 @@ def evaluate_candidate(genotype: Genotype, data: Dataset, proxy: Proxy, *, seed:
 
     Returns:
         ``score`` (validation top-1), ``val_loss``, ``params``, ``macs`` (of one image, the
-        profiler's), ``train_s``, ``images_per_s``.
+        profiler's), ``train_s``, ``images_per_s``. A candidate whose training diverged scores 0
+        and has ``diverged`` (the engine's message) and its size instead of the rest.
     """
     from cnnzoo.analysis import profile
     from cnnzoo.train.build import (
@@ -111,7 +112,7 @@ def evaluate_candidate(genotype: Genotype, data: Dataset, proxy: Proxy, *, seed:
     )
     from cnnzoo.train.config import TrainConfig
     from cnnzoo.train.distributed import DistInfo
-    from cnnzoo.train.engine import evaluate, train_one_epoch
+    from cnnzoo.train.engine import TrainingDiverged, evaluate, train_one_epoch
     from cnnzoo.train.inference import default_device
 
     config = TrainConfig(
@@ -129,20 +130,22 @@ def evaluate_candidate(genotype: Genotype, data: Dataset, proxy: Proxy, *, seed:
     nets = build_networks(config, data.info, size, dist)
     train, val = build_streams(config, data, recipe, size, runtime)
     opt = build_optimization(config, recipe, nets.model, train.num_batches(), dist.device)
+    totals = profile(nets.model, (data.info.in_chans, size, size)).totals  # on meta: no data
+    cost = {"params": int(totals.params), "macs": int(totals.macs_conv_linear + totals.macs_other)}
     start = time.perf_counter()
-    for epoch in range(config.epochs):
-        train_one_epoch(nets.train_net, train, opt.optimizer, opt.scheduler, opt.scaler,
-                        opt.criterion, runtime, epoch=epoch, epochs=config.epochs,
-                        base_model=nets.model)  # fmt: skip
+    try:
+        for epoch in range(config.epochs):
+            train_one_epoch(nets.train_net, train, opt.optimizer, opt.scheduler, opt.scaler,
+                            opt.criterion, runtime, epoch=epoch, epochs=config.epochs,
+                            base_model=nets.model)  # fmt: skip
+    except TrainingDiverged as err:
+        return {"score": 0.0, "diverged": str(err), **cost}
     train_s = time.perf_counter() - start
     result = evaluate(nets.model, val, runtime, num_classes=data.info.num_classes)
-    report = profile(nets.model, (data.info.in_chans, size, size))
-    totals = report.totals
     return {
         "score": float(result["top1"]),
         "val_loss": float(result["loss"]),
-        "params": int(totals.params),
-        "macs": int(totals.macs_conv_linear + totals.macs_other),
+        **cost,
         "train_s": train_s,
         "images_per_s": config.epochs * len(data.train) / train_s,
     }

@@ -14,6 +14,11 @@ still being drawn (its choices are stored one by one) was no candidate yet: it s
 fresh draw takes its place. A FAIL trial is not counted, so nothing is lost and nothing is
 counted twice. Two workers racing for the last slot: the one whose trial number is past the
 budget marks it PRUNED (``over_budget``) unrun.
+
+Evolution and random search maximize the validation score alone; NSGA-II's study has two
+objectives, the score and the MACs, and its result is their Pareto front. Every search writes its
+front (``pareto.json``, ``pareto_front.png``, a ``pareto`` column in ``history.csv``): the cells
+a user can pick from when the network must be small.
 """
 
 from __future__ import annotations
@@ -30,17 +35,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cnnzoo.nas.pareto import pareto_front
 from cnnzoo.nas.proxy import Proxy, evaluate_candidate, proxy_data, proxy_dict
 from cnnzoo.nas.space import SearchSpace
-from cnnzoo.nas.strategies import POPULATION, SAMPLE, STRATEGIES, GenotypeSampler
+from cnnzoo.nas.strategies import (
+    DIRECTIONS,
+    POPULATION,
+    SAMPLE,
+    STRATEGIES,
+    make_sampler,
+    objectives,
+)
 
 HEARTBEAT_S = 10  # a running trial's heartbeat period
 GRACE_S = 40  # a trial without heartbeat for this long is taken for dead and re-queued
 MAX_RETRY = 3  # times a dead worker's candidate is run again
 POLL_S = 2.0  # how often an idle worker (budget full, trials still running) looks again
 HISTORY_FIELDS = ("number", "strategy", "seed", "index", "state", "score", "val_loss", "macs",
-                  "params", "train_s", "images_per_s", "seconds", "worker", "retry_of",
-                  "genotype")  # fmt: skip
+                  "params", "pareto", "train_s", "images_per_s", "seconds", "worker",
+                  "retry_of", "genotype")  # fmt: skip
+PARETO_FIELDS = ("number", "score", "macs", "params")  # a front member's entry in pareto.json
 
 
 @dataclass(frozen=True)
@@ -49,7 +63,8 @@ class SearchConfig:
 
     Attributes:
         dataset, data_dir: the dataset whose TRAINING split the proxy uses.
-        strategy: ``evolution`` (regularized evolution) or ``random``.
+        strategy: ``evolution`` (regularized evolution), ``random`` or ``nsga2`` (NSGA-II on
+            validation score and MACs).
         budget_candidates: the study's total of COMPLETE candidates.
         budget_minutes: this command's own time limit (the study's total is unchanged).
         workers: candidate-training processes on this machine (each gets cores / workers threads).
@@ -60,7 +75,7 @@ class SearchConfig:
             drawing go.
         ops: the operations of the space (default: all 13).
         proxy: the candidates' size and training budget.
-        population, sample: P and S of regularized evolution.
+        population, sample: P and S of regularized evolution; P is NSGA-II's population.
     """
 
     dataset: str = "fashion-mnist"
@@ -88,6 +103,12 @@ class SearchConfig:
             raise ValueError("--budget-minutes must be positive")
         if self.workers < 1:
             raise ValueError("--workers must be positive")
+        if self.strategy == "nsga2" and self.population < 2:
+            raise ValueError(f"--population must be at least 2 for nsga2 (its children have two "
+                             f"parents), got {self.population}")  # fmt: skip
+        if self.strategy == "evolution" and not 1 <= self.sample <= self.population:
+            raise ValueError(f"--sample must be 1 .. --population ({self.population}), got "
+                             f"{self.sample}")  # fmt: skip
 
     @property
     def space(self) -> SearchSpace:
@@ -158,10 +179,11 @@ def open_study(config: SearchConfig):
     import optuna
 
     quiet_optuna()
-    sampler = GenotypeSampler(config.space, config.strategy, seed=config.seed,
-                              population=config.population, sample=config.sample)  # fmt: skip
+    sampler = make_sampler(config.space, config.strategy, seed=config.seed,
+                           population=config.population, sample=config.sample)  # fmt: skip
+    directions = [DIRECTIONS[name] for name in objectives(config.strategy)]
     study = optuna.create_study(storage=make_storage(config.storage_url),
-                                study_name=config.study_name, direction="maximize",
+                                study_name=config.study_name, directions=directions,
                                 sampler=sampler, load_if_exists=True)  # fmt: skip
     want = config.identity()
     have = study.user_attrs.get("identity")
@@ -239,14 +261,13 @@ def over_budget(study, trial, budget: int) -> bool:
 
 
 def objective(config: SearchConfig, data, worker: str) -> Callable:
-    """The study's objective: decode the trial's genotype, train and score it on the proxy."""
+    """The study's objective: decode the trial's genotype, train and score it on the proxy;
+    returns the values of the strategy's :func:`~cnnzoo.nas.strategies.objectives`."""
     import optuna
 
-    from cnnzoo.train.engine import TrainingDiverged
+    space, names = config.space, objectives(config.strategy)
 
-    space = config.space
-
-    def run(trial) -> float:
+    def run(trial) -> tuple[float, ...]:
         # The worker first (a killed run, started again here, finds its dead trials at once),
         # then the choices one by one, then the whole genotype: from that write on the trial
         # is a candidate, and one killed at any later point is re-run with its own genotype.
@@ -259,15 +280,11 @@ def objective(config: SearchConfig, data, worker: str) -> Callable:
             trial.set_user_attr("over_budget", True)
             raise optuna.TrialPruned("over the study's budget")
         start = time.perf_counter()
-        try:
-            result = evaluate_candidate(genotype, data, config.proxy, seed=config.seed)
-        except TrainingDiverged as err:
-            trial.set_user_attr("diverged", str(err))
-            result = {"score": 0.0}
+        result = evaluate_candidate(genotype, data, config.proxy, seed=config.seed)
         for key, value in result.items():
             trial.set_user_attr(key, value)
         trial.set_user_attr("seconds", time.perf_counter() - start)
-        return result["score"]
+        return tuple(float(result[name]) for name in names)
 
     return run
 
@@ -376,13 +393,14 @@ def status(study, budget: int, started: float) -> dict:
     return {
         "complete": len(done), "budget": budget,
         "running": counts(study).get("RUNNING", 0),
-        "best": max((t.value for t in done), default=None),
+        "best": max((t.values[0] for t in done), default=None),
         "per_minute": len(recent) / minutes,
     }  # fmt: skip
 
 
 def history_rows(study, config: SearchConfig) -> list[dict]:
-    """One row per candidate, in trial order; over-budget trials are left out."""
+    """One row per candidate, in trial order; over-budget trials are left out. ``pareto`` says
+    whether a COMPLETE candidate is on the front of score and MACs."""
     from optuna.storages import RetryHeartbeatStaleTrialCallback
 
     rows = []
@@ -397,13 +415,16 @@ def history_rows(study, config: SearchConfig) -> list[dict]:
         rows.append({
             "number": trial.number, "strategy": config.strategy, "seed": config.seed,
             "index": index if complete else "", "state": trial.state.name,
-            "score": trial.value if complete else None, "val_loss": attrs.get("val_loss"),
+            "score": trial.values[0] if complete else None, "val_loss": attrs.get("val_loss"),
             "macs": attrs.get("macs"), "params": attrs.get("params"),
             "train_s": attrs.get("train_s"), "images_per_s": attrs.get("images_per_s"),
             "seconds": attrs.get("seconds"), "worker": attrs.get("worker"),
             "retry_of": RetryHeartbeatStaleTrialCallback.retried_trial_number(trial),
             "genotype": json.dumps(genotype, separators=(",", ":")) if genotype else "",
         })  # fmt: skip
+    front = {id(row) for row in pareto_front(r for r in rows if r["state"] == "COMPLETE")}
+    for row in rows:
+        row["pareto"] = id(row) in front if row["state"] == "COMPLETE" else None
     return rows
 
 
@@ -417,8 +438,8 @@ def csv_text(rows: list[dict]) -> str:
 
 
 def write_outputs(study, config: SearchConfig) -> dict:
-    """``history.csv``, ``search_curve.png``, ``best_genotype.json`` and ``best_cell.png/.svg``
-    in ``config.out``; returns a JSON-ready summary."""
+    """``history.csv``, ``search_curve.png``, ``best_genotype.json``, ``best_cell.png/.svg``,
+    ``pareto.json`` and ``pareto_front.png`` in ``config.out``; returns a JSON-ready summary."""
     from cnnzoo.files import write_text_atomic
     from cnnzoo.models.genotype import Genotype
     from cnnzoo.nas import draw
@@ -440,9 +461,15 @@ def write_outputs(study, config: SearchConfig) -> dict:
     genotype = Genotype.from_dict(json.loads(best["genotype"]))
     write_text_atomic(out / "best_genotype.json", genotype.to_json(indent=2) + "\n")
     draw.save_genotype(genotype, out / "best_cell")
+    front = [{key: row[key] for key in PARETO_FIELDS} | {"genotype": json.loads(row["genotype"])}
+             for row in pareto_front(complete)]  # fmt: skip
+    write_text_atomic(out / "pareto.json", json.dumps(front, indent=1) + "\n")
+    draw.save_pareto_front(out / "pareto_front.png", complete,
+                           title=f"{config.strategy}, {config.dataset}: validation top-1 "
+                           "against MACs")  # fmt: skip
     summary.update(
         best_score=best["score"], best_number=best["number"], best_macs=best["macs"],
-        best_params=best["params"],
+        best_params=best["params"], pareto=len(front),
         minutes=sum(r["seconds"] or 0 for r in complete) / 60,
         mean_candidate_s=sum(r["seconds"] or 0 for r in complete) / len(complete),
     )  # fmt: skip

@@ -1,6 +1,6 @@
-"""How the next candidate is chosen: random search, or regularized (aging) evolution.
+"""How the next candidate is chosen: random search, regularized (aging) evolution, or NSGA-II.
 
-Both are Optuna samplers over the named choices of a :class:`~cnnzoo.nas.space.SearchSpace`, so
+All are Optuna samplers over the named choices of a :class:`~cnnzoo.nas.space.SearchSpace`, so
 their only state is the study's storage: any number of worker processes, on any number of
 machines, can draw from one study. A candidate's randomness comes from ``(seed, trial number)``,
 never from the process that happens to run it.
@@ -9,6 +9,11 @@ Regularized evolution (Real et al. 2019, Algorithm 1): the first ``population`` 
 random; after that each new one is a mutation of the best of ``sample`` candidates drawn from the
 ``population`` most recently finished ones. Taking the most recent, not the best, is the "aging"
 that regularizes the search: a genotype survives only by having good children.
+
+NSGA-II (Deb et al. 2002) is Optuna's own sampler, searching for the Pareto front of two
+objectives at once: validation top-1 (up) and the profiler's MACs (down). Its first generation
+of ``population`` candidates is random; later ones cross over and mutate the choices of parents
+picked by non-domination rank and crowding distance.
 """
 
 from __future__ import annotations
@@ -21,9 +26,52 @@ from optuna.trial import TrialState
 
 from cnnzoo.nas.space import SearchSpace, mutate
 
-STRATEGIES = ("evolution", "random")
+STRATEGIES = ("evolution", "random", "nsga2")
+DIRECTIONS = {"score": "maximize", "macs": "minimize"}  # what each objective wants
 POPULATION = 20  # P of Algorithm 1, sized for a budget of ~100 candidates (the paper: 100)
 SAMPLE = 5  # S of Algorithm 1 (the paper's CIFAR runs: 25 of 100)
+
+
+def objectives(strategy: str) -> tuple[str, ...]:
+    """The values a strategy's study optimizes, in order: the validation score, and for
+    ``nsga2`` also the MACs."""
+    return ("score", "macs") if strategy == "nsga2" else ("score",)
+
+
+def make_sampler(
+    space: SearchSpace, strategy: str, *, seed: int = 0, population: int = POPULATION,
+    sample: int = SAMPLE,
+) -> optuna.samplers.BaseSampler:  # fmt: skip
+    """The sampler of ``strategy`` (``sample`` is evolution's only)."""
+    if strategy == "nsga2":
+        return TrialSeededNSGAII(population_size=population, seed=seed)
+    return GenotypeSampler(space, strategy, seed=seed, population=population, sample=sample)
+
+
+def trial_seed(seed: int, number: int) -> int:
+    """A 32-bit seed of ``(seed, trial number)``, the same in every process."""
+    return random.Random(f"{seed}:{number}").getrandbits(32)
+
+
+class TrialSeededNSGAII(optuna.samplers.NSGAIISampler):
+    """Optuna's NSGA-II whose random draws are seeded by ``(seed, trial number)``.
+
+    The stock sampler seeds one random stream per process: two workers, or a resumed run, given
+    the same seed would draw the same candidates again. Re-seeding both of its streams (the
+    crossover's and the first generation's) before each trial makes a candidate's draw depend on
+    its trial only. Those streams are attributes of Optuna's class (pinned in the project's
+    requirements); a test checks that the draws follow the trial number.
+    """
+
+    def __init__(self, *, population_size: int, seed: int) -> None:
+        super().__init__(population_size=population_size, seed=seed)
+        self.trial_seed_base = seed
+
+    def before_trial(self, study, trial) -> None:
+        value = trial_seed(self.trial_seed_base, trial.number)
+        self._rng.rng.seed(value)
+        self._random_sampler._rng.rng.seed(value ^ 0x5EED)
+        super().before_trial(study, trial)
 
 
 def distributions(space: SearchSpace) -> dict[str, CategoricalDistribution]:
@@ -44,8 +92,8 @@ class GenotypeSampler(optuna.samplers.BaseSampler):
 
     def __init__(self, space: SearchSpace, strategy: str, *, seed: int = 0,
                  population: int = POPULATION, sample: int = SAMPLE) -> None:  # fmt: skip
-        if strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
+        if strategy not in STRATEGIES or strategy == "nsga2":
+            raise ValueError(f"GenotypeSampler draws by evolution or random, not {strategy!r}")
         if not 1 <= sample <= population:
             raise ValueError(f"the sample ({sample}) must be 1 .. the population ({population})")
         self.space, self.strategy, self.seed = space, strategy, seed

@@ -29,7 +29,7 @@ HOW_TO = {
 }  # fmt: skip
 RUN_METRICS = ("epoch", "train_loss", "train_top1", "test_loss", "test_top1")
 EMBED_FIGURES = ("scatter.png", "grid.png", "map.png")
-NAS_FIGURES = ("search_curve.png", "best_cell.svg")
+NAS_FIGURES = ("search_curve.png", "pareto_front.png", "best_cell.svg")
 NAS_TOP = 10  # candidates listed in a search's table
 
 
@@ -223,7 +223,8 @@ def _fact(value) -> str:
 
 
 def read_nas(folder: Path, site: Path, key: str) -> Section:
-    """A ``cnnzoo nas search`` folder: its best candidates, search curve and best cell."""
+    """A ``cnnzoo nas search`` folder: its best candidates, search curve, Pareto front and best
+    cell."""
     folder = _folder(Path(folder), "--nas")
     try:
         with (folder / "history.csv").open(newline="", encoding="utf-8") as f:
@@ -237,15 +238,19 @@ def read_nas(folder: Path, site: Path, key: str) -> Section:
         strategy = {r["strategy"] for r in rows}
         table = (("candidate", "validation top-1", "MACs", "parameters", "train s", "worker"),
                  *((r["index"], _percent(r["score"]), f"{int(r['macs']) / 1e6:.1f} M",
-                    f"{int(r['params']):,}", f"{float(r['train_s']):.0f}", r["worker"])
+                    f"{int(r['params']):,}",
+                    f"{float(r['train_s']):.0f}" if r["train_s"] else "diverged", r["worker"])
                    for r in done[:NAS_TOP]))  # fmt: skip
     except (KeyError, ValueError) as err:
         raise InputError(f"--nas {folder}: malformed history.csv ({err})") from None
+    has_front = bool(rows) and "pareto" in rows[0]  # older searches have no such column
     figures = tuple(_copy(folder / name, site, f"nas-{key}-{name}")
                     for name in NAS_FIGURES if (folder / name).is_file())  # fmt: skip
     facts = (("strategy", ", ".join(sorted(strategy)) or "-"),
              ("candidates finished", f"{len(done)} of {len(rows)} trials"),
-             ("best validation top-1", _percent(done[0]["score"]) if done else "-"))  # fmt: skip
+             ("best validation top-1", _percent(done[0]["score"]) if done else "-"),
+             ("on the Pareto front of top-1 and MACs",
+              str(sum(r["pareto"] == "True" for r in done)) if has_front else "-"))  # fmt: skip
     return Section("nas", str(folder), f"Architecture search: {folder.name}", facts, table,
                    figures)  # fmt: skip
 
