@@ -526,6 +526,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+GENOTYPE_HELP = "a genotype, e.g. a search's best_genotype.json, or its pareto.json with --trial"
+TRIAL_HELP = "the member of a pareto.json to take, by trial number"
+
+
 def add_nas_parser(sub) -> None:
     from cnnzoo.nas.proxy import Proxy
     from cnnzoo.nas.strategies import POPULATION, SAMPLE, STRATEGIES
@@ -582,7 +586,8 @@ def add_nas_parser(sub) -> None:
         "P filters at the end, ScheduledDropPath on) with the training engine; the flags of "
         "`cnnzoo train` apply.",
     )
-    p.add_argument("genotype", metavar="GENOTYPE.json")
+    p.add_argument("genotype", metavar="GENOTYPE.json", help=GENOTYPE_HELP)
+    p.add_argument("--trial", type=int, metavar="N", help=TRIAL_HELP)
     p.add_argument("--num-cells", type=int, default=2, metavar="N", help="default: %(default)s")
     p.add_argument("--penultimate-filters", type=int, metavar="P",
                    help="width of the last cell (default: from --filters)")  # fmt: skip
@@ -593,7 +598,8 @@ def add_nas_parser(sub) -> None:
     add_train_flags(p)
 
     p = verbs.add_parser("show", help="draw the normal and reduction cell of a genotype")
-    p.add_argument("genotype", metavar="GENOTYPE.json")
+    p.add_argument("genotype", metavar="GENOTYPE.json", help=GENOTYPE_HELP)
+    p.add_argument("--trial", type=int, metavar="N", help=TRIAL_HELP)
     p.add_argument("--out", metavar="STEM", help="writes STEM.png and STEM.svg (default: beside "
                    "the genotype)")  # fmt: skip
 
@@ -636,12 +642,12 @@ def cmd_nas_search(args: argparse.Namespace) -> int:
 
 
 def cmd_nas_train(args: argparse.Namespace) -> int:
-    from cnnzoo.models.genotype import Genotype
+    from cnnzoo.nas.pareto import genotype_from_file
     from cnnzoo.nas.proxy import MODEL, candidate_kwargs
     from cnnzoo.train.engine import run
     from cnnzoo.train.interrupt import Interrupted
 
-    genotype = Genotype.from_file(args.genotype)
+    genotype = genotype_from_file(args.genotype, args.trial)
     kwargs = candidate_kwargs(genotype, args.num_cells, args.filters, args.drop_path_prob,
                               penultimate_filters=args.penultimate_filters)  # fmt: skip
     config = config_from_args(TrainConfig, args, model=MODEL, model_kwargs=kwargs)
@@ -658,11 +664,13 @@ def cmd_nas_train(args: argparse.Namespace) -> int:
 
 
 def cmd_nas_show(args: argparse.Namespace) -> int:
-    from cnnzoo.models.genotype import Genotype
     from cnnzoo.nas.draw import save_genotype
+    from cnnzoo.nas.pareto import genotype_from_file
 
-    genotype = Genotype.from_file(args.genotype)
-    stem = args.out or str(Path(args.genotype).with_suffix(""))
+    genotype = genotype_from_file(args.genotype, args.trial)
+    default = Path(args.genotype).with_suffix("")
+    stem = args.out or str(default if args.trial is None else default.with_name(
+        f"{default.name}-trial{args.trial}"))  # fmt: skip
     for path in save_genotype(genotype, stem):
         print(f"wrote {path}")
     return 0

@@ -74,3 +74,47 @@ def test_bad_genotype_files_get_one_line(tmp_path, content, message):
 def test_missing_genotype_file(tmp_path):
     code, _, err = cli("nas", "show", str(tmp_path / "none.json"))
     assert code == 2 and "none.json" in err and err.count("\n") == 1
+
+
+@pytest.fixture
+def front_file(tmp_path):
+    """A pareto.json of two members: NASNet-A as trial 7 and a cell of no convolution as
+    trial 2."""
+    cell = {"blocks": [{"inputs": [0, 1], "ops": ["identity", "max_pool_3x3"], "combine": "add"}]
+            * 5, "concat": None}  # fmt: skip
+    plain = {**NASNET_A.to_dict(), "normal": cell, "reduction": cell}
+    path = tmp_path / "pareto.json"
+    path.write_text(json.dumps([
+        {"number": 2, "score": 0.5, "macs": 1_000_000, "params": 10_000, "genotype": plain},
+        {"number": 7, "score": 0.7, "macs": 9_000_000, "params": 90_000,
+         "genotype": NASNET_A.to_dict()},
+    ]))  # fmt: skip
+    return path
+
+
+def test_a_pareto_member_is_taken_by_its_trial(front_file, tmp_path):
+    code, out, err = cli("nas", "show", str(front_file), "--trial", "7")
+    assert code == 0, err
+    assert (tmp_path / "pareto-trial7.png").is_file() and "pareto-trial7.svg" in out
+    assert "sep 3x3" in (tmp_path / "pareto-trial7.svg").read_text()
+    code, _, err = cli("nas", "show", str(front_file), "--trial", "2")
+    assert code == 0, err
+    assert "sep " not in (tmp_path / "pareto-trial2.svg").read_text()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "is a Pareto front: give --trial (its trials: 2, 7)"),
+        (["--trial", "3"], "is a Pareto front: it has no trial 3 (its trials: 2, 7)"),
+    ],
+)
+def test_a_pareto_file_needs_one_of_its_trials(front_file, extra, message):
+    for verb in ("show", "train"):
+        code, _, err = cli("nas", verb, str(front_file), *extra)
+        assert code == 2 and err.count("\n") == 1 and message in err, err
+
+
+def test_trial_of_a_single_genotype_is_refused(genotype_file):
+    code, _, err = cli("nas", "show", str(genotype_file), "--trial", "1")
+    assert code == 2 and "--trial is for a pareto.json" in err and err.count("\n") == 1

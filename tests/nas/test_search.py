@@ -18,6 +18,7 @@ import optuna
 import pytest
 
 from cnnzoo.cli import main
+from cnnzoo.nas.pareto import genotype_from_file
 from cnnzoo.nas.proxy import Proxy
 from cnnzoo.nas.search import SearchConfig, open_study, requeue_candidate, search
 from cnnzoo.nas.space import SearchSpace
@@ -241,7 +242,8 @@ def test_nsga2_searches_score_and_macs_and_writes_their_front(mnist_dir, tmp_pat
     assert [f["macs"] for f in front] == sorted(f["macs"] for f in front)  # cheapest first
     rows = history(tmp_path)
     assert {int(r["number"]) for r in rows if r["pareto"] == "True"} == {f["number"] for f in front}
-    assert all(f["genotype"]["normal"] for f in front)
+    cheapest = genotype_from_file(tmp_path / "pareto.json", front[0]["number"])
+    assert cheapest.to_dict() == front[0]["genotype"]
     assert (tmp_path / "pareto_front.png").stat().st_size > 10_000
     # A study of another strategy under the same name is refused.
     with pytest.raises(ValueError, match="exists with a different strategy"):

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cnnzoo.nas.pareto import pareto_front
+from cnnzoo.nas.pareto import front_entries, pareto_front
 from cnnzoo.nas.proxy import Proxy, evaluate_candidate, proxy_data, proxy_dict
 from cnnzoo.nas.space import SearchSpace
 from cnnzoo.nas.strategies import (
@@ -54,7 +54,6 @@ POLL_S = 2.0  # how often an idle worker (budget full, trials still running) loo
 HISTORY_FIELDS = ("number", "strategy", "seed", "index", "state", "score", "val_loss", "macs",
                   "params", "pareto", "train_s", "images_per_s", "seconds", "worker",
                   "retry_of", "genotype")  # fmt: skip
-PARETO_FIELDS = ("number", "score", "macs", "params")  # a front member's entry in pareto.json
 
 
 @dataclass(frozen=True)
@@ -461,8 +460,7 @@ def write_outputs(study, config: SearchConfig) -> dict:
     genotype = Genotype.from_dict(json.loads(best["genotype"]))
     write_text_atomic(out / "best_genotype.json", genotype.to_json(indent=2) + "\n")
     draw.save_genotype(genotype, out / "best_cell")
-    front = [{key: row[key] for key in PARETO_FIELDS} | {"genotype": json.loads(row["genotype"])}
-             for row in pareto_front(complete)]  # fmt: skip
+    front = front_entries(complete)
     write_text_atomic(out / "pareto.json", json.dumps(front, indent=1) + "\n")
     draw.save_pareto_front(out / "pareto_front.png", complete,
                            title=f"{config.strategy}, {config.dataset}: validation top-1 "
