@@ -5,7 +5,10 @@ shufflenet_v1_g3 (3 x 224 x 224, random init), every runtime (eager, fold, compi
 executorch) and precision (fp32, bf16, int8) at batch sizes 1 and 8 is measured by the library
 code of ``cnnzoo bench`` (:func:`cnnzoo.bench.bench_models`): every variant of a model prepared
 first, then timed in interleaved rounds, warm-up discarded, speed-ups over fp32 eager in the same
-rounds. int8 is calibrated on fixed random inputs here, so its accuracy is not meaningful.
+rounds. With random weights int8 cannot be judged (calibrated on random inputs, near-tie
+logits): its rows are timed as ``unjudged`` and are never the fastest, and PT2E int8 of
+mobilenet_v1, whose random-init activations vanish, is ``refused``. int8 is judged on trained
+networks in ``benchmarks/int8_accuracy.py``.
 
 Resumable: each model's results are appended to ``benchmarks/results/inference.json`` (written
 atomically) as soon as the model is done, and a model already in that file is skipped when the
@@ -30,10 +33,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from common import ROOT, environment_lines
 
-from cnnzoo.bench.core import SCHEMA, VERSION, bench_models, make_config, rich_progress
+from cnnzoo.bench.core import SCHEMA, VERSION, bench_models, make_config
 from cnnzoo.bench.render import render_table
 from cnnzoo.bench.stats import summarize
 from cnnzoo.files import write_text_atomic
+from cnnzoo.progress import rich_progress
 
 MODELS = (
     "lenet5",
@@ -71,10 +75,13 @@ def markdown(record: dict) -> str:
         "# Inference latency on the CPU",
         "",
         "Made by `.venv/bin/python benchmarks/inference.py` (library code of `cnnzoo bench`; "
-        "interleaved rounds, warm-up discarded; speed-up over fp32 eager in the same rounds; "
-        "int8 calibrated on random inputs, so not an accuracy figure).",
+        "interleaved rounds, warm-up discarded; speed-up over fp32 eager in the same rounds). "
+        "Random weights: int8 cannot be judged, so its rows are `unjudged` (timed, never the "
+        "fastest) or `refused`; int8 of trained networks, judged on their test images: "
+        "`int8_accuracy.md`.",
         "",
-        f"CPU: {env['cpu']}, {env['cores']} cores; flags: {' '.join(env['cpu_flags']) or 'none'}",
+        f"CPU: {env['cpu']}, {env['cores']} cores; flags: {' '.join(env['cpu_flags']) or 'none'}; "
+        f"load average at the start {env.get('load_average', ['?'])[0]}",
         "",
         "```",
         render_table(record).rstrip(),
@@ -99,7 +106,7 @@ def main() -> int:
             continue
         config = make_config([model], runtime=RUNTIMES, precision=PRECISIONS, batch_size=BATCHES,
                              threads=args.threads, rounds=args.rounds)  # fmt: skip
-        with rich_progress() as progress:
+        with rich_progress("inference") as progress:
             new = bench_models(config, progress)
         record = merged(load_results(json_path), new)
         assert record["schema"] == SCHEMA and record["version"] == VERSION

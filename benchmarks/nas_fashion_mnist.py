@@ -27,12 +27,12 @@ from common import ROOT, closing_lines
 
 from cnnzoo.env import environment
 from cnnzoo.files import write_text_atomic
+from cnnzoo.interrupt import Interrupted
 from cnnzoo.models.genotype import NASNET_A, Genotype
 from cnnzoo.nas import draw
 from cnnzoo.nas.pareto import hypervolume
 from cnnzoo.nas.proxy import MODEL, Proxy, candidate_kwargs
 from cnnzoo.nas.search import SearchConfig, history_rows, open_study, search
-from cnnzoo.train.interrupt import Interrupted
 
 RESULTS = ROOT / "benchmarks" / "results"
 FIGURES = ROOT / "docs" / "figures"

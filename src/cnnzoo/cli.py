@@ -2,9 +2,11 @@
 
 Each sub-command is one small function ``(args) -> int`` registered in :data:`COMMANDS`, which
 turns the parsed flags into the library's call (``train``, ``eval`` and ``predict``: a frozen
-configuration, one field per flag). Errors that come from bad input (``ValueError``) are printed
-as one line, never as a stack trace. ``python -m cnnzoo`` runs it too, and so does
-``torchrun --nproc-per-node K -m cnnzoo train ...`` for several training processes.
+configuration, one field per flag). Every handler runs inside one error boundary
+(:func:`cnnzoo.failures.run_command`): bad input, a failed read or write and a stop signal are
+printed as one line, never as a stack trace, with the exit codes documented there.
+``python -m cnnzoo`` runs it too, and so does ``torchrun --nproc-per-node K -m cnnzoo train ...``
+for several training processes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from cnnzoo.failures import run_command
 from cnnzoo.registry import REGISTRY, create_model
 from cnnzoo.train.config import (
     FORMATS,
@@ -158,7 +161,8 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channels-last", action="store_true", help="NHWC memory format")
     p.add_argument("--compile", action="store_true", help="wrap the model in torch.compile")
     p.add_argument("--seed", type=int, default=0, help="default: %(default)s")
-    p.add_argument("--subset", type=int, help="train on the first N images only")
+    p.add_argument("--subset", type=int,
+                   help="train on the first N training images only (tests on all)")  # fmt: skip
     p.add_argument("--input-size", type=int, help="resize the images to this side")
     p.add_argument("--out", help="run folder (default: runs/<model>-<dataset>-<time>)")
     p.add_argument("--resume", action="store_true",
@@ -245,7 +249,7 @@ def interrupted_line(stop, config: TrainConfig, start: list[str]) -> str:
     """The one line a stopped ``cnnzoo train`` prints: what happened and the command to go on.
 
     Args:
-        stop: the :class:`~cnnzoo.train.interrupt.Interrupted` that ended the run.
+        stop: the :class:`~cnnzoo.interrupt.Interrupted` that ended the run.
         config: the configuration as the flags gave it.
         start: the :func:`launcher` of this process.
     """
@@ -256,8 +260,8 @@ def interrupted_line(stop, config: TrainConfig, start: list[str]) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from cnnzoo.interrupt import Interrupted, before_training
     from cnnzoo.train.engine import run
-    from cnnzoo.train.interrupt import Interrupted, before_training
 
     config = config_from_args(TrainConfig, args)
     try:
@@ -463,6 +467,8 @@ def add_embed_parser(sub) -> None:
                    help="place images (--split/--n, or --images) in the map in DIR")  # fmt: skip
     p.add_argument("--images", nargs="+", default=(), metavar="IMAGE",
                    help="with --add-to: image files to place")  # fmt: skip
+    p.add_argument("--force", action="store_true",
+                   help="replace --out even if it holds files cnnzoo did not write")  # fmt: skip
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
@@ -500,6 +506,8 @@ def add_report_parser(sub) -> None:
     p.add_argument("--check", action="store_true",
                    help="load every page in headless Chromium; fail on console errors or broken "
                    "images; screenshots in DIR/screenshots")  # fmt: skip
+    p.add_argument("--force", action="store_true",
+                   help="replace DIR even if it holds files cnnzoo did not write")  # fmt: skip
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -508,22 +516,26 @@ def cmd_report(args: argparse.Namespace) -> int:
     config = config_from_args(ReportConfig, args, runs=tuple(args.runs), bench=tuple(args.bench),
                               embed=tuple(args.embed), nas=tuple(args.nas),
                               models=tuple(args.models))  # fmt: skip
-    result = build_report(config, lambda line: print(f"cnnzoo report: error: {line}; left out",
-                                                     file=sys.stderr, flush=True))  # fmt: skip
-    print(f"wrote {len(result['pages'])} pages to {result['out']}/ in {result['seconds']:.1f} s "
-          f"(open {result['out']}/index.html)")  # fmt: skip
-    failed = bool(result["problems"])
-    if args.check:
+    broken: list[str] = []
+
+    def check(site: Path, pages: list[str]) -> None:  # the browser, on the staged site
         from cnnzoo.report.browser import check_site
 
-        shots = Path(result["out"]) / "screenshots"
-        for load in check_site(result["out"], result["pages"], shots):
+        for load in check_site(str(site), pages, site / "screenshots"):
             problems = [*load.console, *(f"broken image {src}" for src in load.broken_images)]
-            for line in problems:
-                print(f"cnnzoo report: {Path(load.path).name}: {line}", file=sys.stderr)
-            failed = failed or bool(problems)
-        print(f"checked {len(result['pages'])} pages in headless Chromium; screenshots in {shots}/")
-    return 1 if failed else 0
+            broken.extend(f"{Path(load.path).name}: {line}" for line in problems)
+
+    result = build_report(config, lambda line: print(f"cnnzoo report: error: {line}; left out",
+                                                     file=sys.stderr, flush=True),
+                          check if args.check else None)  # fmt: skip
+    for line in broken:
+        print(f"cnnzoo report: {line}", file=sys.stderr)
+    print(f"wrote {len(result['pages'])} pages to {result['out']}/ in {result['seconds']:.1f} s "
+          f"(open {result['out']}/index.html)")  # fmt: skip
+    if args.check:
+        print(f"checked {len(result['pages'])} pages in headless Chromium; screenshots in "
+              f"{Path(result['out']) / 'screenshots'}/")  # fmt: skip
+    return 1 if result["problems"] or broken else 0
 
 
 GENOTYPE_HELP = "a genotype, e.g. a search's best_genotype.json, or its pareto.json with --trial"
@@ -561,10 +573,14 @@ def add_nas_parser(sub) -> None:
                    help="stop this command after M minutes (the study's budget stays)")  # fmt: skip
     p.add_argument("--workers", type=int, default=1, metavar="W",
                    help="processes here, each with cores/W threads (default: 1)")  # fmt: skip
-    p.add_argument("--storage", metavar="URL", help="default: sqlite:///<out>/search.db")
+    p.add_argument("--storage", metavar="URL", help="default: sqlite:///<out>/search.db; give "
+                   "a password in PGPASSWORD or a password file, not in the URL "
+                   "(docs/nas-storage.md)")  # fmt: skip
     p.add_argument("--study", metavar="NAME", help="default: <dataset>-<strategy>-seed<seed>")
     p.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     p.add_argument("--out", default="runs/nas-search", metavar="DIR", help="default: %(default)s")
+    p.add_argument("--force", action="store_true",
+                   help="write into DIR even if it holds files cnnzoo did not write")  # fmt: skip
     p.add_argument("--ops", metavar="OP,OP", help="the operations to search (default: all 13)")
     p.add_argument("--population", type=int, default=POPULATION,
                    help="evolution's P, NSGA-II's population (default: %(default)s)")  # fmt: skip
@@ -635,17 +651,18 @@ def cmd_nas_search(args: argparse.Namespace) -> int:
               f"validation top-1 {summary['best_score']:.2%}, {summary['best_macs'] / 1e6:.1f} M "
               f"MACs, {summary['best_params']:,} parameters; {summary['pareto']} on the "
               "Pareto front of validation top-1 and MACs")  # fmt: skip
-    print(f"wrote {summary['out']}/history.csv" + (", search_curve.png, best_genotype.json, "
+    print(f"wrote {summary['out']}/search.json, history.csv" + (", search_curve.png, "
+          "best_genotype.json, "
           "best_cell.png/.svg, pareto.json, pareto_front.png" if "best_score" in summary
           else ""))  # fmt: skip
     return 0
 
 
 def cmd_nas_train(args: argparse.Namespace) -> int:
+    from cnnzoo.interrupt import Interrupted
     from cnnzoo.nas.pareto import genotype_from_file
     from cnnzoo.nas.proxy import MODEL, candidate_kwargs
     from cnnzoo.train.engine import run
-    from cnnzoo.train.interrupt import Interrupted
 
     genotype = genotype_from_file(args.genotype, args.trial)
     kwargs = candidate_kwargs(genotype, args.num_cells, args.filters, args.drop_path_prob,
@@ -757,12 +774,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     parser, _ = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return COMMANDS[args.command](args)
-    except ValueError as err:
-        name = " ".join(filter(None, (args.command, getattr(args, "nas_command", None))))
-        print(f"cnnzoo {name}: error: {err}", file=sys.stderr)
-        return 2
+    name = " ".join(filter(None, (args.command, getattr(args, "nas_command", None))))
+    return run_command(name, lambda: COMMANDS[args.command](args))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,31 @@ def write_atomic(path: str | Path, write: Callable[[Path], None], *, mode: int =
     return path
 
 
+def check_output_file(path: str | Path, option: str = "--out") -> Path:
+    """Refuse, in one line and before any work, an output file that cannot be written as one:
+    a folder, a FIFO or device, or a path under a file.
+
+    Args:
+        path: the file to write.
+        option: the flag that named it, for the message.
+
+    Raises:
+        ValueError: ``path`` cannot be an output file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{option} {path} is a folder; give a file name, such as "
+                         f"{path / 'model.onnx'}")  # fmt: skip
+    if os.path.lexists(path) and not (path.is_symlink() or path.is_file()):
+        raise ValueError(f"{option} {path} is not a regular file")
+    for parent in path.parents:
+        if os.path.lexists(parent):
+            if not parent.is_dir():
+                raise ValueError(f"{option} {path}: {parent} is a file, not a folder")
+            break
+    return path
+
+
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """:func:`write_atomic` of a text file."""
     return write_atomic(path, lambda tmp: tmp.write_text(text))

@@ -239,8 +239,11 @@ def load_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
 
 def _read_state_dict(path: Path) -> dict:
     """The state dict in the file: the whole file, or its ``"model"`` / ``"state_dict"`` entry."""
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise ValueError(f"weights file {str(path)!r} does not exist")
+    from cnnzoo.reading import regular_file
+
+    regular_file(path, what="weights file")  # a FIFO would block, a folder would not say so
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # pickle errors, non-tensor objects, truncated files

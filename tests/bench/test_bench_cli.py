@@ -130,7 +130,8 @@ def test_compile_runtimes(capsys):
     assert main(argv) == 0
     results = {r["precision"]: r for r in json.loads(capsys.readouterr().out)["results"]
                if r["runtime"] == "compile"}  # fmt: skip
-    assert all(r["status"] == "ok" for r in results.values()), results
+    assert results["fp32"]["status"] == results["bf16"]["status"] == "ok", results
+    assert results["int8"]["status"] == "unjudged" and results["int8"]["latency_ms"], results
     assert results["fp32"]["exact"] is True and results["fp32"]["prepare_s"] > 0
     assert results["int8"]["max_rel_diff"] < 0.5
 
@@ -146,8 +147,9 @@ def test_exporting_runtimes(capsys, runtime):
     results = {r["precision"]: r for r in json.loads(capsys.readouterr().out)["results"]
                if r["runtime"] == runtime}  # fmt: skip
     assert results["fp32"]["status"] == "ok" and results["fp32"]["exact"] is True, results
-    assert results["int8"]["status"] == "ok", results
+    assert results["int8"]["status"] == "unjudged" and results["int8"]["latency_ms"], results
     assert "random inputs" in results["int8"]["note"]
+    assert "judged on a checkpoint's test images" in results["int8"]["reason"]
     assert results["bf16"]["status"] == "skipped" and results["bf16"]["reason"]
 
 
@@ -158,3 +160,54 @@ def test_spin_warning():
     assert spin_warning(("eager", "onnxruntime"), "passive") is None
     assert spin_warning(("eager", "fold"), None) is None
     assert spin_warning(("executorch",), None) is None
+
+
+def checkpoint_run(checkpoint, capsys, runtime: str, precision: str) -> dict:
+    argv = ["bench", str(checkpoint), "--runtime", runtime, "--precision", precision,
+            "--rounds", "1", "--threads", "1", "--format", "json"]  # fmt: skip
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_checkpoint_int8_is_judged_on_test_images(bench_checkpoint, capsys):
+    record = checkpoint_run(bench_checkpoint, capsys, "onnxruntime", "int8")
+    keyed = {(r["runtime"], r["precision"]): r for r in record["results"]}
+    int8 = keyed["onnxruntime", "int8"]
+    assert int8["judged_images"] == 200 and int8["agreement"] >= 0.99, int8
+    assert int8["status"] == "ok" and int8["latency_ms"] and "random" not in int8["note"]
+    assert int8["top1"] > 0.5 and int8["top1_fp32"] > 0.5
+    fp32 = keyed["eager", "fp32"]
+    assert fp32["exact"] and fp32["agreement"] is None  # exact variants need no judgement
+    assert "agree: share of the checkpoint's first 200 test images" in render_table(record)
+
+
+def test_a_variant_that_disagrees_is_not_timed_nor_fastest(bench_checkpoint, capsys, monkeypatch):
+    """A runtime whose int8 predicts the opposite of fp32 (as mobilenet_v1's all-zero PT2E int8
+    did): ``disagrees``, with the agreement measured, no latency, never the fastest."""
+    real = runtimes.RUNTIMES["onnxruntime"]
+
+    def wrong(*args, **kwargs):
+        made = real(*args, **kwargs)
+        return runtimes.Variant(lambda x: -made.run(x), made.prepare_s, made.note)
+
+    monkeypatch.setitem(runtimes.RUNTIMES, "onnxruntime", wrong)
+    record = checkpoint_run(bench_checkpoint, capsys, "onnxruntime", "int8")
+    for r in record["results"]:
+        if r["runtime"] == "onnxruntime":
+            assert r["status"] == "disagrees" and r["latency_ms"] is None and r["speedup"] is None
+            assert r["agreement"] < 0.5 and "test images (needs >= 99%)" in r["reason"]
+    (summary,) = record["summary"]
+    assert summary["fastest"]["runtime"] == "eager"
+    assert "onnxruntime int8 b1 disagrees: top-1 is fp32's on" in render_table(record)
+
+
+def test_random_init_int8_is_unjudged_or_refused(capsys):
+    """mobilenet_v1 with random weights: its logits vanish (3e-19 at 32 x 32), so PT2E int8 is
+    refused before any export; random weights' int8 elsewhere is timed but never the fastest."""
+    argv = ["bench", "mobilenet_v1", "--input", "3,32,32", "--runtime", "executorch,compile",
+            "--precision", "int8", "--rounds", "1", "--format", "json"]  # fmt: skip
+    assert main(argv) == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    refused = [r for r in results if r["precision"] == "int8"]
+    assert [r["status"] for r in refused] == ["refused", "refused"]
+    assert all("activations vanish" in r["reason"] and r["prepare_s"] is None for r in refused)

@@ -84,3 +84,46 @@ def test_fastest_exact_and_fastest_overall():
     assert [(s["model"], s["batch_size"]) for s in summary] == [("m", 1), ("m", 8)]
     assert summary[1]["fastest"]["runtime"] == "eager"
     assert fastest([rows[3]], exact_only=False) is None
+
+
+def test_verdict():
+    from cnnzoo.bench.stats import UNJUDGED_INT8, verdict
+
+    agrees = {"images": 1000, "agreement": 0.995, "agrees": True}
+    disagrees = {"images": 1000, "agreement": 0.42, "agrees": False}
+    assert verdict("fp32", True, None) == ("ok", None)
+    assert verdict("int8", False, agrees) == ("ok", None)
+    status, reason = verdict("int8", False, disagrees)
+    assert status == "disagrees" and "42.00% of 1,000 test images (needs >= 99%)" in reason
+    assert verdict("bf16", False, disagrees)[0] == "disagrees"
+    assert verdict("int8", False, None) == ("unjudged", UNJUDGED_INT8)
+    assert verdict("bf16", False, None) == ("ok", None)
+
+
+def test_int8_refusal_below_the_pt2e_grid():
+    from cnnzoo.bench.stats import PT2E_SCALE_FLOOR, int8_refusal
+
+    observers = pytest.importorskip("torchao.quantization.pt2e.quantizer.x86_inductor_quantizer")
+    config = observers.get_default_x86_inductor_quantization_config()
+    assert config.weight.observer_or_fake_quant_ctr.p.keywords["eps"] == PT2E_SCALE_FLOOR
+    assert int8_refusal("executorch", "int8", 0.9 * PT2E_SCALE_FLOOR) is not None
+    reason = int8_refusal("executorch", "int8", 8.4e-18)  # random-init mobilenet_v1, 224 x 224
+    assert "8.4e-18" in reason and "vanish" in reason
+    assert int8_refusal("compile", "int8", 8.4e-18) == reason
+    assert int8_refusal("onnxruntime", "int8", 8.4e-18) is None  # its scales have no floor
+    assert int8_refusal("executorch", "fp32", 8.4e-18) is None
+    assert int8_refusal("executorch", "int8", 3.2) is None
+
+
+def test_only_ok_results_can_be_fastest():
+    rows = [
+        result("eager", "fp32", 4.0, exact=True),
+        result("executorch", "int8", 0.3, exact=False, status="disagrees"),
+        result("compile", "int8", 0.4, exact=False, status="refused"),
+        result("onnxruntime", "int8", 0.5, exact=False, status="unjudged"),
+    ]
+    rows[3]["latency_ms"] = {"median": 0.5}  # unjudged variants are timed
+    assert fastest(rows, exact_only=False) == {"runtime": "eager", "precision": "fp32",
+                                                "speedup": 1.0}  # fmt: skip
+    rows.append(result("onnxruntime", "int8", 0.8, exact=False))  # judged and agreeing
+    assert fastest(rows, exact_only=False)["speedup"] == 5.0

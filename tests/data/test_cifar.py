@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 import pickle
 import struct
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from cnnzoo.data import DataError, load_dataset
+from cnnzoo.data.cifar import PIXELS
 
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
                  "dog", "frog", "horse", "ship", "truck"]  # fmt: skip
@@ -177,3 +179,85 @@ def test_missing_files_and_packed_archive(tmp_path):
     assert "still packed: unpack it with `tar -xzf cifar-10-python.tar.gz`" in message
     with pytest.raises(DataError, match="cifar100: no data directory given"):
         load_dataset("cifar100")
+
+
+_RECONSTRUCT = np.ndarray.__reduce__(np.zeros(1))[0]  # numpy's own array rebuilder
+
+
+class HugeArray:
+    """Unpickles as numpy's ``_reconstruct(ndarray, shape, 'B')``: an array of any size, made
+    from a few bytes of pickle."""
+
+    def __init__(self, shape) -> None:
+        self.shape = shape
+
+    def __reduce__(self):
+        return _RECONSTRUCT, (np.ndarray, self.shape, "B")
+
+
+class SwappedCopy:
+    """An array rebuilt from a state whose data is shared with every other such array: pickled
+    once, but copied by numpy into each (a byte-swapped dtype is always copied)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __reduce__(self):
+        state = (1, (len(self.data) // 4,), np.dtype(">u4"), False, self.data)
+        return _RECONSTRUCT, (np.ndarray, (0,), "B"), state
+
+
+def test_an_array_larger_than_the_file_is_refused(cifar10_dir):
+    path = cifar10_dir / "cifar-10-batches-py" / "data_batch_1"
+    dump(path, {"data": HugeArray((1_000_000, PIXELS)), "labels": [0]})  # 3 GB in 200 bytes
+    with pytest.raises(DataError, match=r"data_batch_1: its arrays would take more than its own "
+                       r"\d+ bytes \(one asks for 3,072,000,000\): refused"):  # fmt: skip
+        load_dataset("cifar10", data_dir=cifar10_dir)
+
+
+def test_arrays_sharing_their_data_count_each_copy(cifar10_dir):
+    path = cifar10_dir / "cifar-10-batches-py" / "data_batch_2"
+    shared = bytes(1 << 20)  # in the file once; 1,000 copies would take 1 GB
+    dump(path, {"data": [SwappedCopy(shared) for _ in range(1000)], "labels": [0]})
+    assert path.stat().st_size < 2 << 20
+    with pytest.raises(DataError, match=r"data_batch_2: its arrays would take more than its own"):
+        load_dataset("cifar10", data_dir=cifar10_dir)
+
+
+def test_a_string_longer_than_the_file_is_refused_before_allocation(cifar10_dir):
+    path = cifar10_dir / "cifar-10-batches-py" / "data_batch_3"
+    path.write_bytes(b"\x80\x04\x8e" + struct.pack("<Q", 1 << 40) + b"tail")  # BINBYTES8, 1 TB
+    with pytest.raises(DataError, match=r"data_batch_3: not a readable pickle, truncated"):
+        load_dataset("cifar10", data_dir=cifar10_dir)
+
+
+def test_labels_nested_by_reference_are_refused(cifar10_dir):
+    # Pickled once each, the inner lists are shared: 1,000 x 1,000 labels in about 5 kB.
+    inner = [0] * 1000
+    b = batch(4, seed=1) | {"labels": [inner] * 1000}
+    dump(cifar10_dir / "cifar-10-batches-py" / "data_batch_4", b)
+    with pytest.raises(DataError, match=r"data_batch_4: 'labels' is not a list of integers"):
+        load_dataset("cifar10", data_dir=cifar10_dir)
+
+
+def test_only_latin1_encoding_and_arrays_of_numbers(cifar10_dir):
+    folder = cifar10_dir / "cifar-10-batches-py"
+
+    class Hex:  # each hex round doubles the data: a chain of them is a bomb
+        def __reduce__(self):
+            return codecs.encode, (b"abc", "hex_codec")
+
+    dump(folder / "data_batch_5", batch(4, seed=5) | {"extra": Hex()})
+    with pytest.raises(DataError, match=r"data_batch_5: .*refused to encode to 'hex_codec'"):
+        load_dataset("cifar10", data_dir=cifar10_dir)
+    dump(folder / "data_batch_5", batch(4, seed=5) | {"data": np.array([None, 1], dtype=object)})
+    with pytest.raises(DataError, match=r"data_batch_5: .*refused an array of object"):
+        load_dataset("cifar10", data_dir=cifar10_dir)
+
+
+def test_class_names_must_be_strings(cifar10_dir):
+    names = [["a"] * 10] * 10  # str() of shared nested lists can grow without bound
+    dump(cifar10_dir / "cifar-10-batches-py" / "batches.meta", {"label_names": names})
+    with pytest.raises(DataError, match=r"batches.meta: 'label_names' holds class names that "
+                       r"are not strings"):  # fmt: skip
+        load_dataset("cifar10", data_dir=cifar10_dir)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import os
 from itertools import chain
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from cnnzoo.cli import main
 from cnnzoo.data import (
     DataError,
     LoaderStream,
@@ -17,6 +22,7 @@ from cnnzoo.data import (
     make_loader,
 )
 from cnnzoo.data.imagefolder import IMAGENET_MEAN
+from timelimit import deadline
 
 
 def write_png(path, size=(20, 14), color=(200, 30, 30)) -> None:
@@ -76,6 +82,7 @@ def test_missing_split_and_data_dir(tmp_path):
 def test_subset_is_evenly_spaced_over_classes(folder):
     ds = load_dataset("imagefolder", data_dir=folder, input_size=8, subset=2)
     assert [ds.train[i][1] for i in range(2)] == [0, 1]
+    assert len(ds.test) == 4  # the test split stays whole
 
 
 def test_loader_and_its_stream(folder):
@@ -119,3 +126,48 @@ def test_image_transform_for_in_memory_sets():
     x = image_transform(info)(image)
     assert x.shape == (1, 28, 28) and torch.allclose(x, torch.full_like(x, 2.0))
     assert image_transform(info, input_size=32)(image).shape == (1, 32, 32)
+
+
+def test_links_to_itself_add_nothing_and_end_quickly(folder):
+    cat = folder / "train" / "cat"
+    for name in ("loop", "again"):  # os.walk(followlinks=True) walks 2^40 paths here
+        os.symlink(".", cat / name)
+    os.symlink("..", cat / "up")
+    with deadline(10):
+        ds = load_dataset("imagefolder", data_dir=folder, input_size=8)
+    assert len(ds.train) == 6 and ds.info.class_names == ("cat", "dog")
+
+
+def test_a_link_out_of_the_data_dir_is_refused(folder, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside")
+    write_png(outside / "x.png")
+    os.symlink(outside / "x.png", folder / "train" / "cat" / "x.png")
+    with pytest.raises(DataError, match=r"cat/x.png: resolves to a file outside"):
+        load_dataset("imagefolder", data_dir=folder)
+
+
+def test_a_class_folder_not_named_in_utf8_is_one_line(folder):
+    name = os.fsencode(folder / "train") + b"/caf\xe9"  # latin-1 bytes
+    os.mkdir(name)
+    write_png(Path(os.fsdecode(name)) / "0.png")
+    with pytest.raises(DataError) as err:
+        load_dataset("imagefolder", data_dir=folder)
+    assert str(err.value) == f"{folder / 'train'}: the class folder b'caf\\xe9' is not named in "\
+        "UTF-8; rename it"  # fmt: skip
+
+
+def test_an_undecodable_image_mid_epoch_is_one_line_from_the_workers(folder, tmp_path, capsys):
+    """Training reads the images in two DataLoader worker processes: the one that cannot be
+    decoded (a PNG cut short: its header passes, its pixels do not) stops the run with one line."""
+    png = io.BytesIO()
+    noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)
+    Image.fromarray(noise).save(png, "PNG")
+    bad = folder / "train" / "dog" / "bad.png"
+    bad.write_bytes(png.getvalue()[:300])
+    code = main(["train", "lenet5", "--dataset", "imagefolder", "--data-dir", str(folder),
+                 "--input-size", "32", "--epochs", "1", "--batch-size", "2",
+                 "--out", str(tmp_path / "run")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.splitlines() == [f"cnnzoo train: error: {bad}: cannot be decoded (image file is "
+                                "truncated)"]  # fmt: skip

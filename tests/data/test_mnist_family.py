@@ -148,7 +148,9 @@ def test_subset_keeps_the_first_images(mnist_dir):
     full = load_dataset("mnist", data_dir=mnist_dir)
     part = load_dataset("mnist", data_dir=mnist_dir, subset=8)
     assert torch.equal(part.train.images, full.train.images[:8])
-    assert len(part.test) == 6  # min(8, len(test))
+    assert len(part.test) == 6
+    part = load_dataset("mnist", data_dir=mnist_dir, subset=3)
+    assert len(part.train) == 3 and torch.equal(part.test.images, full.test.images)  # all 6
     with pytest.raises(DataError, match="subset must be >= 1"):
         load_dataset("mnist", data_dir=mnist_dir, subset=0)
 

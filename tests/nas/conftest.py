@@ -8,12 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pgserver import find_binaries, start_server
+from pgserver import Server, add_password_login, find_binaries, start_server
+
+LOGIN_USER = "searcher"
+LOGIN_PASSWORD = "Xq7-not-for-your-eyes"  # a test's own; any output showing it fails the test
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """SQLAlchemy URL of a database on a PostgreSQL server started for this test session.
+def postgres_server() -> Iterator[Server]:
+    """A PostgreSQL server started for this test session.
 
     Skips only when PostgreSQL's server binaries are not installed (CI installs them through
     scripts/setup.sh). The server lives in a fresh ``tempfile.mkdtemp()`` folder, which the
@@ -28,7 +31,20 @@ def postgres_url() -> Iterator[str]:
     server = start_server(Path(tempfile.mkdtemp(prefix="cnnzoo-pg-")))
     atexit.register(server.stop)  # a hard exit skips the finally below; stop() runs only once
     try:
-        yield server.url
+        yield server
     finally:
         server.stop()
         atexit.unregister(server.stop)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server) -> str:
+    """SQLAlchemy URL of a database of the session's server (trust authentication)."""
+    return postgres_server.url
+
+
+@pytest.fixture(scope="session")
+def postgres_login(postgres_server) -> tuple[str, str]:
+    """``(URL without the password, password)`` of a database whose role must give
+    :data:`LOGIN_PASSWORD` (SCRAM over TCP)."""
+    return add_password_login(postgres_server, LOGIN_USER, LOGIN_PASSWORD), LOGIN_PASSWORD

@@ -247,3 +247,37 @@ def _wait_and_create_database(port: int, log: Path) -> None:
             time.sleep(0.2)
     with conn:
         conn.execute(f'CREATE DATABASE "{DATABASE}"')
+
+
+def add_password_login(server: Server, user: str, password: str) -> str:
+    """A role that must give ``password`` over TCP (SCRAM), owning a database of its own name.
+
+    The rule goes first in ``pg_hba.conf`` (the first matching line decides), so the server's
+    other roles keep their trust authentication; the configuration is reloaded and the rule is
+    waited for.
+
+    Returns:
+        The database's SQLAlchemy URL, without the password.
+    """
+    from psycopg import sql
+
+    hba = server.data_dir / "pg_hba.conf"
+    hba.write_text(f"host all {user} 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+    with psycopg.connect(host="127.0.0.1", port=server.port, user=SUPERUSER, dbname="postgres",
+                         autocommit=True) as conn:  # fmt: skip
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+            sql.Identifier(user), sql.Literal(password)))  # fmt: skip
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+            sql.Identifier(user), sql.Identifier(user)))  # fmt: skip
+        conn.execute("SELECT pg_reload_conf()")
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:  # the reload is asynchronous: wait until a login without password is refused
+        try:
+            psycopg.connect(host="127.0.0.1", port=server.port, user=user, dbname=user,
+                            password="", connect_timeout=2).close()  # fmt: skip
+        except psycopg.OperationalError:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"pg_hba.conf's password rule for {user!r} did not take effect")
+        time.sleep(0.1)
+    return f"postgresql+psycopg://{user}@127.0.0.1:{server.port}/{user}"

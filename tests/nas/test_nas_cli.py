@@ -118,3 +118,39 @@ def test_a_pareto_file_needs_one_of_its_trials(front_file, extra, message):
 def test_trial_of_a_single_genotype_is_refused(genotype_file):
     code, _, err = cli("nas", "show", str(genotype_file), "--trial", "1")
     assert code == 2 and "--trial is for a pareto.json" in err and err.count("\n") == 1
+
+
+def test_a_genotype_of_too_many_blocks_gets_one_line(tmp_path):
+    from cnnzoo.models.genotype import MAX_BLOCKS, NUM_BLOCKS
+
+    assert MAX_BLOCKS == 2 * NUM_BLOCKS == 10
+    block = {"inputs": [0, 1], "ops": ["identity", "sep_conv_3x3"], "combine": "add"}
+    cell = {"blocks": [block] * (MAX_BLOCKS + 1), "concat": None}
+    path = tmp_path / "huge-cell.json"
+    path.write_text(json.dumps({"normal": cell, "reduction": cell, "num_blocks": MAX_BLOCKS + 1}))
+    code, _, err = cli("nas", "show", str(path))
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"num_blocks must be 1 .. {MAX_BLOCKS}, got {MAX_BLOCKS + 1}" in err
+    assert not (tmp_path / "huge-cell.png").exists()
+    cell = {"blocks": [block] * MAX_BLOCKS, "concat": None}  # the largest allowed draws
+    path.write_text(json.dumps({"normal": cell, "reduction": cell, "num_blocks": MAX_BLOCKS}))
+    code, _, err = cli("nas", "show", str(path))
+    assert code == 0, err
+
+
+def test_a_huge_genotype_file_is_refused_unread(tmp_path, monkeypatch):
+    import cnnzoo.models.genotype as genotype
+
+    path = tmp_path / "huge.json"
+    with path.open("w") as f:  # valid JSON, far larger than any genotype or pareto.json
+        f.write('{"normal": "' + "x" * genotype.MAX_FILE_BYTES + '"}')
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("a huge genotype file was parsed")
+
+    monkeypatch.setattr(json, "loads", no_parsing)
+    for verb in ("show", "train"):
+        code, _, err = cli("nas", verb, str(path))
+        assert code == 2 and err.count("\n") == 1, err
+        assert err.startswith(f"cnnzoo nas {verb}: error: genotype file {str(path)!r}: larger "
+                              f"than {genotype.MAX_FILE_BYTES:,} bytes")  # fmt: skip

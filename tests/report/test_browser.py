@@ -103,3 +103,11 @@ def test_report_check_loads_every_page_and_writes_screenshots(tmp_path, capsys):
         "lenet.png",
         "results.png",
     ]
+
+
+def test_a_missing_or_undecodable_image_is_reported_broken(tmp_path, session):
+    (tmp_path / "bad.svg").write_text("not an svg")
+    (tmp_path / "page.html").write_text('<!doctype html><title>t</title><img src="missing.svg">'
+                                        '<img src="bad.svg">')  # fmt: skip
+    load = load_page(session, tmp_path / "page.html")
+    assert load.broken_images == ("missing.svg", "bad.svg")

@@ -174,3 +174,14 @@ def test_a_full_disk_in_training_is_one_line_and_keeps_last_pt(
             "previous last.pt is intact") in err  # fmt: skip
     assert load_checkpoint(out / "last.pt")["step"] == 1
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
+
+
+def test_a_fifo_or_a_folder_given_as_a_checkpoint_is_one_line(tmp_path, capsys):
+    os.mkfifo(tmp_path / "pipe.pt")
+    (tmp_path / "folder.pt").mkdir()
+    for name, kind in (("pipe.pt", "a FIFO"), ("folder.pt", "a directory")):
+        for command in (["eval"], ["predict"], ["export"]):
+            argv = [*command, str(tmp_path / name)] + (["x.png"] if command == ["predict"] else [])
+            assert main(argv) == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and f"{name}: not a regular file ({kind})" in err, err

@@ -67,3 +67,52 @@ def test_environment_is_recorded_in_config_json(fake_mnist, tmp_path):
                     subset=128, out=str(out)))  # fmt: skip
     saved = json.loads((out / "config.json").read_text())["environment"]
     assert saved == {**env, "threads": saved["threads"], "world_size": 1}
+
+
+def test_two_runs_into_one_folder_the_second_gets_one_line(fake_mnist, tmp_path, capsys):
+    import subprocess
+    import time
+
+    from trainutil import cli_env, train_command
+
+    out = tmp_path / "run"
+    first = subprocess.Popen(train_command("lenet5", "--dataset", "mnist", "--data-dir",
+                                           str(fake_mnist), "--epochs", "3", "--out", str(out)),
+                             env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "config.json").exists():  # written once the folder is locked
+            assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
+            time.sleep(0.05)
+        err = one_line_error(["train", "lenet5", "--dataset", "mnist", "--data-dir",
+                              str(fake_mnist), "--epochs", "1", "--out", str(out)], capsys)
+        assert f"--out {out} is in use by cnnzoo train (pid {first.pid} on " in err
+    finally:
+        _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 1 + 3  # the first run's three epochs, nothing of the second
+
+
+def test_a_new_run_into_a_folder_of_other_files_is_refused(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    err = one_line_error(["train", "lenet5", "--out", str(tmp_path)], capsys)
+    assert f"--out {tmp_path} holds files cnnzoo did not write (notes.txt)" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_every_training_step_is_a_tensorboard_scalar(fake_mnist, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = run(TrainConfig("lenet5", dataset="mnist", data_dir=str(fake_mnist), epochs=2,
+                             batch_size=64, out=str(tmp_path)))  # fmt: skip
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    loss, lr = events.Scalars("train/loss_step"), events.Scalars("train/lr")
+    steps = [e.step for e in loss]
+    assert steps == list(range(1, len(steps) + 1)) and len(steps) >= 4  # every step of 2 epochs
+    assert [e.step for e in lr] == steps
+    assert lr[0].value != lr[-1].value  # the schedule moved it
+    assert all(e.value == e.value and e.value > 0 for e in loss)  # finite, positive
+    assert result["train_loss"] > 0

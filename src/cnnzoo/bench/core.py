@@ -2,11 +2,16 @@
 
 For each model, every requested runtime x precision x batch size is prepared first (the fold,
 compile or export time is its ``prepare_s``), and its output on a fixed input is compared with fp32
-eager's. Then all of them are measured together in interleaved rounds (round ``r`` runs every
-variant once, in an order rotated by ``r``), so a change of machine load hits every variant alike;
-the warm-up rounds are discarded, and each timed sample loops enough iterations to last about
-50 ms. Speed is a ratio over fp32 eager at the same model, batch size and mode, measured in the
-same rounds.
+eager's. A variant that is not exact is then judged (:func:`~cnnzoo.bench.stats.verdict`): for a
+cnnzoo checkpoint, by how often its top-1 is fp32's on the test images of the checkpoint's dataset
+(int8 calibrated on its training images); one that agrees on fewer than
+:data:`~cnnzoo.export.judge.MIN_AGREEMENT` is ``disagrees`` and is not timed. int8 of a plain MODEL
+(random weights, calibrated on random inputs) cannot be judged: it is timed as ``unjudged``. Only
+``ok`` variants can be the fastest. Then all the variants are measured together in interleaved
+rounds (round ``r`` runs every variant once, in an order rotated by ``r``), so a change of machine
+load hits every variant alike; the warm-up rounds are discarded, and each timed sample loops
+enough iterations to last about 50 ms. Speed is a ratio over fp32 eager at the same model, batch
+size and mode, measured in the same rounds.
 
 Note for a busy machine: OpenMP threads spin while they wait by default; on a loaded 2-core
 machine that makes two threads 3-6x slower. Set ``OMP_WAIT_POLICY=PASSIVE`` there.
@@ -26,19 +31,29 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cnnzoo.bench.runtimes import MODES, PRECISIONS, RUNTIMES, Skip, Variant, check_runtime_packages
+from cnnzoo.bench.runtimes import (
+    MODES,
+    PRECISIONS,
+    RUNTIMES,
+    Skip,
+    Variant,
+    check_runtime_packages,
+    logits,
+)
 from cnnzoo.bench.stats import (
     MIN_ROUNDS,
     bf16_emulated,
+    int8_refusal,
     is_exact,
     iterations_per_sample,
     latency_stats,
-    output_difference,
     round_orders,
     speedup,
     summarize,
+    verdict,
 )
 from cnnzoo.env import environment, package_version
+from cnnzoo.export.judge import EVAL_BATCH, agreement, eval_batches, output_difference, top1
 from cnnzoo.progress import Progress
 from cnnzoo.registry import REGISTRY, create_model
 
@@ -49,7 +64,7 @@ FORMATS = ("table", "json", "csv")
 MIN_WARMUP = 3
 MIN_SAMPLE_S = 0.05  # a timed sample loops until it lasts this long
 RANDOM_CALIBRATION_IMAGES = 64
-DATASET_CALIBRATION_IMAGES = 256
+JUDGE_IMAGES = 10_000  # the whole test split of the MNIST family and CIFAR; a cap for larger ones
 EXPORT_PACKAGES = ("onnx", "onnxscript", "onnxruntime", "executorch")
 RANDOM_INT8_NOTE = (
     "int8 calibrated on random inputs (a plain MODEL): its accuracy is not meaningful"
@@ -74,6 +89,7 @@ class BenchConfig:
         warmup: discarded warm-up rounds (at least 3).
         format: ``table``, ``json`` or ``csv``.
         out: write the output to this file (atomically) instead of stdout.
+        judge_images: a checkpoint's test images each non-exact variant is judged on.
     """
 
     models: tuple[str, ...]
@@ -88,6 +104,7 @@ class BenchConfig:
     warmup: int = MIN_WARMUP
     format: str = "table"
     out: str | None = None
+    judge_images: int = JUDGE_IMAGES
 
 
 def parse_names(text: str, known: Sequence[str], what: str) -> tuple[str, ...]:
@@ -136,6 +153,7 @@ def make_config(
     warmup: int = MIN_WARMUP,
     format: str = "table",
     out: str | None = None,
+    judge_images: int = JUDGE_IMAGES,
 ) -> BenchConfig:
     """The checked :class:`BenchConfig` of the command-line flags (as text).
 
@@ -161,6 +179,8 @@ def make_config(
                          f"--warmup >= {MIN_WARMUP}, got {rounds} and {warmup}")  # fmt: skip
     if threads is not None and threads < 1:
         raise ValueError(f"--threads must be positive, got {threads}")
+    if judge_images < 1:
+        raise ValueError(f"judge_images must be positive, got {judge_images}")
     if not models:
         raise ValueError("give at least one MODEL or CHECKPOINT")
     check_runtime_packages(runtimes)
@@ -177,18 +197,19 @@ def make_config(
         warmup=warmup,
         format=format,
         out=out,
+        judge_images=judge_images,
     )
 
 
 @dataclass(frozen=True)
 class Subject:
-    """A network to measure: its name, the model, its input and where its data is."""
+    """A network to measure: its name, the model, its input and, for a checkpoint, the dataset
+    record it was trained with (``None`` for random weights)."""
 
     name: str
     model: nn.Module
     input: tuple[int, int, int]
-    dataset: str | None = None
-    data_dir: str | None = None
+    record: dict | None = None
 
 
 def load_subject(name: str, input_size: tuple[int, int, int] | None) -> Subject:
@@ -211,8 +232,9 @@ def load_subject(name: str, input_size: tuple[int, int, int] | None) -> Subject:
         model, record = load_model(name)
         size = record["input_size"]
         own = (record["in_chans"], size, size)
-        subject = Subject(Path(name).stem, model, input_size or own, record["name"],
-                          record.get("data_dir"))  # fmt: skip
+        path = Path(name)  # "run/best": run folders tell apart checkpoints named alike
+        subject = Subject(f"{path.parent.name}/{path.stem}" if path.parent.name else path.stem,
+                          model, input_size or own, record)  # fmt: skip
     else:
         create_model(name)  # raises the registry's "unknown model" with the closest names
         raise ValueError(f"unknown model {name!r}")
@@ -222,18 +244,16 @@ def load_subject(name: str, input_size: tuple[int, int, int] | None) -> Subject:
 
 
 def calibration_for(subject: Subject, batch: int) -> tuple[list[torch.Tensor], str | None]:
-    """int8 calibration batches of ``batch`` images: the checkpoint's training images, or fixed
-    random inputs for a plain MODEL (with the note that says so)."""
-    if subject.dataset is not None:
+    """int8 calibration batches of ``batch`` images: the checkpoint's training images (normalised
+    as in its training), or fixed random inputs for a plain MODEL (with the note that says so)."""
+    record = subject.record
+    if record is not None:
         from cnnzoo.export.calibration import calibration_batches
 
         batches = calibration_batches(
-            subject.dataset,
-            data_dir=subject.data_dir,
-            input_size=subject.input[-1],
-            num_images=DATASET_CALIBRATION_IMAGES,
-            batch_size=batch,
-        )
+            record["name"], data_dir=record.get("data_dir"), input_size=subject.input[-1],
+            batch_size=batch, mean=tuple(record["mean"]), std=tuple(record["std"]),
+        )  # fmt: skip
         return [b for b in batches if b.shape[0] == batch] or batches, None
     generator = torch.Generator().manual_seed(1)
     count = max(1, RANDOM_CALIBRATION_IMAGES // batch)
@@ -282,6 +302,7 @@ def base_record(subject: Subject, runtime: str, precision: str, batch: int, conf
         "input": list(subject.input), "mode": config.mode, "status": "skipped", "reason": None,
         "note": None, "prepare_s": None, "latency_ms": None, "images_per_s": None,
         "peak_memory_mib": None, "max_abs_diff": None, "max_rel_diff": None, "exact": None,
+        "agreement": None, "top1": None, "top1_fp32": None, "judged_images": None,
         "speedup": None, "emulated": bf16_emulated(precision, config.device, cpu_flags),
         "iterations_per_sample": None,
     }  # fmt: skip
@@ -296,13 +317,43 @@ def variant_keys(config: BenchConfig) -> list[tuple[int, str, str]]:
     return list(dict.fromkeys(keys))
 
 
+def judge_on_test_images(
+    run, subject: Subject, config: BenchConfig, batch: int, references: dict,
+    progress: Callable[[int, int], None],
+) -> dict:  # fmt: skip
+    """:func:`~cnnzoo.export.judge.agreement` of a variant on the checkpoint's first
+    ``config.judge_images`` test images, run in pieces of its ``batch``; fp32 eager's
+    predictions are computed once per batch size and kept in ``references``."""
+    device = torch.device(config.device)
+
+    def on_device(r):
+        return lambda x: r(x.to(device))
+
+    def stream():
+        size = batch * max(1, EVAL_BATCH // batch)  # whole pieces of the variant's batch
+        return eval_batches(subject.record, data_dir=None, input_size=subject.input[-1],
+                            batch_size=size, limit=config.judge_images)  # fmt: skip
+
+    if batch not in references:
+        total, batches = stream()
+        model = subject.model.eval()
+        (ref,), labels = top1([on_device(lambda x: logits(model, x))], batches, batch,
+                              lambda done: progress(done, total))  # fmt: skip
+        references[batch] = ref, labels
+    total, batches = stream()
+    (ours,), _ = top1([on_device(run)], batches, batch, lambda done: progress(done, total))
+    ref, labels = references[batch]
+    return agreement(ours, ref, labels)
+
+
 def prepare(subject: Subject, config: BenchConfig, tmp: Path, progress: Progress,
             cpu_flags: Sequence[str]):  # fmt: skip
-    """Prepare every variant of one model and compare its output with fp32 eager's.
+    """Prepare every variant of one model, compare its output with fp32 eager's and judge it
+    (:func:`~cnnzoo.bench.stats.verdict`; a checkpoint's variants on its test images).
 
     Returns:
         ``(records, prepared)``: every result record, and ``(record, variant, input)`` of those
-        ready to measure.
+        to measure (``ok`` and ``unjudged``).
     """
     device = torch.device(config.device)
     model = subject.model.to(device)
@@ -310,15 +361,20 @@ def prepare(subject: Subject, config: BenchConfig, tmp: Path, progress: Progress
     keys = variant_keys(config)
     inputs = {b: fixed_input(b, subject.input, device) for b in config.batch_size}
     with torch.no_grad():
-        references = {b: model.eval().forward_head(model.forward_features(x)).float()
-                      for b, x in inputs.items()}  # fmt: skip
+        references = {b: logits(model.eval(), x).float() for b, x in inputs.items()}
     calibrations: dict[int, tuple] = {}
+    judged_references: dict[int, tuple] = {}
     records, prepared = [], []
     for index, (batch, runtime, precision) in enumerate(keys):
-        progress(f"prepare {subject.name} {runtime} {precision} b{batch}", index, len(keys))
+        label = f"{subject.name} {runtime} {precision} b{batch}"
+        progress(f"prepare {label}", index, len(keys))
         record = base_record(subject, runtime, precision, batch, config, cpu_flags)
         records.append(record)
         x = inputs[batch]
+        refusal = int8_refusal(runtime, precision, references[batch].abs().max().item())
+        if refusal and config.mode == "infer":
+            record.update(status="refused", reason=refusal)
+            continue
         calibration, note = None, None
         if precision == "int8" and runtime in INT8_RUNTIMES:
             if batch not in calibrations:
@@ -350,6 +406,20 @@ def prepare(subject: Subject, config: BenchConfig, tmp: Path, progress: Progress
             abs_diff, rel_diff = output_difference(output, references[batch])
             record.update(max_abs_diff=abs_diff, max_rel_diff=rel_diff,
                           exact=is_exact(precision, rel_diff))  # fmt: skip
+            judged = None
+            if not record["exact"] and subject.record is not None:
+                judged = judge_on_test_images(
+                    made.run, subject, config, batch, judged_references,
+                    lambda done, total, label=label: progress(
+                        f"judge {label} on {total:,} test images", done, total),
+                )  # fmt: skip
+                record.update(agreement=judged["agreement"], top1=judged["top1"],
+                              top1_fp32=judged["top1_fp32"],
+                              judged_images=judged["images"])  # fmt: skip
+            status, reason = verdict(precision, record["exact"], judged)
+            record.update(status=status, reason=reason)
+            if status == "disagrees":
+                continue  # no timing of wrong outputs
         prepared.append((record, made, x))
     progress(f"prepared {subject.name}", len(keys), len(keys))
     return records, prepared
@@ -392,10 +462,12 @@ def add_speedups(records: list[dict]) -> None:
 
 
 def bench_environment(device: str) -> dict:
-    """:func:`cnnzoo.env.environment` plus the versions of the export runtimes and OMP policy."""
+    """:func:`cnnzoo.env.environment` plus the versions of the export runtimes, the OMP policy and
+    the load average when the run started."""
     env = environment(device)
     env.update({name: package_version(name) for name in EXPORT_PACKAGES})
     env["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY")
+    env["load_average"] = [round(x, 2) for x in os.getloadavg()]  # 1, 5, 15 min: was it shared?
     return env
 
 

@@ -8,12 +8,13 @@ import io
 import json
 
 from cnnzoo.bench.core import SCHEMA, VERSION
+from cnnzoo.export.judge import MIN_AGREEMENT
 
 CSV_FIELDS = (
     "model", "runtime", "precision", "batch_size", "input", "mode", "status", "reason", "note",
     "prepare_s", "latency_median_ms", "latency_min_ms", "latency_max_ms", "latency_iqr_ms",
     "images_per_s", "peak_memory_mib", "max_abs_diff", "max_rel_diff", "exact", "speedup",
-    "emulated",
+    "emulated", "agreement", "top1", "top1_fp32", "judged_images",
 )  # fmt: skip
 
 
@@ -49,7 +50,7 @@ def render_table(record: dict) -> str:
         The text, ending with one line per model, batch size and mode (see :func:`fastest_line`).
     """
     header = ("model", "runtime", "prec", "batch", "status", "prepare s", "median ms", "iqr ms",
-              "img/s", "speedup", "max rel diff", "exact", "peak MiB")  # fmt: skip
+              "img/s", "speedup", "max rel diff", "exact", "agree", "peak MiB")  # fmt: skip
     rows, notes = [], []
     for r in record["results"]:
         lat = r["latency_ms"] or {}
@@ -58,7 +59,8 @@ def render_table(record: dict) -> str:
             r["model"], r["runtime"], precision, str(r["batch_size"]), r["status"],
             fmt(r["prepare_s"], ".2f"), fmt(lat.get("median"), ".3f"), fmt(lat.get("iqr"), ".3f"),
             fmt(r["images_per_s"], ",.1f"), fmt(r["speedup"], ".2f"),
-            fmt(r["max_rel_diff"], ".1e"), fmt(r["exact"], ""), fmt(r["peak_memory_mib"], ".0f"),
+            fmt(r["max_rel_diff"], ".1e"), fmt(r["exact"], ""), fmt(r.get("agreement"), ".2%"),
+            fmt(r["peak_memory_mib"], ".0f"),
         ))  # fmt: skip
         if r["status"] != "ok":
             notes.append(f"{r['model']} {r['runtime']} {r['precision']} b{r['batch_size']} "
@@ -77,6 +79,11 @@ def render_table(record: dict) -> str:
         lines.append(f"warning: {settings['warning']}")
     if any(r["emulated"] for r in record["results"]):
         lines.append("* bf16 emulated: this CPU has no avx512_bf16 or amx_bf16")
+    judged = [r["judged_images"] for r in record["results"] if r.get("judged_images")]
+    if judged:
+        lines.append(f"agree: share of the checkpoint's first {max(judged):,} test images on "
+                     f"which the variant's top-1 is fp32 eager's (needs >= "
+                     f"{MIN_AGREEMENT:.0%})")  # fmt: skip
     lines += notes
     lines += [fastest_line(row) for row in record["summary"]]
     return "\n".join(lines) + "\n"

@@ -31,6 +31,7 @@ from torch import nn
 from cnnzoo.bench.fold import fold_batchnorm
 from cnnzoo.export import executorch as et_export
 from cnnzoo.export import onnx as onnx_export
+from cnnzoo.export.common import Logits
 from cnnzoo.models.base import main_logits
 
 AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -183,17 +184,6 @@ def compile_(model, example, precision, threads, tmpdir, *, mode="infer", calibr
         run(example)
     note = f"mode={compile_mode or 'default'}" + (", freezing" if on_cpu else "")
     return Variant(run, time.perf_counter() - start, note)
-
-
-class Logits(nn.Module):
-    """``forward_head(forward_features(x))`` as a module, for ``torch.export``."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return logits(self.net, x)
 
 
 class FunctionalReLU(nn.Module):

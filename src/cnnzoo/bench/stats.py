@@ -1,5 +1,5 @@
 """The pure parts of a benchmark: the interleaved order of the rounds, the statistics of the timed
-samples, the accuracy of a variant's outputs, the bf16-emulation flag and the fastest variants.
+samples, the verdict on a variant's outputs, the bf16-emulation flag and the fastest variants.
 
 Nothing here times or runs anything, so each function is tested on plain numbers.
 """
@@ -10,11 +10,22 @@ import math
 import statistics
 from collections.abc import Iterable, Sequence
 
+from cnnzoo.export.judge import disagreement_reason
+
 # CPU flags with native bf16 dot products (AVX-512 BF16: Cooper Lake, Zen 4 and later; AMX:
 # Sapphire Rapids and later); without them oneDNN converts bf16 to fp32 for every product.
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 EXACT_REL_TOL = 1e-4  # fp32-equivalent variants: max |diff| / max |reference logit|
 MIN_ROUNDS = 5
+# int8 through PT2E (compile: torchao's X86InductorQuantizer; executorch: XNNPACKQuantizer): both
+# default configurations build every observer with eps=2**-12, the smallest scale they give, so
+# values under one such step round to zero.
+PT2E_RUNTIMES = ("compile", "executorch")
+PT2E_SCALE_FLOOR = 2.0**-12
+UNJUDGED_INT8 = (
+    "int8 of random weights cannot be judged (their logits are near-ties and the calibration is "
+    "random): agreement with fp32 is judged on a checkpoint's test images; never the fastest"
+)
 
 
 def round_orders(num_variants: int, rounds: int) -> list[list[int]]:
@@ -72,26 +83,51 @@ def latency_stats(samples_ms: Sequence[float]) -> dict[str, float]:
     }
 
 
-def output_difference(output, reference) -> tuple[float, float]:
-    """Max absolute difference and max relative difference (over the reference's largest |logit|).
-
-    Args:
-        output: the variant's output tensor.
-        reference: fp32 eager's output on the same input.
-
-    Returns:
-        ``(max_abs_diff, max_rel_diff)``.
-    """
-    diff = (output.detach().float().cpu() - reference.detach().float().cpu()).abs().max().item()
-    scale = reference.detach().float().abs().max().item()
-    return diff, diff / scale if scale > 0 else (0.0 if diff == 0 else math.inf)
-
-
 def is_exact(precision: str, max_rel_diff: float | None) -> bool | None:
     """Whether a variant counts as exact: fp32 precision and relative difference <= 1e-4."""
     if max_rel_diff is None:
         return None
     return precision == "fp32" and max_rel_diff <= EXACT_REL_TOL
+
+
+def verdict(precision: str, exact: bool | None, judged: dict | None) -> tuple[str, str | None]:
+    """The status of a prepared inference variant from its outputs.
+
+    Args:
+        precision: the variant's precision.
+        exact: whether its outputs are fp32's within ``EXACT_REL_TOL``.
+        judged: its :func:`~cnnzoo.export.judge.agreement` on a checkpoint's test images, or
+            ``None`` (not judged: exact, or a model with random weights).
+
+    Returns:
+        ``("ok", None)``; ``("disagrees", reason)`` when it predicts fp32's top-1 on fewer than
+        ``MIN_AGREEMENT`` of the test images; ``("unjudged", reason)`` for int8 that could not
+        be judged (random weights). Only ``ok`` variants can be the fastest.
+    """
+    if exact:
+        return "ok", None
+    if judged is not None:
+        return ("ok", None) if judged["agrees"] else ("disagrees", disagreement_reason(judged))
+    if precision == "int8":
+        return "unjudged", UNJUDGED_INT8
+    return "ok", None
+
+
+def int8_refusal(runtime: str, precision: str, max_logit: float) -> str | None:
+    """Why PT2E int8 of a network whose fp32 logits reach only ``max_logit`` is refused, or
+    ``None``: under one step of the quantizers' smallest scale (``PT2E_SCALE_FLOOR``) the
+    quantized network outputs zeros.
+
+    This is random-init mobilenet_v1 in eval mode: each depthwise convolution, He-initialised
+    over its fan-out, shrinks the activations about tenfold (max |logit| 8e-18 at 224 x 224), so
+    PT2E int8 gave all-zero logits (relative difference 1.0); ONNX Runtime, whose scales have no
+    such floor, did not. A trained network's batch norms keep its activations at unit scale.
+    """
+    if precision != "int8" or runtime not in PT2E_RUNTIMES or max_logit >= PT2E_SCALE_FLOOR:
+        return None
+    return (f"fp32 logits reach only {max_logit:.1e}, under one step of PT2E int8's smallest "
+            f"scale (its observers' eps, {PT2E_SCALE_FLOOR:.1e}): the activations vanish "
+            "(random init), so int8 outputs zeros")  # fmt: skip
 
 
 def bf16_emulated(precision: str, device: str, cpu_flags: Iterable[str]) -> bool:
@@ -107,7 +143,8 @@ def speedup(median_ms: float | None, baseline_ms: float | None) -> float | None:
 
 
 def fastest(results: Sequence[dict], *, exact_only: bool) -> dict | None:
-    """The ok result with the shortest median latency (only exact ones if ``exact_only``).
+    """The ok result with the shortest median latency (only exact ones if ``exact_only``); a
+    ``disagrees``, ``unjudged`` or ``refused`` variant never qualifies.
 
     Returns:
         ``{"runtime", "precision", "speedup"}``, or ``None`` when no result qualifies.

@@ -8,16 +8,30 @@ read by a ``DataLoader``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.utils.data
 
+from cnnzoo.reading import UnsafeInput
 
-class DataError(ValueError):
+
+class DataError(UnsafeInput):
     """A dataset file is missing or malformed; the message names the file and the problem."""
+
+
+@contextlib.contextmanager
+def refusals_as_data_errors() -> Iterator[None]:
+    """Re-raise a file refused by :mod:`cnnzoo.reading` as a :class:`DataError`, same message."""
+    try:
+        yield
+    except DataError:
+        raise
+    except UnsafeInput as err:
+        raise DataError(str(err)) from None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
 """ImageNet-style image folders: ``train/`` and ``val/`` trees of class folders (JPEG, PNG ...).
 
-Read with torchvision's ``ImageFolder``; the class of an image is the name of the folder under
-``train/`` (or ``val/``) that holds it, classes numbered in sorted order. The presets are the usual
+Laid out as torchvision's ``ImageFolder`` expects: the class of an image is the name of the folder
+under ``train/`` (or ``val/``) that holds it, classes numbered in sorted order. The folders are
+walked and the images read through :mod:`cnnzoo.reading`: links are followed only inside
+``data_dir`` and into each folder once (``ImageFolder`` follows a link to ``.`` forever), and
+16-bit or float images are converted faithfully rather than clipped. The presets are the usual
 ImageNet ones, scaled to the model's input size S (torchvision's reference recipe):
 
 - train: ``RandomResizedCrop(S)`` (scale 0.08-1, aspect 3/4-4/3; Szegedy et al. 2015, Sec. 6) and a
@@ -10,8 +13,9 @@ ImageNet ones, scaled to the model's input size S (torchvision's reference recip
 - both: ImageNet's per-channel mean and std.
 
 The tree is checked before anything is decoded: a missing ``train/`` or ``val/``, no class folders,
-an empty class folder, or ``val/`` classes that differ from ``train/`` raise :class:`DataError`.
-Images themselves are decoded in the loader's workers.
+an empty class folder, a class folder not named in UTF-8, or ``val/`` classes that differ from
+``train/`` raise :class:`DataError`. Images themselves are decoded in the loader's workers; one that
+cannot be read stops the run with one line naming it.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from pathlib import Path
 
 import torch
 
-from cnnzoo.data.base import DataError, Dataset, DatasetInfo
+from cnnzoo.data.base import DataError, Dataset, DatasetInfo, refusals_as_data_errors
+from cnnzoo.reading import read_image, walk_files
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's ImageNet statistics
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -47,23 +52,69 @@ def imagefolder_transform(size: int, *, train: bool, mean=IMAGENET_MEAN, std=IMA
     return transforms.Compose([*geometry, transforms.ToTensor(), transforms.Normalize(mean, std)])
 
 
-def class_folders(root: Path) -> list[str]:
-    """The class folder names under ``root``, sorted, each checked to hold at least one image."""
+def list_images(root: Path, within: Path) -> tuple[list[str], list[tuple[Path, int]]]:
+    """The class folders under ``root`` (sorted) and their images, each with its class index.
+
+    The images of a class are those :func:`~cnnzoo.reading.walk_files` finds in its folder: links
+    followed inside ``within``, each folder entered once (a link to ``.`` adds nothing).
+
+    Raises:
+        DataError: ``root`` missing, no class folders, a class folder not named in UTF-8, an empty
+            class folder, or a link that resolves outside ``within``.
+    """
     if not root.is_dir():
         raise DataError(f"{root}: no such directory")
     classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
     if not classes:
         raise DataError(f"{root}: holds no class folders (expected {root}/<class>/<image>)")
-    for name in classes:
-        if not any(
-            file.lower().endswith(IMAGE_EXTENSIONS)
-            for _, _, files in os.walk(root / name, followlinks=True)
-            for file in files
-        ):
+    samples: list[tuple[Path, int]] = []
+    for index, name in enumerate(classes):
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:  # os.scandir gives undecodable bytes as lone surrogates
+            raise DataError(f"{root}: the class folder {os.fsencode(name)!r} is not named in "
+                            "UTF-8; rename it") from None  # fmt: skip
+        with refusals_as_data_errors():
+            images = list(walk_files(root / name, IMAGE_EXTENSIONS, within=within))
+        if not images:
             raise DataError(
                 f"{root / name}: empty class folder, holds no image ({', '.join(IMAGE_EXTENSIONS)})"
             )
-    return classes
+        samples += [(path, index) for path in images]
+    return classes, samples
+
+
+class ImageFiles(torch.utils.data.Dataset):
+    """Image files of classes: item ``i`` is ``(transform(RGB image), class index)``.
+
+    Images are read with :func:`~cnnzoo.reading.read_image` (faithful conversion; a file that
+    cannot be read is a one-line :class:`DataError` naming it, also from a loader's worker).
+
+    Args:
+        classes: the class names, in index order.
+        samples: ``(path, class index)`` of each image.
+        transform: PIL image -> tensor.
+        within: the folder every image must resolve into.
+    """
+
+    def __init__(
+        self, classes: list[str], samples: list[tuple[Path, int]], transform: Callable,
+        within: Path,
+    ) -> None:  # fmt: skip
+        self.classes = classes
+        self.samples = samples
+        self.targets = [label for _, label in samples]
+        self.transform = transform
+        self.within = within
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        path, label = self.samples[index]
+        with refusals_as_data_errors():
+            image = read_image(path, "RGB", within=self.within)
+        return self.transform(image), label
 
 
 def load_imagefolder(
@@ -76,15 +127,14 @@ def load_imagefolder(
         input_size: the crop size S of the presets (default 224).
 
     Returns:
-        A dataset whose splits are torchvision ``ImageFolder`` objects returning
+        A dataset whose splits are :class:`ImageFiles` returning
         ``(normalised float tensor 3 x S x S, label)``.
 
     Raises:
-        DataError: no ``data_dir``, a missing split, no or an empty class folder, or class folders
-            that differ between ``train/`` and ``val/``.
+        DataError: no ``data_dir``, a missing split, no or an empty class folder, a class folder
+            not named in UTF-8, a link that resolves outside ``data_dir``, or class folders that
+            differ between ``train/`` and ``val/``.
     """
-    from torchvision.datasets import ImageFolder
-
     if data_dir is None:
         raise DataError(
             "imagefolder: no data directory given; pass --data-dir D with D/train/<class>/<image> "
@@ -92,8 +142,8 @@ def load_imagefolder(
         )
     root = Path(data_dir)
     size = input_size or DEFAULT_SIZE
-    classes = class_folders(root / "train")
-    val_classes = class_folders(root / "val")
+    classes, train_samples = list_images(root / "train", root)
+    val_classes, val_samples = list_images(root / "val", root)
     if val_classes != classes:
         only_train = sorted(set(classes) - set(val_classes))
         only_val = sorted(set(val_classes) - set(classes))
@@ -101,8 +151,8 @@ def load_imagefolder(
             f"{root / 'val'}: class folders differ from {root / 'train'} "
             f"(only in train: {only_train[:5] or 'none'}, only in val: {only_val[:5] or 'none'})"
         )
-    train = ImageFolder(root / "train", transform=imagefolder_transform(size, train=True))
-    val = ImageFolder(root / "val", transform=imagefolder_transform(size, train=False))
+    train = ImageFiles(classes, train_samples, imagefolder_transform(size, train=True), root)
+    val = ImageFiles(classes, val_samples, imagefolder_transform(size, train=False), root)
     info = DatasetInfo(
         name="imagefolder",
         num_classes=len(classes),
@@ -120,6 +170,11 @@ def convert_image(image, mode: str):
     return image.convert(mode)
 
 
+def image_mode(info: DatasetInfo) -> str:
+    """The Pillow mode of the images a model of ``info`` takes: ``"L"`` (grey) or ``"RGB"``."""
+    return "L" if info.in_chans == 1 else "RGB"
+
+
 def image_transform(info: DatasetInfo, *, input_size: int | None = None) -> Callable:
     """PIL image -> normalised float tensor ``C x S x S`` as the model of ``info`` was fed at test.
 
@@ -132,7 +187,7 @@ def image_transform(info: DatasetInfo, *, input_size: int | None = None) -> Call
     size = input_size or info.image_size
     if info.name == "imagefolder":
         return imagefolder_transform(size, train=False, mean=info.mean, std=info.std)
-    mode = "L" if info.in_chans == 1 else "RGB"
+    mode = image_mode(info)
     steps = [
         transforms.Lambda(partial(convert_image, mode=mode)),
         transforms.Resize((info.image_size, info.image_size)),

@@ -10,7 +10,8 @@ strided shares, the training order is padded by repetition to equal shares (as
 The augmentation of a loader runs in its worker processes with torchvision's random transforms;
 their seeds come from ``(seed, epoch, start_step)``, so an epoch is reproducible for a given
 number of workers, but a resume in mid-epoch does not redraw the interrupted epoch's crops bit for
-bit (the in-memory stream does).
+bit (the in-memory stream does). A file a worker refuses (:class:`~cnnzoo.reading.UnsafeInput`)
+stops the stream with the worker's one-line message, not the worker's traceback.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch.utils.data
 
 from cnnzoo.data.base import DatasetInfo
 from cnnzoo.data.stream import epoch_generator, shard_positions
+from cnnzoo.reading import UnsafeInput
 
 
 class ShardSampler(torch.utils.data.Sampler[int]):
@@ -189,8 +191,22 @@ class LoaderStream:
     def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         non_blocking = self.device.type == "cuda"
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
-        for images, labels in self.loader:
-            yield (
-                images.to(self.device, non_blocking=non_blocking, memory_format=memory_format),
-                labels.to(self.device, non_blocking=non_blocking),
-            )
+        try:
+            for images, labels in self.loader:
+                yield (
+                    images.to(self.device, non_blocking=non_blocking, memory_format=memory_format),
+                    labels.to(self.device, non_blocking=non_blocking),
+                )
+        except UnsafeInput as err:
+            raise type(err)(worker_message(err)) from None
+
+
+def worker_message(err: BaseException) -> str:
+    """The message ``err`` had where it was raised: a DataLoader worker's exception arrives with
+    the worker's traceback as its message, whose last line is ``module.Type: message``."""
+    text = str(err)
+    if "Traceback" not in text:
+        return text
+    last = text.rstrip().splitlines()[-1]
+    prefix = f"{type(err).__module__}.{type(err).__qualname__}: "
+    return last.removeprefix(prefix)

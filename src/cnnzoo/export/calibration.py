@@ -10,6 +10,8 @@ import torch
 
 from cnnzoo.data import BatchStream, Split, load_dataset
 
+CALIBRATION_IMAGES = 512  # ONNX Runtime's and PT2E's min-max observers settle well before this
+
 
 def sample_indices(size: int, count: int, seed: int) -> torch.Tensor:
     """``min(count, size)`` distinct indices of ``0 .. size-1``, a pure function of ``seed``."""
@@ -22,7 +24,7 @@ def calibration_batches(
     *,
     data_dir: str | None,
     input_size: int | None,
-    num_images: int = 256,
+    num_images: int = CALIBRATION_IMAGES,
     batch_size: int = 32,
     seed: int = 0,
     in_chans: int | None = None,

@@ -16,16 +16,25 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cnnzoo.export.calibration import calibration_batches
+from cnnzoo.export.calibration import CALIBRATION_IMAGES, calibration_batches
 from cnnzoo.export.common import run_batched
+from cnnzoo.export.judge import (
+    EVAL_BATCH,
+    MIN_AGREEMENT,
+    Disagrees,
+    agreement,
+    disagreement_reason,
+    eval_batches,
+    output_difference,
+    top1,
+)
+from cnnzoo.files import check_output_file
 from cnnzoo.train.checkpoint import is_checkpoint
 
 FORMATS = ("onnx", "executorch")
 SUFFIXES = {"onnx": ".onnx", "executorch": ".pte"}
 QUANTIZATIONS = ("int8",)
-CALIBRATION_IMAGES = 512  # ONNX Runtime's and PT2E's min-max observers settle well before this
 CALIBRATION_BATCH = 32
-EVAL_BATCH = 500  # test-set batches of the fp32 PyTorch model (and of a dynamic-batch file)
 VERIFY_SEED = 0
 
 
@@ -201,12 +210,12 @@ def file_runner(path: str | Path, fmt: str, batch: int) -> Callable[[torch.Tenso
 
 
 def differences(out: torch.Tensor, ref: torch.Tensor) -> dict:
-    """Max abs difference of ``out`` from ``ref``, and it relative to the largest ``|ref|``."""
-    diff = float((out.float() - ref.float()).abs().max())
-    scale = float(ref.abs().max())
+    """:func:`~cnnzoo.export.judge.output_difference` of ``out`` from ``ref`` as a dict, with the
+    largest ``|ref|`` and the share of rows whose argmax agrees."""
+    diff, rel = output_difference(out, ref)
     agree = float((out.argmax(1) == ref.argmax(1)).float().mean())
-    rel = diff / scale if scale else diff
-    return {"max_abs_diff": diff, "max_logit": scale, "max_rel_diff": rel, "argmax_agree": agree}
+    return {"max_abs_diff": diff, "max_logit": float(ref.abs().max()), "max_rel_diff": rel,
+            "argmax_agree": agree}  # fmt: skip
 
 
 def verify_examples(
@@ -231,7 +240,7 @@ def test_top1(
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Top-1 of the exported file and of the fp32 PyTorch model on the checkpoint dataset's
-    test split, normalised as in training.
+    test split, normalised as in training, and how often the two predict the same class.
 
     Args:
         run: the file's runner (any batch size).
@@ -241,30 +250,18 @@ def test_top1(
         progress: called with ``(images done, total)`` after each batch.
 
     Returns:
-        ``{"dataset", "count", "top1_file", "top1_fp32", "agree"}``.
+        ``{"dataset", "count", "top1_file", "top1_fp32", "agree", "agrees"}``: ``agrees`` is the
+        judgement of :func:`cnnzoo.export.judge.agreement` (``agree >= MIN_AGREEMENT``).
     """
-    from cnnzoo.data import BatchStream, load_dataset
-    from cnnzoo.train.inference import info_from_record
-
-    record = subject.record
-    data = load_dataset(record["name"], data_dir=config.data_dir or record.get("data_dir"))
-    info = info_from_record(record)
-    stream = BatchStream(data.test, info, batch_size=EVAL_BATCH, train=False, seed=0,
-                         device="cpu", input_size=subject.input[-1])  # fmt: skip
-    correct_file = correct_fp32 = agree = done = 0
-    total = len(data.test)
-    with torch.no_grad():
-        for images, labels in stream.epoch(0):
-            ours = run(images).argmax(1)
-            ref = model(images).argmax(1)
-            correct_file += int((ours == labels).sum())
-            correct_fp32 += int((ref == labels).sum())
-            agree += int((ours == ref).sum())
-            done += len(labels)
-            if progress:
-                progress(done, total)
-    return {"dataset": record["name"], "count": done, "top1_file": correct_file / done,
-            "top1_fp32": correct_fp32 / done, "agree": agree / done}  # fmt: skip
+    total, batches = eval_batches(subject.record, data_dir=config.data_dir,
+                                  input_size=subject.input[-1], batch_size=EVAL_BATCH)  # fmt: skip
+    (ours, ref), labels = top1(
+        [run, model], batches, progress=progress and (lambda done: progress(done, total))
+    )
+    judged = agreement(ours, ref, labels)
+    return {"dataset": subject.record["name"], "count": judged["images"],
+            "top1_file": judged["top1"], "top1_fp32": judged["top1_fp32"],
+            "agree": judged["agreement"], "agrees": judged["agrees"]}  # fmt: skip
 
 
 def export_model(config: ExportConfig, progress: Callable[[int, int], None] | None = None) -> dict:
@@ -282,9 +279,11 @@ def export_model(config: ExportConfig, progress: Callable[[int, int], None] | No
 
     Raises:
         ValueError: bad input (see the command's help), MissingDependency, UnsupportedModel.
+        Disagrees: ``--verify`` of an int8 checkpoint whose file predicts fp32's top-1 on fewer
+            than ``MIN_AGREEMENT`` of the test images; the file is removed.
     """
     subject = load_subject(config)
-    path = output_path(config, subject)
+    path = check_output_file(output_path(config, subject))
     calibration = calibration_for(config, subject)
     example = torch.zeros(1, *subject.input)
     start = time.perf_counter()
@@ -308,7 +307,13 @@ def export_model(config: ExportConfig, progress: Callable[[int, int], None] | No
     result["runtime"] = RUNTIME_NAMES[config.format]
     result["verify"] = checks
     if config.quantize and subject.record is not None:
-        result["accuracy"] = test_top1(run, subject.model, subject, config, progress)
+        result["accuracy"] = accuracy = test_top1(run, subject.model, subject, config, progress)
+        if not accuracy["agrees"]:
+            written.unlink()
+            judged = {"agreement": accuracy["agree"], "images": accuracy["count"]}
+            raise Disagrees(f"{written.name} ({config.quantize} {config.format}) disagrees "
+                            f"with fp32 PyTorch: {disagreement_reason(judged)}; the file was "
+                            "removed")  # fmt: skip
     return result
 
 
@@ -335,6 +340,9 @@ def summary_lines(result: dict) -> list[str]:
             f"test top-1 on {acc['dataset']} ({acc['count']:,} images): {result['precision']} "
             f"{result['format']} {acc['top1_file']:.2%}, fp32 PyTorch {acc['top1_fp32']:.2%} "
             f"({(acc['top1_file'] - acc['top1_fp32']) * 100:+.2f} points); same prediction on "
-            f"{acc['agree']:.2%}"
+            f"{acc['agree']:.2%} (needs >= {MIN_AGREEMENT:.0%}: agrees)"
         )
+    elif result["precision"] != "fp32" and "verify" in result:
+        lines.append(f"{result['precision']} not judged: agreement with fp32 is judged on the "
+                     "test images of a trained checkpoint (export a checkpoint)")  # fmt: skip
     return lines

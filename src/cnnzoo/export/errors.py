@@ -10,6 +10,8 @@ import re
 from collections.abc import Iterator
 from types import ModuleType
 
+from cnnzoo.interrupt import stop_in_chain
+
 # How torch.export, torch.onnx and ExecuTorch name an operator in their errors, most specific
 # first: "<OpOverload(op='aten.foo', overload='default')>", "torch.ops.aten.foo.default",
 # "'ns::foo'", "aten.foo.default".
@@ -107,7 +109,14 @@ def unsupported(model_name: str, exporter: str, err: BaseException) -> Unsupport
 
     Returns:
         The error to raise (from ``None``).
+
+    Raises:
+        Interrupted: ``err`` only wraps a stop signal (Ctrl-C during the export is a stop, not
+            an operation the exporter cannot handle).
     """
+    stop = stop_in_chain(err)
+    if stop is not None:
+        raise stop
     text = error_text(err)
     op = operator_name(text)
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]

@@ -7,6 +7,16 @@ Runtime's static-quantization guide: ``quant_pre_process`` (shape inference, gra
 optimisation), then ``quantize_static`` in QDQ format with per-channel int8 weights and int8
 activations calibrated on real images (min-max). ``quantize_dynamic`` is deliberately not offered:
 it quantizes activations on the fly and is several times slower for convolutions.
+
+Two choices keep the int8 file readable by runtimes other than ONNX Runtime (tested against
+OpenCV DNN 5.1 in ``tests/export/test_opencv.py``):
+
+- ``QDQKeepRemovableActivations``: the ReLUs stay nodes of the graph. By default the quantizer
+  drops each ReLU that follows a quantize step (its clamp at the zero point does the same), so a
+  runner that executes the graph in float, or that fuses Q/DQ pairs away, loses every ReLU.
+- The ``Gemm`` nodes (the classifiers) stay fp32: OpenCV DNN 5.1 fails to load a ``Gemm`` whose
+  bias is int32-quantized (``bufidx >= 0`` in ``argTensor``), whatever the activations. A
+  classifier is one small matrix product, a fraction of a percent of a CNN's mult-adds.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from cnnzoo.files import write_atomic
 OPSET = 18
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
+FLOAT_OPS = ("Gemm",)  # left fp32 in the int8 file (see the module docstring)
 
 
 def export_onnx(
@@ -98,6 +109,7 @@ def quantize_onnx_int8(
     quantization = require("onnxruntime.quantization")
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    onnx = require("onnx")
     batches = [
         b.detach().cpu().float().numpy() for b in rebatch(calibration, onnx_batch(fp32_path))
     ]
@@ -117,12 +129,15 @@ def quantize_onnx_int8(
         prepared = tmp.with_name(tmp.name + ".pre.onnx")
         try:
             quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+            graph = onnx.load(str(prepared), load_external_data=False).graph
             quantization.quantize_static(
                 str(prepared), str(tmp), Reader(),
                 quant_format=quantization.QuantFormat.QDQ, per_channel=True,
                 activation_type=quantization.QuantType.QInt8,
                 weight_type=quantization.QuantType.QInt8,
                 calibrate_method=quantization.CalibrationMethod.MinMax,
+                nodes_to_exclude=[n.name for n in graph.node if n.op_type in FLOAT_OPS],
+                extra_options={"QDQKeepRemovableActivations": True},
             )  # fmt: skip
         finally:
             prepared.unlink(missing_ok=True)

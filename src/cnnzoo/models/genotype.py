@@ -33,6 +33,10 @@ from pathlib import Path
 from typing import Any
 
 NUM_BLOCKS = 5  # Sec. 3: "B = 5" blocks per cell
+# Sec. 3 fixes B = 5 for the whole space; room for twice as many, so that the size of a network
+# a genotype file asks for stays bounded.
+MAX_BLOCKS = 2 * NUM_BLOCKS
+MAX_FILE_BYTES = 1 << 20  # a genotype is ~1 kB, a pareto.json of hundreds of them well under this
 NUM_INPUTS = 2  # Sec. 3: a cell's inputs are the outputs of the two previous cells
 COMBINES = ("add", "concat")  # Sec. 3, step 5: element-wise addition or concatenation
 
@@ -174,15 +178,32 @@ class Genotype:
     def from_file(cls, path: str | Path) -> Genotype:
         """Read a genotype JSON file; ``ValueError`` naming the file if it is missing or
         malformed."""
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as err:
-            raise ValueError(f"genotype file {str(path)!r}: {err.strerror or err}") from None
+        text = read_genotype_file(path)
         try:
             return cls.from_json(text)
         except ValueError as err:
             raise ValueError(f"genotype file {str(path)!r}: {err}") from None
+
+
+def read_genotype_file(path: str | Path) -> str:
+    """The text of a genotype file (or a ``pareto.json`` of them), refused unread past
+    :data:`MAX_FILE_BYTES`.
+
+    Raises:
+        ValueError: one line naming the file: missing, unreadable, too large or not UTF-8.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as err:
+        raise ValueError(f"genotype file {str(path)!r}: {err.strerror or err}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError(f"genotype file {str(path)!r}: larger than {MAX_FILE_BYTES:,} bytes, "
+                         "too large for a genotype or a pareto.json")  # fmt: skip
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"genotype file {str(path)!r}: not UTF-8 text ({err.reason})") from None
 
 
 def as_genotype(genotype: Genotype | Mapping[str, Any] | str) -> Genotype:
@@ -235,8 +256,9 @@ def check_genotype(genotype: Genotype) -> None:
     num_blocks = genotype.num_blocks
     if not _is_index(num_blocks):
         raise ValueError(f"genotype: num_blocks must be an integer, got {num_blocks!r}")
-    if num_blocks < 1:
-        raise ValueError(f"genotype: num_blocks must be at least 1, got {num_blocks}")
+    if not 1 <= num_blocks <= MAX_BLOCKS:
+        raise ValueError(f"genotype: num_blocks must be 1 .. {MAX_BLOCKS}, got {num_blocks} "
+                         f"(Sec. 3: B = {NUM_BLOCKS} blocks per cell)")  # fmt: skip
     for name in ("normal", "reduction"):
         _check_cell(getattr(genotype, name), name, num_blocks)
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from cnnzoo.models.genotype import Genotype
+from cnnzoo.models.genotype import Genotype, read_genotype_file
 
 FRONT_FIELDS = ("number", "score", "macs", "params")  # with the genotype, a pareto.json entry
 
@@ -68,9 +68,10 @@ def genotype_from_file(path: str | Path, trial: int | None = None) -> Genotype:
             without ``trial`` or without that trial (the message lists the front's trials), or
             ``trial`` given for a single genotype.
     """
+    text = read_genotype_file(path)
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+        data = json.loads(text)
+    except ValueError:
         data = None  # Genotype.from_file words the error
     if not isinstance(data, list):
         if trial is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -94,13 +95,21 @@ def candidate_kwargs(
     }
 
 
-def evaluate_candidate(genotype: Genotype, data: Dataset, proxy: Proxy, *, seed: int) -> dict:
+def evaluate_candidate(genotype: Genotype, data: Dataset, proxy: Proxy, *, seed: int,
+                       should_stop: Callable[[], bool] | None = None) -> dict | None:  # fmt: skip
     """Train the candidate network on ``data.train`` and score it on ``data.test``.
+
+    Args:
+        genotype, data, proxy: the candidate, its data (:func:`proxy_data`) and its budget.
+        seed: the network's weights and the batches' order.
+        should_stop: polled after each training step; when it answers true the training ends
+            there and the candidate has no score.
 
     Returns:
         ``score`` (validation top-1), ``val_loss``, ``params``, ``macs`` (of one image, the
         profiler's), ``train_s``, ``images_per_s``. A candidate whose training diverged scores 0
-        and has ``diverged`` (the engine's message) and its size instead of the rest.
+        and has ``diverged`` (the engine's message) and its size instead of the rest. ``None``
+        when ``should_stop`` ended the training.
     """
     from cnnzoo.analysis import profile
     from cnnzoo.train.build import (
@@ -135,9 +144,12 @@ def evaluate_candidate(genotype: Genotype, data: Dataset, proxy: Proxy, *, seed:
     start = time.perf_counter()
     try:
         for epoch in range(config.epochs):
-            train_one_epoch(nets.train_net, train, opt.optimizer, opt.scheduler, opt.scaler,
-                            opt.criterion, runtime, epoch=epoch, epochs=config.epochs,
-                            base_model=nets.model)  # fmt: skip
+            stats = train_one_epoch(nets.train_net, train, opt.optimizer, opt.scheduler,
+                                    opt.scaler, opt.criterion, runtime, epoch=epoch,
+                                    epochs=config.epochs, base_model=nets.model,
+                                    should_stop=should_stop)  # fmt: skip
+            if stats["stopped"] or (should_stop is not None and should_stop()):
+                return None
     except TrainingDiverged as err:
         return {"score": 0.0, "diverged": str(err), **cost}
     train_s = time.perf_counter() - start

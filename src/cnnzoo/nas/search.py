@@ -7,13 +7,26 @@ one search. The budget is the study's: workers stop when ``budget_candidates`` t
 COMPLETE, so the same command run again after a crash, or on a second machine against the same
 storage and study, finishes the remaining candidates and no more.
 
-A worker keeps a heartbeat in the storage while it trains a candidate. If it dies, the trial goes
-stale after :data:`GRACE_S` seconds, is marked FAIL and re-queued with the same genotype
-(:func:`requeue_candidate`); the next worker to ask runs it. A trial killed while its genotype was
-still being drawn (its choices are stored one by one) was no candidate yet: it stays FAIL and a
-fresh draw takes its place. A FAIL trial is not counted, so nothing is lost and nothing is
-counted twice. Two workers racing for the last slot: the one whose trial number is past the
+A worker keeps a heartbeat in the storage while it trains a candidate. If it dies on another
+machine, the trial goes stale after :data:`GRACE_S` seconds, is marked FAIL and re-queued with the
+same genotype (:func:`requeue_candidate`); the next worker to ask runs it. A trial killed while its
+genotype was still being drawn (its choices are stored one by one) was no candidate yet: it stays
+FAIL and a fresh draw takes its place. A FAIL trial is not counted, so nothing is lost and nothing
+is counted twice. Two workers racing for the last slot: the one whose trial number is past the
 budget marks it PRUNED (``over_budget``) unrun.
+
+On this machine a trial is put back instead (:func:`roll_back`: RUNNING -> WAITING, the same
+trial number, its recorded choices kept): SIGINT or SIGTERM stops a worker mid-candidate and it
+puts its trial back before it exits, and a worker found dead by the next run here
+(:func:`reclaim_dead_local`) has its trial put back. The next run trains that trial first, with
+its genotype, under its own number; the samplers draw from ``(seed, trial number)``, so a stopped
+and resumed single-worker search equals an uninterrupted one. A stopped ``--workers W`` search
+sends SIGTERM to its workers and waits for them (SIGKILL after :data:`STOP_S` s); a worker also
+gets SIGTERM from the kernel when its parent dies, however it dies (``PR_SET_PDEATHSIG``).
+
+The output folder is held through :func:`cnnzoo.outdir.owned` (one search at a time, never a
+folder of someone else's files), every file in it is written atomically, and a storage URL is
+shown and written only masked (:func:`cnnzoo.nas.storage.mask_url`).
 
 Evolution and random search maximize the validation score alone; NSGA-II's study has two
 objectives, the score and the MACs, and its result is their Pareto front. Every search writes its
@@ -23,21 +36,34 @@ a user can pick from when the network must be small.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import ctypes
+import dataclasses
 import io
 import json
 import math
 import multiprocessing
 import os
+import signal
 import socket
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cnnzoo.interrupt import (
+    STOP_SIGNALS,
+    Interrupted,
+    StopFlag,
+    catch_stop_signals,
+    signal_name,
+)
 from cnnzoo.nas.pareto import front_entries, pareto_front
 from cnnzoo.nas.proxy import Proxy, evaluate_candidate, proxy_data, proxy_dict
 from cnnzoo.nas.space import SearchSpace
+from cnnzoo.nas.storage import check_url, mask_url, storage_error, storage_errors
 from cnnzoo.nas.strategies import (
     DIRECTIONS,
     POPULATION,
@@ -51,6 +77,11 @@ HEARTBEAT_S = 10  # a running trial's heartbeat period
 GRACE_S = 40  # a trial without heartbeat for this long is taken for dead and re-queued
 MAX_RETRY = 3  # times a dead worker's candidate is run again
 POLL_S = 2.0  # how often an idle worker (budget full, trials still running) looks again
+STOP_S = 15.0  # how long a stopped worker may take to put its trial back before SIGKILL
+PR_SET_PDEATHSIG = 1  # linux/prctl.h: the signal a process gets when its parent dies
+COMMAND = "nas search"  # the output folder's owner (cnnzoo.outdir)
+LEGACY = ("search.db", "history.csv")  # a search folder from before output markers
+RECORD = "search.json"  # the configuration (storage masked), environment and summary
 HISTORY_FIELDS = ("number", "strategy", "seed", "index", "state", "score", "val_loss", "macs",
                   "params", "pareto", "train_s", "images_per_s", "seconds", "worker",
                   "retry_of", "genotype")  # fmt: skip
@@ -71,7 +102,8 @@ class SearchConfig:
         study: the study's name; default ``<dataset>-<strategy>-seed<seed>``.
         seed: the candidates' draws, the held-out split and the proxy's training seed.
         out: where ``history.csv``, ``search_curve.png``, ``best_genotype.json`` and its cell
-            drawing go.
+            drawing go (and ``search.db``, the default storage).
+        force: write into an ``out`` that holds files cnnzoo did not write.
         ops: the operations of the space (default: all 13).
         proxy: the candidates' size and training budget.
         population, sample: P and S of regularized evolution; P is NSGA-II's population.
@@ -91,6 +123,7 @@ class SearchConfig:
     proxy: Proxy = field(default_factory=Proxy)
     population: int = POPULATION
     sample: int = SAMPLE
+    force: bool = False
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -141,10 +174,12 @@ def make_storage(url: str):
     """The study storage of ``url``, with heartbeats and the re-queueing of dead workers' trials.
 
     Raises:
-        ValueError: a URL that is malformed, names a missing driver, or cannot be reached.
+        ValueError: one line, the URL masked: a URL that is malformed, names a missing driver,
+            cannot be reached or refuses the login.
     """
     import optuna
 
+    check_url(url)
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -153,9 +188,8 @@ def make_storage(url: str):
             heartbeat_stale_trial_callback=requeue_candidate,
             engine_kwargs={"pool_pre_ping": True},
         )  # fmt: skip
-    except Exception as err:  # SQLAlchemy's many connection and URL errors
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"--storage {url!r} cannot be used: {first}") from None
+    except Exception as err:  # SQLAlchemy's many connection and URL errors, the drivers' own
+        raise storage_error(err, url) from None
 
 
 def requeue_candidate(study, trial) -> None:
@@ -181,17 +215,19 @@ def open_study(config: SearchConfig):
     sampler = make_sampler(config.space, config.strategy, seed=config.seed,
                            population=config.population, sample=config.sample)  # fmt: skip
     directions = [DIRECTIONS[name] for name in objectives(config.strategy)]
-    study = optuna.create_study(storage=make_storage(config.storage_url),
-                                study_name=config.study_name, directions=directions,
-                                sampler=sampler, load_if_exists=True)  # fmt: skip
-    want = config.identity()
-    have = study.user_attrs.get("identity")
-    if have is None:
-        study.set_user_attr("identity", want)
-    elif have != want:
+    url = config.storage_url
+    with storage_errors(url):
+        study = optuna.create_study(storage=make_storage(url), study_name=config.study_name,
+                                    directions=directions, sampler=sampler,
+                                    load_if_exists=True)  # fmt: skip
+        want = config.identity()
+        have = study.user_attrs.get("identity")
+        if have is None:
+            study.set_user_attr("identity", want)
+    if have is not None and have != want:
         differ = ", ".join(k for k in want if have.get(k) != want[k])
         raise ValueError(
-            f"study {config.study_name!r} in {config.storage_url} exists with a different {differ}"
+            f"study {config.study_name!r} in {mask_url(url)} exists with a different {differ}"
             f" (it has {json.dumps({k: have.get(k) for k in want if have.get(k) != want[k]})}); "
             "choose another --study or the same settings"
         )
@@ -217,23 +253,48 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def reclaim_dead_local(study) -> int:
-    """Re-queue at once the RUNNING trials of workers of this machine whose process is gone (a
-    killed search run again here need not wait for their heartbeats to go stale).
+def roll_back(study, trial_id: int) -> bool:
+    """Put a RUNNING trial back in the queue (WAITING): the same trial number, its recorded
+    choices kept (any not drawn yet are drawn when it runs again), run before any new draw.
 
     Returns:
-        How many trials were re-queued.
+        Whether it was put back (False: it had finished meanwhile, or was never started).
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    try:
+        if storage.get_trial(trial_id).state != TrialState.RUNNING:
+            return False
+        return storage.set_trial_state_values(trial_id, TrialState.WAITING)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+
+
+def reclaim_dead_local(study) -> list[int]:
+    """Put back at once the RUNNING trials of workers of this machine whose process is gone (a
+    killed search run again here need not wait for their heartbeats to go stale); a trial put
+    back :data:`MAX_RETRY` times already (its candidate kills its worker) is marked FAIL.
+
+    Returns:
+        The numbers of the trials put back.
     """
     from optuna.trial import TrialState
 
     host = socket.gethostname()
-    reclaimed = 0
+    reclaimed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = str(trial.user_attrs.get("worker", "")).split(":")
-        dead = len(owner) == 3 and owner[0] == host and not pid_alive(int(owner[1]))
-        if dead and study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
-            requeue_candidate(study, study._storage.get_trial(trial._trial_id))
-            reclaimed += 1
+        if not (len(owner) == 3 and owner[0] == host and not pid_alive(int(owner[1]))):
+            continue
+        restarts = trial.user_attrs.get("restarts", 0)
+        if restarts >= MAX_RETRY:
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            continue
+        study._storage.set_trial_user_attr(trial._trial_id, "restarts", restarts + 1)
+        if roll_back(study, trial._trial_id):
+            reclaimed.append(trial.number)
     return reclaimed
 
 
@@ -259,9 +320,14 @@ def over_budget(study, trial, budget: int) -> bool:
     return sum(t.number < trial.number for t in live) >= budget
 
 
-def objective(config: SearchConfig, data, worker: str) -> Callable:
+def objective(config: SearchConfig, data, worker: str, started: list[int],
+              stop: StopFlag) -> Callable:  # fmt: skip
     """The study's objective: decode the trial's genotype, train and score it on the proxy;
-    returns the values of the strategy's :func:`~cnnzoo.nas.strategies.objectives`."""
+    returns the values of the strategy's :func:`~cnnzoo.nas.strategies.objectives`. Each trial's
+    id is appended to ``started`` first (the trial a stopped worker puts back). A stop signal
+    raises :class:`~cnnzoo.interrupt.Interrupted` at once; one raised where it could not
+    propagate (in a finalizer, which drops exceptions) is still in ``stop``, which the training
+    polls after each step."""
     import optuna
 
     space, names = config.space, objectives(config.strategy)
@@ -270,6 +336,7 @@ def objective(config: SearchConfig, data, worker: str) -> Callable:
         # The worker first (a killed run, started again here, finds its dead trials at once),
         # then the choices one by one, then the whole genotype: from that write on the trial
         # is a candidate, and one killed at any later point is re-run with its own genotype.
+        started.append(trial._trial_id)
         trial.set_user_attr("worker", worker)
         params = {name: trial.suggest_categorical(name, options)
                   for name, options in space.choices().items()}  # fmt: skip
@@ -279,7 +346,10 @@ def objective(config: SearchConfig, data, worker: str) -> Callable:
             trial.set_user_attr("over_budget", True)
             raise optuna.TrialPruned("over the study's budget")
         start = time.perf_counter()
-        result = evaluate_candidate(genotype, data, config.proxy, seed=config.seed)
+        result = evaluate_candidate(genotype, data, config.proxy, seed=config.seed,
+                                    should_stop=lambda: stop.requested)  # fmt: skip
+        if result is None or stop.requested:
+            raise stop.immediate(stop.signum)
         for key, value in result.items():
             trial.set_user_attr(key, value)
         trial.set_user_attr("seconds", time.perf_counter() - start)
@@ -296,17 +366,37 @@ def load_training_split(config: SearchConfig):
     return data.train, data.info
 
 
+def stopped_search(signum: int, study, budget: int) -> Interrupted:
+    """The stop of the search by ``signum``: how far the study is and which trials wait to run
+    first (the storage is read at best: it may be what failed)."""
+    from optuna.trial import TrialState
+
+    try:
+        waiting = [t.number for t in study.get_trials(deepcopy=False,
+                                                      states=(TrialState.WAITING,))]  # fmt: skip
+        done = f" at {counts(study).get('COMPLETE', 0)}/{budget} candidates"
+    except Exception:  # the storage's own errors: the stop is still reported in one line
+        waiting, done = [], ""
+    first = f" (trial {', '.join(map(str, waiting))} put back)" if waiting else ""
+    return Interrupted(signum, f"stopped by {signal_name(signum)}{done}{first}")
+
+
 def work(
-    config: SearchConfig, deadline: float | None, threads: int, index: int,
+    config: SearchConfig, deadline: float | None, threads: int, index: int, stop: StopFlag,
     on_trial: Callable[[], None] | None = None,
 ) -> int:  # fmt: skip
     """One worker: run candidates until the study's budget is COMPLETE or ``deadline`` passes;
-    ``on_trial`` is called after each.
+    ``on_trial`` is called after each; ``stop`` is the flag of this process's stop signals.
 
     Returns:
         The candidates this worker completed.
+
+    Raises:
+        Interrupted: SIGINT or SIGTERM; the candidate in progress was put back
+            (:func:`roll_back`).
     """
     import torch
+    from optuna.exceptions import UpdateFinishedTrialError
 
     torch.set_num_threads(threads)
     study = open_study(config)
@@ -314,27 +404,142 @@ def work(
     train, info = load_training_split(config)
     data = proxy_data(train, info, config.proxy, config.seed)
     worker = f"{socket.gethostname()}:{os.getpid()}:{index}"
-    fn = objective(config, data, worker)
+    started: list[int] = []
+    fn = objective(config, data, worker, started, stop)
     done = 0
-    while deadline is None or time.time() < deadline:
-        state = budget_state(study, config.budget_candidates)
-        if state == "done":
-            break
-        if state == "wait":
-            time.sleep(POLL_S)
-            continue
-        study.optimize(fn, n_trials=1)
-        done += 1
-        if on_trial:
-            on_trial()
+    try:
+        while deadline is None or time.time() < deadline:
+            if stop.requested:  # a stop raised where it could not propagate (a finalizer)
+                raise stop.immediate(stop.signum)
+            state = budget_state(study, config.budget_candidates)
+            if state == "done":
+                break
+            if state == "wait":
+                time.sleep(POLL_S)
+                continue
+            try:
+                study.optimize(fn, n_trials=1)
+            except UpdateFinishedTrialError:  # taken for dead meanwhile, and re-queued
+                continue
+            done += 1
+            if on_trial:
+                on_trial()
+    except Interrupted as stopped:
+        with contextlib.suppress(Exception):  # else the next run here reclaims it
+            if started:
+                roll_back(study, started[-1])
+        raise stopped_search(stopped.signum, study, config.budget_candidates) from None
     return done
 
 
-def _work_in_child(config: SearchConfig, deadline: float | None, threads: int, index: int) -> None:
+def die_with_parent(parent: int) -> None:
+    """Have the kernel send this process SIGTERM when its parent ends, however it ends (Linux's
+    ``PR_SET_PDEATHSIG``), and send it now if the parent is already gone."""
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: no such call
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _work_in_child(config: SearchConfig, deadline: float | None, threads: int, index: int,
+                   parent: int) -> None:  # fmt: skip
+    # The worker starts with SIGINT and SIGTERM blocked (the parent holds them while it starts
+    # its workers), so a stop that comes before its handlers are in place waits for them.
+    die_with_parent(parent)
+    with catch_stop_signals() as stop:
+        try:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+            with storage_errors(config.storage_url):
+                work(config, deadline, threads, index, stop)
+        except Interrupted as stopped:  # its trial is put back; the parent says what was kept
+            sys.stderr.flush()
+            os._exit(stopped.exit_code)  # at once: the interpreter's own teardown takes seconds
+        except ValueError as err:
+            raise SystemExit(f"cnnzoo nas search: error: {err}") from None
+
+
+def stop_workers(procs: list) -> None:
+    """SIGTERM to every live worker, which puts its trial back and exits; SIGKILL to any still
+    alive :data:`STOP_S` seconds later."""
+    live = [p for p in procs if p.is_alive()]
+    for p in live:
+        p.terminate()
+    deadline = time.monotonic() + STOP_S
+    for p in live:
+        p.join(max(0.0, deadline - time.monotonic()))
+    for p in live:
+        if p.is_alive():
+            p.kill()
+            p.join()
+
+
+def run_workers(config: SearchConfig, study, deadline: float | None, threads: int,
+                stop: StopFlag, report: Callable[[], None] | None) -> None:  # fmt: skip
+    """``config.workers`` worker processes to the budget; on SIGINT or SIGTERM (``stop``) they
+    are stopped (:func:`stop_workers`), the trials of any killed one are put back, and
+    :class:`~cnnzoo.interrupt.Interrupted` says so.
+
+    Raises:
+        ValueError: workers failed before the budget was complete.
+    """
+    from cnnzoo.outdir import signals_held
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle spinning starves the others
+    context = multiprocessing.get_context("spawn")
+    procs = [context.Process(target=_work_in_child,
+                             args=(config, deadline, threads, i, os.getpid()))
+             for i in range(config.workers)]  # fmt: skip
     try:
-        work(config, deadline, threads, index)
-    except ValueError as err:
-        raise SystemExit(f"cnnzoo nas search: error: {err}") from None
+        with signals_held():  # inherited: each worker unblocks them once its handlers are set
+            for p in procs:
+                p.start()
+        while any(p.is_alive() for p in procs):
+            if stop.requested:  # a stop raised where it could not propagate (a finalizer)
+                raise stop.immediate(stop.signum)
+            if report:
+                report()
+            for p in procs:
+                p.join(timeout=POLL_S / len(procs))
+    except Interrupted as stopped:
+        stop_workers(procs)
+        with contextlib.suppress(Exception):  # else the next run here reclaims them
+            reclaim_dead_local(study)
+        raise stopped_search(stopped.signum, study, config.budget_candidates) from None
+    finally:
+        stop_workers(procs)
+    failed = [p.exitcode for p in procs if p.exitcode]
+    if failed and budget_state(study, config.budget_candidates) != "done" and not deadline:
+        raise ValueError(f"{len(failed)} worker(s) stopped with exit codes {failed}")
+
+
+def config_record(config: SearchConfig) -> dict:
+    """The configuration as plain data, with the storage it resolved to, masked."""
+    record = dataclasses.asdict(config)
+    record.update(storage=mask_url(config.storage_url), study=config.study_name,
+                  ops=list(config.space.ops))  # fmt: skip
+    return record
+
+
+def write_record(out: Path, config: SearchConfig, summary: dict | None = None) -> None:
+    """``search.json``: what made the folder (configuration, versions, commit) and, once the
+    search ends, its summary."""
+    from cnnzoo.env import environment
+    from cnnzoo.files import write_text_atomic
+
+    record = {"command": f"cnnzoo {COMMAND}", "config": config_record(config),
+              "environment": environment(), "summary": summary}  # fmt: skip
+    write_text_atomic(out / RECORD, json.dumps(record, indent=1) + "\n")
+
+
+@contextlib.contextmanager
+def writing_into(out: Path) -> Iterator[None]:
+    """Name ``out`` in an ``OSError`` of the block that names no file (a write on a full disk)."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is not None or err.errno is None:
+            raise
+        raise OSError(err.errno, err.strerror, str(out)) from None
 
 
 def search(config: SearchConfig, progress: Callable[[dict], None] | None = None) -> dict:
@@ -346,40 +551,38 @@ def search(config: SearchConfig, progress: Callable[[dict], None] | None = None)
 
     Returns:
         :func:`write_outputs`' summary.
+
+    Raises:
+        ValueError: one line: an ``out`` that is in use, a file or someone else's folder; a
+            storage that cannot be used (its URL masked); a study of other settings.
+        Interrupted: SIGINT or SIGTERM; the candidates in progress were put back.
     """
-    study = open_study(config)  # fail here, in one line, before any worker starts
-    reclaim_dead_local(study)
-    Path(config.out).mkdir(parents=True, exist_ok=True)
-    deadline = time.time() + 60 * config.budget_minutes if config.budget_minutes else None
-    cores = os.cpu_count() or 1
-    threads = max(1, cores // config.workers)
-    started = time.time()
-    if config.workers == 1:
-        work(config, deadline, threads, 0, on_trial=progress and (
-            lambda: progress(status(study, config.budget_candidates, started))))  # fmt: skip
-    else:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle spinning starves the others
-        context = multiprocessing.get_context("spawn")
-        procs = [context.Process(target=_work_in_child, args=(config, deadline, threads, i))
-                 for i in range(config.workers)]  # fmt: skip
-        for p in procs:
-            p.start()
-        try:
-            while any(p.is_alive() for p in procs):
-                if progress:
-                    progress(status(study, config.budget_candidates, started))
-                for p in procs:
-                    p.join(timeout=POLL_S / len(procs))
-        finally:
-            for p in procs:
-                if p.is_alive():
-                    p.terminate()
-        failed = [p.exitcode for p in procs if p.exitcode]
-        if failed and budget_state(study, config.budget_candidates) != "done" and not deadline:
-            raise ValueError(f"{len(failed)} worker(s) stopped with exit codes {failed}")
-    if progress:
-        progress(status(study, config.budget_candidates, started))
-    return write_outputs(study, config)
+    from cnnzoo.outdir import owned
+
+    with owned(config.out, COMMAND, legacy=LEGACY, force=config.force) as folder, \
+            catch_stop_signals() as stop:  # fmt: skip
+        study = open_study(config)  # fail here, in one line, before any worker starts
+        out = folder.mark()
+        with writing_into(out):
+            write_record(out, config)
+        with storage_errors(config.storage_url):
+            reclaim_dead_local(study)
+            deadline = time.time() + 60 * config.budget_minutes if config.budget_minutes else None
+            threads = max(1, (os.cpu_count() or 1) // config.workers)
+            started = time.time()
+            report = progress and (
+                lambda: progress(status(study, config.budget_candidates, started)))  # fmt: skip
+            if config.workers == 1:
+                work(config, deadline, threads, 0, stop, on_trial=report)
+            else:
+                run_workers(config, study, deadline, threads, stop, report)
+            if report:
+                report()
+            with writing_into(out):
+                summary = write_outputs(study, config)
+        with writing_into(out):
+            write_record(out, config, summary)
+        return summary
 
 
 def status(study, budget: int, started: float) -> dict:
@@ -448,7 +651,8 @@ def write_outputs(study, config: SearchConfig) -> dict:
     write_text_atomic(out / "history.csv", csv_text(rows))
     complete = [r for r in rows if r["state"] == "COMPLETE"]
     summary = {
-        "study": config.study_name, "storage": config.storage_url, "strategy": config.strategy,
+        "study": config.study_name, "storage": mask_url(config.storage_url),
+        "strategy": config.strategy,
         "complete": len(complete), "budget": config.budget_candidates,
         "failed": sum(r["state"] == "FAIL" for r in rows), "out": str(out),
     }  # fmt: skip

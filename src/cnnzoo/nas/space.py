@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from cnnzoo.models.genotype import (
     COMBINES,
+    MAX_BLOCKS,
     NUM_BLOCKS,
     NUM_INPUTS,
     OPERATION_NAMES,
@@ -99,8 +100,8 @@ class SearchSpace:
         bad = [c for c in self.combines if c not in COMBINES]
         if bad or not self.combines:
             raise ValueError(f"unknown combine(s) {bad}; choose from {', '.join(COMBINES)}")
-        if self.num_blocks < 1:
-            raise ValueError(f"a cell needs at least one block, got {self.num_blocks}")
+        if not 1 <= self.num_blocks <= MAX_BLOCKS:
+            raise ValueError(f"a cell has 1 .. {MAX_BLOCKS} blocks, got {self.num_blocks}")
 
     def to_dict(self) -> dict:
         """Plain data; two searches share a study only if these are equal."""

@@ -91,9 +91,12 @@ def load_page(session, path: str | Path) -> PageLoad:
     path = Path(path).resolve()
     session.get_log("browser")  # drop what an earlier page left
     session.get(path.as_uri())
-    broken = session.execute_script(
-        "return Array.from(document.images)"
-        ".filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src'));"
+    # wait until every image has loaded or failed (a busy machine may still be decoding one)
+    broken = session.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "const images = Array.from(document.images);"
+        "Promise.all(images.map(i => i.decode().catch(() => null))).then(() => done(images"
+        ".filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src'))));"
     )
     console = tuple(f"{e['level']} {e['message']}" for e in session.get_log("browser")
                     if e.get("level") in SEVERITIES)  # fmt: skip

@@ -4,16 +4,25 @@ files, ``cnnzoo embed`` folders and ``cnnzoo nas search`` folders.
 Each reader returns a plain record of what its section shows, with the files it shows copied or
 drawn into the site's ``figures/`` folder, or raises :class:`InputError`: one line that names the
 input and what is wrong with it. The caller reports the line and writes the rest of the report.
+
+An input folder may come from someone else, so every file is read through :func:`member`: only a
+regular file whose real path lies inside the folder (a link to a file elsewhere, a FIFO or a
+device is refused), of bounded size; a figure is copied only if its bytes are what its name says
+(a PNG's signature; an SVG without scripts), so nothing but the input's own figures reaches the
+published site.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
-import shutil
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnnzoo.files import write_atomic
+from cnnzoo.reading import UnsafeInput, regular_file
 from cnnzoo.report.figures import save_svg, training_curves
 
 # how to make each kind of input, shown where the input is absent
@@ -31,6 +40,11 @@ RUN_METRICS = ("epoch", "train_loss", "train_top1", "test_loss", "test_top1")
 EMBED_FIGURES = ("scatter.png", "grid.png", "map.png")
 NAS_FIGURES = ("search_curve.png", "pareto_front.png", "best_cell.svg")
 NAS_TOP = 10  # candidates listed in a search's table
+MAX_TEXT = 64 * 2**20  # bytes of a record (JSON, CSV) read from an input
+MAX_FIGURE = 64 * 2**20  # bytes of a figure copied from an input
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# what an SVG shown in the site must not hold: scripts, event handlers, embedded documents
+SVG_ACTIVE = re.compile(rb"<script|<foreignobject|<iframe|\son[a-z]+\s*=|javascript:", re.I)
 
 
 class InputError(ValueError):
@@ -66,23 +80,89 @@ def _folder(path: Path, option: str) -> Path:
     return path
 
 
-def _json(path: Path, option: str, source: Path) -> dict:
+def member(folder: Path, name: str, option: str, *, limit: int = MAX_TEXT) -> Path | None:
+    """``folder / name`` if it is there (``None`` if not): a regular file inside ``folder``, links
+    resolved, of at most ``limit`` bytes.
+
+    Raises:
+        InputError: it is there but is a link out of the folder, not a regular file, or too big.
+    """
+    path = folder / name
+    if not path.is_symlink() and not path.exists():
+        return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{option} {source}: no {path.name} in it") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(f"{option} {source}: {path.name} is not readable JSON ({err})") from None
+        real = regular_file(path, within=folder, what=f"{option} {folder}:")
+    except UnsafeInput as err:
+        raise InputError(str(err)) from None
+    size = real.stat().st_size
+    if size > limit:
+        raise InputError(f"{option} {folder}: {name} is {size:,} bytes, more than the "
+                         f"{limit:,} an input's file may have")  # fmt: skip
+    return real
+
+
+def _text(folder: Path, name: str, option: str) -> str | None:
+    path = member(folder, name, option)
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{option} {folder}: {name} is not UTF-8 text ({err.reason} at byte "
+                         f"{err.start})") from None  # fmt: skip
+    except OSError as err:
+        raise InputError(f"{option} {folder}: cannot read {name} ({err.strerror})") from None
+
+
+def _json(folder: Path, name: str, option: str) -> dict:
+    text = _text(folder, name, option)
+    if text is None:
+        raise InputError(f"{option} {folder}: no {name} in it")
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as err:
+        raise InputError(f"{option} {folder}: {name} is not readable JSON ({err})") from None
     if not isinstance(data, dict):
-        raise InputError(f"{option} {source}: {path.name} is not a JSON object")
+        raise InputError(f"{option} {folder}: {name} is not a JSON object")
     return data
 
 
-def _copy(src: Path, site: Path, name: str) -> str:
-    dest = site / "figures" / name
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dest)
-    return f"figures/{name}"
+def _csv(folder: Path, name: str, option: str, missing: str) -> list[dict]:
+    text = _text(folder, name, option)
+    if text is None:
+        raise InputError(f"{option} {folder}: no {name} in it ({missing})")
+    try:
+        return list(csv.DictReader(io.StringIO(text, newline="")))
+    except csv.Error as err:
+        raise InputError(f"{option} {folder}: {name} is not readable CSV ({err})") from None
+
+
+def figure_problem(name: str, data: bytes) -> str | None:
+    """Why ``data`` cannot be shown as the figure ``name`` (``None`` when it can)."""
+    if name.endswith(".png"):
+        return None if data.startswith(PNG_SIGNATURE) else "is not a PNG file"
+    if name.endswith(".svg"):
+        if b"<svg" not in data[:4096].lower():
+            return "is not an SVG file"
+        return "holds a script or an active element" if SVG_ACTIVE.search(data) else None
+    return "is not a figure (.png or .svg)"
+
+
+def _copy(folder: Path, name: str, site: Path, target: str, option: str) -> str | None:
+    """Copy the figure ``folder / name`` into the site as ``figures/<target>`` (checked by
+    :func:`member` and :func:`figure_problem`); ``None`` if the input has no such file."""
+    path = member(folder, name, option, limit=MAX_FIGURE)
+    if path is None:
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise InputError(f"{option} {folder}: cannot read {name} ({err.strerror})") from None
+    problem = figure_problem(name, data)
+    if problem:
+        raise InputError(f"{option} {folder}: {name} {problem}")
+    write_atomic(site / "figures" / target, lambda tmp: tmp.write_bytes(data))
+    return f"figures/{target}"
 
 
 def _percent(value) -> str:
@@ -94,14 +174,8 @@ def read_run(folder: Path, site: Path, key: str, *, evaluate: bool = True) -> Se
     matrix of its best checkpoint on the test split (evaluated here unless ``cnnzoo eval``
     already left one in the folder, or ``evaluate`` is off)."""
     folder = _folder(Path(folder), "--runs")
-    config = _json(folder / "config.json", "--runs", folder)
-    metrics = folder / "metrics.csv"
-    try:
-        with metrics.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except FileNotFoundError:
-        raise InputError(f"--runs {folder}: no metrics.csv in it (not a cnnzoo train run)") \
-            from None  # fmt: skip
+    config = _json(folder, "config.json", "--runs")
+    rows = _csv(folder, "metrics.csv", "--runs", "not a cnnzoo train run")
     if not rows:
         raise InputError(f"--runs {folder}: metrics.csv has no finished epoch")
     missing = [c for c in RUN_METRICS if c not in rows[0]]
@@ -110,14 +184,15 @@ def read_run(folder: Path, site: Path, key: str, *, evaluate: bool = True) -> Se
     try:
         title = f"{config['model']} on {config['dataset']}"
         figure = save_svg(training_curves(title, rows), site / "figures" / f"run-{key}-curves")
-    except (KeyError, ValueError) as err:
+    except (KeyError, TypeError, ValueError) as err:
         raise InputError(f"--runs {folder}: malformed config.json or metrics.csv ({err})") \
             from None  # fmt: skip
     figures = [f"figures/{figure.name}"]
-    confusion = sorted(folder.glob("*-confusion-*.png"))
-    checkpoint = next((folder / n for n in ("best.pt", "last.pt") if (folder / n).is_file()), None)
+    confusion = sorted(p.name for p in folder.glob("*-confusion-*.png"))
+    checkpoint = next(filter(None, (member(folder, n, "--runs", limit=2**62)
+                                    for n in ("best.pt", "last.pt"))), None)  # fmt: skip
     if confusion:
-        figures.append(_copy(confusion[0], site, f"run-{key}-confusion.png"))
+        figures.append(_copy(folder, confusion[0], site, f"run-{key}-confusion.png", "--runs"))
     elif checkpoint is not None and evaluate:
         from cnnzoo.train.config import EvalConfig
         from cnnzoo.train.inference import evaluate_checkpoint
@@ -154,10 +229,13 @@ def read_bench(path: Path, site: Path, key: str) -> Section:
     from cnnzoo.viz.plot import render
 
     path = Path(path)
+    if not path.is_symlink() and not path.exists():
+        raise InputError(f"--bench {path}: no such file")
     try:
-        record = from_json(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"--bench {path}: no such file") from None
+        real = regular_file(path, what="--bench")
+        if real.stat().st_size > MAX_TEXT:
+            raise ValueError(f"more than {MAX_TEXT:,} bytes")
+        record = from_json(real.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise InputError(f"--bench {path}: not a cnnzoo bench JSON record ({err})") from None
     try:
@@ -178,7 +256,7 @@ def read_bench(path: Path, site: Path, key: str) -> Section:
             from None  # fmt: skip
     figures: tuple[str, ...] = ()
     try:
-        data = charts.latency(charts.read_bench(path), charts.paper_top1_table())
+        data = charts.latency(charts.read_bench(real), charts.paper_top1_table())
         chart = save_svg(render(data, draw.draw_latency), site / "figures" / f"bench-{key}-latency")
         figures = (f"figures/{chart.name}",)
     except ValueError:
@@ -191,15 +269,15 @@ def read_embed(folder: Path, site: Path, key: str) -> Section:
     """A ``cnnzoo embed`` folder: its map's figures and neighbourhood scores (a ``--compare``
     folder shows its side-by-side figure and both scores)."""
     folder = _folder(Path(folder), "--embed")
-    if (folder / "compare.json").is_file() and not (folder / "summary.json").is_file():
-        compared = _json(folder / "compare.json", "--embed", folder)
-        figures = [_copy(folder / "compare.png", site, f"embed-{key}-compare.png")] \
-            if (folder / "compare.png").is_file() else []  # fmt: skip
+    if member(folder, "compare.json", "--embed") and not member(folder, "summary.json", "--embed"):
+        compared = _json(folder, "compare.json", "--embed")
+        figures = [f for f in [_copy(folder, "compare.png", site, f"embed-{key}-compare.png",
+                                     "--embed")] if f]  # fmt: skip
         facts = tuple((str(k), _fact(v)) for k, v in compared.items()
                       if not isinstance(v, dict | list))  # fmt: skip
         return Section("embed", str(folder), f"t-SNE comparison: {folder.name}", facts,
                        figures=tuple(figures))  # fmt: skip
-    summary = _json(folder / "summary.json", "--embed", folder)
+    summary = _json(folder, "summary.json", "--embed")
     try:
         facts = (
             ("features of", f"{summary['model']} ({summary['layer']}, {summary['feature_dim']}-d)"),
@@ -211,8 +289,8 @@ def read_embed(folder: Path, site: Path, key: str) -> Section:
         )
     except (KeyError, TypeError, ValueError) as err:
         raise InputError(f"--embed {folder}: summary.json lacks {err}") from None
-    figures = tuple(_copy(folder / name, site, f"embed-{key}-{name}")
-                    for name in EMBED_FIGURES if (folder / name).is_file())  # fmt: skip
+    figures = tuple(filter(None, (_copy(folder, name, site, f"embed-{key}-{name}", "--embed")
+                                  for name in EMBED_FIGURES)))  # fmt: skip
     if not figures:
         raise InputError(f"--embed {folder}: none of {', '.join(EMBED_FIGURES)} in it")
     return Section("embed", str(folder), f"t-SNE map: {summary['model']}", facts, figures=figures)
@@ -226,12 +304,7 @@ def read_nas(folder: Path, site: Path, key: str) -> Section:
     """A ``cnnzoo nas search`` folder: its best candidates, search curve, Pareto front and best
     cell."""
     folder = _folder(Path(folder), "--nas")
-    try:
-        with (folder / "history.csv").open(newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except FileNotFoundError:
-        raise InputError(f"--nas {folder}: no history.csv in it (not a nas search folder)") \
-            from None  # fmt: skip
+    rows = _csv(folder, "history.csv", "--nas", "not a nas search folder")
     try:
         done = sorted((r for r in rows if r["state"] == "COMPLETE"),
                       key=lambda r: -float(r["score"]))  # fmt: skip
@@ -241,11 +314,11 @@ def read_nas(folder: Path, site: Path, key: str) -> Section:
                     f"{int(r['params']):,}",
                     f"{float(r['train_s']):.0f}" if r["train_s"] else "diverged", r["worker"])
                    for r in done[:NAS_TOP]))  # fmt: skip
-    except (KeyError, ValueError) as err:
+    except (KeyError, TypeError, ValueError) as err:
         raise InputError(f"--nas {folder}: malformed history.csv ({err})") from None
     has_front = bool(rows) and "pareto" in rows[0]  # older searches have no such column
-    figures = tuple(_copy(folder / name, site, f"nas-{key}-{name}")
-                    for name in NAS_FIGURES if (folder / name).is_file())  # fmt: skip
+    figures = tuple(filter(None, (_copy(folder, name, site, f"nas-{key}-{name}", "--nas")
+                                  for name in NAS_FIGURES)))  # fmt: skip
     facts = (("strategy", ", ".join(sorted(strategy)) or "-"),
              ("candidates finished", f"{len(done)} of {len(rows)} trials"),
              ("best validation top-1", _percent(done[0]["score"]) if done else "-"),

@@ -7,6 +7,11 @@ their figures under ``figures/``, the stylesheet and table-sorting script under 
 ``report.json`` (the flags, the pages, the inputs left out, versions and commit).
 Nothing is fetched when the pages are viewed. An input that cannot be read is reported in one
 line and left out; the rest of the site is still written.
+
+The site is an owned output folder (:mod:`cnnzoo.outdir`): locked while the report is built, built
+whole in a staging folder and swapped in at the end, so a reader (a web server, a browser) sees the
+previous site or the new one, never a mixture, and an interrupted or failed build leaves the
+previous site as it was.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from cnnzoo.analysis.explain import TOPICS
 from cnnzoo.analysis.report import binary_size, format_field, si
 from cnnzoo.env import environment
 from cnnzoo.files import write_text_atomic
+from cnnzoo.outdir import owned
 from cnnzoo.report import figures as charts
 from cnnzoo.report.inputs import HOW_TO, READERS, InputError, Section
 from cnnzoo.report.zoo import measure_zoo
@@ -43,6 +49,7 @@ class ReportConfig:
         embed: ``cnnzoo embed`` output folders.
         nas: ``cnnzoo nas search`` output folders.
         models: profile only these models (default: the whole zoo).
+        force: replace a folder of files that cnnzoo did not write.
     """
 
     out: str = "site"
@@ -51,6 +58,7 @@ class ReportConfig:
     embed: tuple[str, ...] = ()
     nas: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
+    force: bool = False
 
     def inputs(self) -> dict[str, tuple[str, ...]]:
         """The optional inputs by kind, in :data:`~cnnzoo.report.inputs.READERS` order."""
@@ -108,26 +116,40 @@ def read_inputs(
     return sections, problems
 
 
-def build_report(config: ReportConfig, warn: Callable[[str], None] = lambda line: None) -> dict:
-    """Write the site.
+def build_report(
+    config: ReportConfig,
+    warn: Callable[[str], None] = lambda line: None,
+    check: Callable[[Path, list[str]], None] | None = None,
+) -> dict:
+    """Write the site (see the module docstring for how it is published).
 
     Args:
         config: the flags.
         warn: called with the line of each input left out, when it is found.
+        check: called with the staged site and its pages before it is published (the browser
+            check, whose screenshots are then published with the site).
 
     Returns:
         ``out``, ``pages`` (paths written, relative to ``out``), ``problems`` (one line per input
         left out) and ``seconds``.
 
     Raises:
-        ValueError: ``out`` is a file, or ``models`` names an unknown model.
+        ValueError: ``out`` is a file, in use, not ours, or ``models`` names an unknown model.
     """
     start = time.perf_counter()
-    site = Path(config.out)
-    if site.exists() and not site.is_dir():
-        raise ValueError(f"--out {site}: not a folder")
+    with owned(config.out, "report", legacy=("report.json",), force=config.force) as folder:
+        zoo = measure_zoo(config.models or None)  # first: an unknown model fails before any input
+        with folder.staged() as site:
+            result = write_site(config, zoo, site, warn)
+            if check is not None:
+                check(site, result["pages"])
+    return {**result, "seconds": time.perf_counter() - start}
+
+
+def write_site(config: ReportConfig, zoo, site: Path, warn: Callable[[str], None]) -> dict:
+    """Write every page, figure and asset of the site into the (new) folder ``site``; the
+    result of :func:`build_report` but its time."""
     (site / "figures").mkdir(parents=True, exist_ok=True)
-    zoo = measure_zoo(config.models or None)  # first: an unknown model fails before any input
     sections, problems = read_inputs(config, site, warn)
     index_charts = {name: charts.save_svg(fig, site / "figures" / name).name
                     for name, fig in charts.index_charts(zoo.figures()).items()}  # fmt: skip
@@ -164,8 +186,7 @@ def build_report(config: ReportConfig, warn: Callable[[str], None] = lambda line
         write_text_atomic(site / "assets" / name, text)
     for name, html in pages.items():
         write_text_atomic(site / name, html)
-    result = {"out": str(site), "pages": sorted(pages), "problems": problems,
-              "seconds": time.perf_counter() - start}  # fmt: skip
+    result = {"out": config.out, "pages": sorted(pages), "problems": problems}
     record = {"schema": "cnnzoo-report", "version": 1, "config": dataclasses.asdict(config),
               **result, "environment": made_by}  # fmt: skip
     write_text_atomic(site / "report.json", json.dumps(record, indent=2) + "\n")

@@ -6,7 +6,7 @@
 - :mod:`~cnnzoo.train.engine`: ``train_one_epoch``, ``evaluate`` and ``run``.
 - :mod:`~cnnzoo.train.rundir`: the run folder and its files.
 - :mod:`~cnnzoo.train.resume`: ``--resume``, from the run folder's ``last.pt``.
-- :mod:`~cnnzoo.train.interrupt`: SIGINT and SIGTERM stop a run with a checkpoint.
+- SIGINT and SIGTERM stop a run with a checkpoint (:mod:`cnnzoo.interrupt`).
 - :mod:`~cnnzoo.train.checkpoint`: tensors-only checkpoints, written atomically.
 - :mod:`~cnnzoo.train.distributed`: ``torchrun`` processes (DDP; gloo on CPU, NCCL on CUDA).
 - :mod:`~cnnzoo.train.progress`, :mod:`~cnnzoo.train.metrics`: what a run shows and writes.

@@ -10,6 +10,7 @@ restores the state saved in the run folder (:mod:`cnnzoo.train.resume`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from pathlib import Path
@@ -27,6 +28,7 @@ from cnnzoo.data import (
     Split,
     load_dataset,
 )
+from cnnzoo.outdir import FolderError, owned
 from cnnzoo.registry import create_model, get_model_spec
 from cnnzoo.train import distributed
 from cnnzoo.train.config import TrainConfig
@@ -34,7 +36,7 @@ from cnnzoo.train.distributed import DistInfo
 from cnnzoo.train.optim import OPTIMIZERS, make_scheduler
 from cnnzoo.train.recipes import Recipe, recipe_for, resolve
 from cnnzoo.train.resume import check_resumable, find_run_dir
-from cnnzoo.train.rundir import check_fresh, check_writable, new_run_dir
+from cnnzoo.train.rundir import RUN_FILES, check_fresh, check_writable, new_run_dir
 
 AMP_DTYPES: dict[str, torch.dtype | None] = {
     "fp32": None,
@@ -200,17 +202,28 @@ class Job:
         return self.train_stream.num_batches()
 
 
-def choose_run_dir(config: TrainConfig, dist: DistInfo) -> Path:
+def choose_run_dir(config: TrainConfig, dist: DistInfo, hold: contextlib.ExitStack) -> Path:
     """The run folder, checked before anything is loaded: the one ``--resume`` continues, or a
-    new one; rank 0's choice on every rank.
+    new one; rank 0's choice on every rank. Rank 0 locks it (:func:`cnnzoo.outdir.owned`) for
+    as long as ``hold`` lasts, so two runs never write into one folder.
 
     Raises:
-        ValueError: a folder that is a file or cannot be written, ``--resume`` without a
-            ``last.pt``, or a new run in a folder holding one.
+        ValueError: a folder that is a file or cannot be written, one in use by another run or
+            holding files cnnzoo did not write, ``--resume`` without a ``last.pt``, or a new run
+            in a folder holding one.
     """
     run_dir = find_run_dir(config) if config.resume else new_run_dir(config)
     run_dir = Path(distributed.broadcast_string(str(run_dir), dist))  # rank 0's clock
     check_writable(run_dir)
+    refused = ""
+    if dist.is_main:
+        try:
+            hold.enter_context(owned(run_dir, "train", legacy=RUN_FILES))
+        except FolderError as err:
+            refused = str(err)
+    refused = distributed.broadcast_string(refused, dist)  # every rank stops, not only rank 0
+    if refused:
+        raise ValueError(refused)
     if config.resume:
         check_resumable(run_dir)
     else:
@@ -321,15 +334,16 @@ def run_meta(
     }
 
 
-def prepare(config: TrainConfig, dist: DistInfo) -> Job:
-    """Build the run ``config`` describes (see the module docstring).
+def prepare(config: TrainConfig, dist: DistInfo, hold: contextlib.ExitStack) -> Job:
+    """Build the run ``config`` describes (see the module docstring); the run folder stays locked
+    for as long as ``hold`` lasts.
 
     Raises:
         ValueError: unknown model or dataset, a run folder that cannot be used, a model that
             cannot take the images, or options that do not fit (batch size, precision).
     """
     get_model_spec(config.model)  # an unknown name fails before anything else
-    run_dir = choose_run_dir(config, dist)
+    run_dir = choose_run_dir(config, dist, hold)
     data = load_dataset(config.dataset, data_dir=config.data_dir, subset=config.subset,
                         input_size=config.input_size)  # fmt: skip
     config, recipe = resolve_config(config, data, dist)

@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from cnnzoo.reading import UnsafeInput, regular_file
+
 FORMAT = "cnnzoo-checkpoint"
 VERSION = 1
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
@@ -140,8 +142,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             (refused, never executed), or one that is not a cnnzoo checkpoint.
     """
     path = Path(path)
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        regular_file(path)  # a FIFO would block, a folder would not say what it is
+    except UnsafeInput as err:
+        raise CheckpointError(f"checkpoint {err}") from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:

@@ -44,7 +44,7 @@ class TrainConfig:
         channels_last: NHWC memory format for the model and the batches.
         compile: wrap the model in ``torch.compile``.
         seed: seeds the weights, the shuffling and the augmentation.
-        subset: train on the first ``N`` training images only (and test on at most ``N``).
+        subset: train on the first ``N`` training images only (the test split stays whole).
         input_size: resize the images to this side (for models that need larger inputs).
         out: run folder; default ``runs/<model>-<dataset>-<time>``.
         resume: continue the run in ``out`` (default: the newest matching run) from ``last.pt``.

@@ -10,11 +10,12 @@ schedule, gradient scaler, random generators and the running sums of the epoch i
 run resumed from a mid-epoch ``last.pt`` ends with the same weights as one never interrupted.
 
 SIGINT and SIGTERM stop a run after the step in progress with a checkpoint of it
-(:mod:`cnnzoo.train.interrupt`).
+(:mod:`cnnzoo.interrupt`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import signal
@@ -27,11 +28,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnzoo.interrupt import (
+    Interrupted,
+    StopFlag,
+    before_training,
+    catch_stop_signals,
+    signal_name,
+)
 from cnnzoo.models.base import AuxOutputs, ZooModel, main_logits
 from cnnzoo.train import distributed
 from cnnzoo.train.build import Job, Runtime, prepare
 from cnnzoo.train.config import TrainConfig
-from cnnzoo.train.interrupt import Interrupted, StopFlag, catch_stop_signals, signal_name
 from cnnzoo.train.metrics import confusion_matrix, per_class_accuracy, topk_correct
 from cnnzoo.train.progress import SilentReporter, make_reporter
 from cnnzoo.train.resume import ResumePoint, resume_run
@@ -66,6 +73,7 @@ def train_one_epoch(
     reporter=None,
     base_model: ZooModel | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_step: Callable[[int, float, float], None] | None = None,
 ) -> dict:
     """Train ``model`` for one epoch of ``stream``, from ``start_step`` on.
 
@@ -92,6 +100,9 @@ def train_one_epoch(
         should_stop: polled after each step (with several processes, at the loss checks, every
             ``runtime.check_every`` steps, so that all ranks agree); when it answers true before
             the epoch's last step, the epoch ends there, after ``on_checkpoint`` of that step.
+        on_step: ``on_step(step, loss, lr)`` at every loss check (every
+            ``runtime.check_every`` steps): this rank's loss of that step and its learning rate
+            (the run's TensorBoard scalars).
 
     Returns:
         ``loss`` (mean training loss of the main logits), ``top1``, ``images``, ``seconds``,
@@ -148,6 +159,8 @@ def train_one_epoch(
             stop = not carry_on
             speed = count * dist.world_size / elapsed
             reporter.step(step, loss_sum / count, correct / count, speed)
+            if on_step is not None:
+                on_step(step, float(loss.detach()), lr)
         stop = stop and step < total  # a stop at the last step waits for the epoch's end
         scheduled = checkpoint_every and step % checkpoint_every == 0 and step < total
         if on_checkpoint and (stop or scheduled):
@@ -268,15 +281,16 @@ def run(config: TrainConfig, *, stream: TextIO | None = None) -> dict:
 
     SIGINT and SIGTERM are caught while it runs (the previous handlers are put back when it
     returns): the run stops after the step in progress, saves it in ``last.pt`` and raises
-    :class:`~cnnzoo.train.interrupt.Interrupted` (see :mod:`cnnzoo.train.interrupt`).
+    :class:`~cnnzoo.interrupt.Interrupted` (see :mod:`cnnzoo.interrupt`).
 
     Args:
         config: the configuration; ``None`` fields come from the model's recipe.
         stream: where progress and results are printed (default: standard output).
 
     Returns:
-        The last epoch's metrics row, with ``best_top1``, ``run_dir``, ``seconds`` and
-        ``config`` (the resolved configuration).
+        The last epoch's metrics row, with ``best_top1``, ``run_dir``, ``seconds``, ``config``
+        (the resolved configuration) and ``test_images`` (the test top-1's count: the whole
+        test split, whatever ``subset``).
 
     Raises:
         ValueError: bad options, an unusable dataset, model or run folder, a checkpoint that
@@ -285,7 +299,7 @@ def run(config: TrainConfig, *, stream: TextIO | None = None) -> dict:
         Interrupted: SIGINT or SIGTERM; ``last.pt`` holds the step reached, if any.
     """
     started = time.perf_counter()
-    with catch_stop_signals() as stop:
+    with catch_stop_signals(immediate=before_training) as stop:
         dist = distributed.setup()
         was_deterministic = torch.are_deterministic_algorithms_enabled()
         try:
@@ -301,14 +315,14 @@ def run(config: TrainConfig, *, stream: TextIO | None = None) -> dict:
     if dist.is_main:
         print(
             f"{facts['model']} on {facts['dataset']}: final test top-1 {final['test_top1']:.2%} "
-            f"(error {1 - final['test_top1']:.2%}), top-5 {final['test_top5']:.2%}; best top-1 "
-            f"{best:.2%}; {len(history)} epochs, {seconds:.1f} s in this process; run folder "
-            f"{facts['run_dir']}",
+            f"on the {facts['test_images']:,} test images (error {1 - final['test_top1']:.2%}), "
+            f"top-5 {final['test_top5']:.2%}; best top-1 {best:.2%}; {len(history)} epochs, "
+            f"{seconds:.1f} s in this process; run folder {facts['run_dir']}",
             file=stream or sys.stdout,
             flush=True,
         )
     return {**final, "best_top1": best, "run_dir": facts["run_dir"], "seconds": seconds,
-            "config": facts["config"]}  # fmt: skip
+            "config": facts["config"], "test_images": facts["test_images"]}  # fmt: skip
 
 
 def train_job(
@@ -320,19 +334,20 @@ def train_job(
         The metrics rows, the best test top-1, and plain facts of the run (model, dataset,
         run folder, resolved configuration).
     """
-    job = prepare(config, dist)
-    start = resume_run(job) if job.config.resume else ResumePoint()
-    stop.defer()  # from here on a signal stops the run with a checkpoint, not at once
-    files = RunFiles(job.run_dir, dist, job.meta)
-    reporter = make_reporter(dist.is_main, stream)
-    try:
-        files.open(purge_step=start.global_step(job.steps) if job.config.resume else None)
-        history, best = fit(job, start, files, reporter, stop)
-    finally:
-        reporter.close()
-        files.close()
+    with contextlib.ExitStack() as hold:  # the run folder's lock
+        job = prepare(config, dist, hold)
+        start = resume_run(job) if job.config.resume else ResumePoint()
+        stop.defer()  # from here on a signal stops the run with a checkpoint, not at once
+        files = RunFiles(job.run_dir, dist, job.meta)
+        reporter = make_reporter(dist.is_main, stream)
+        try:
+            files.open(purge_step=start.global_step(job.steps) if job.config.resume else None)
+            history, best = fit(job, start, files, reporter, stop)
+        finally:
+            reporter.close()
+            files.close()
     facts = {"model": job.config.model, "dataset": job.info.name, "run_dir": str(job.run_dir),
-             "config": job.meta["config"]}  # fmt: skip
+             "config": job.meta["config"], "test_images": job.sizes[1]}  # fmt: skip
     return history, best, facts
 
 
@@ -392,6 +407,8 @@ def fit(
                 checkpoint_every=config.checkpoint_every,
                 on_checkpoint=lambda done, part, epoch=epoch: checkpoint(epoch, done, part),
                 base_model=job.model, should_stop=lambda: stop.requested,
+                on_step=lambda done, loss, lr, epoch=epoch: files.log_step(
+                    epoch * steps + done, loss, lr),
             )  # fmt: skip
             if stats["stopped"]:
                 raise interrupted(f"at epoch {epoch + 1}/{config.epochs}, step "

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from cnnzoo.data import DatasetInfo, image_transform, load_dataset
-from cnnzoo.data.imagefolder import DEFAULT_SIZE, IMAGENET_MEAN, IMAGENET_STD
+from cnnzoo.data.imagefolder import DEFAULT_SIZE, IMAGENET_MEAN, IMAGENET_STD, image_mode
+from cnnzoo.reading import read_image  # also the image reader of ``embed``
 from cnnzoo.registry import create_model, load_weights
 from cnnzoo.train.build import Runtime, make_stream
 from cnnzoo.train.checkpoint import CheckpointError, load_checkpoint
@@ -168,23 +169,13 @@ def evaluate_checkpoint(config: EvalConfig) -> dict:
     }
 
 
-def read_image(path: str | Path):
-    """Open an image file with Pillow; a missing or unreadable file raises ``ValueError``."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image
-    except FileNotFoundError:
-        raise ValueError(f"image {str(path)!r} does not exist") from None
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"image {str(path)!r} cannot be read: {err}") from None
-
-
 @torch.inference_mode()
 def predict(config: PredictConfig, model_name: str | None = None) -> list[dict]:
     """The top-k classes of each image, preprocessed as the checkpoint's test images were.
+
+    The images are read with :func:`cnnzoo.reading.read_image`: regular files only, of the format
+    their name says, 16-bit and float images converted faithfully; any other is a one-line
+    ``ValueError`` naming it.
 
     Returns:
         One dict per image: ``image`` and ``top`` (a list of ``{"class", "index",
@@ -194,7 +185,8 @@ def predict(config: PredictConfig, model_name: str | None = None) -> list[dict]:
     info = info_from_record(record)
     transform = image_transform(info, input_size=record["input_size"])
     names = readable_class_names(info.class_names, info.num_classes)
-    batch = torch.stack([transform(read_image(path)) for path in config.images])
+    mode = image_mode(info)
+    batch = torch.stack([transform(read_image(path, mode)) for path in config.images])
     probs = model(batch).float().softmax(1)
     top = probs.topk(min(config.topk, info.num_classes), dim=1)
     return [

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from cnnzoo.env import environment
+from cnnzoo.outdir import write_marker
 from cnnzoo.train import distributed
 from cnnzoo.train.checkpoint import bare_state_dict, os_error_text, rng_state, save_checkpoint
 from cnnzoo.train.config import TrainConfig
@@ -25,6 +26,7 @@ from cnnzoo.train.metrics import TensorBoardLog, write_metrics_csv
 
 RUNS = Path("runs")  # where new runs go, relative to the working directory
 LAST, BEST, CONFIG, METRICS = "last.pt", "best.pt", "config.json", "metrics.csv"
+RUN_FILES = (CONFIG, METRICS, LAST, BEST)  # a run folder's own, from before output markers
 
 
 def run_stem(config: TrainConfig) -> str:
@@ -125,6 +127,7 @@ class RunFiles:
         path = self.run_dir / CONFIG
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_marker(self.run_dir, "train")
             tmp = path.with_name(f".{CONFIG}.tmp")
             tmp.write_text(json.dumps(config, indent=2) + "\n")
             tmp.replace(path)
@@ -166,6 +169,11 @@ class RunFiles:
             raise write_error(self.run_dir / METRICS, err) from None
         if global_step is not None and self.tensorboard is not None:
             self.tensorboard.epoch(history[-1], global_step)
+
+    def log_step(self, global_step: int, loss: float, lr: float) -> None:
+        """Log one training step's loss and learning rate to TensorBoard (rank 0)."""
+        if self.tensorboard is not None:
+            self.tensorboard.step(global_step, loss, lr)
 
     def close(self) -> None:
         if self.tensorboard is not None:

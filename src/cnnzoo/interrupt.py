@@ -1,7 +1,15 @@
-"""Stopping a run cleanly on SIGINT (Ctrl-C) and SIGTERM (``kill``, a job scheduler, torchrun).
+"""Stopping a command cleanly on SIGINT (Ctrl-C) and SIGTERM (``kill``, a job scheduler, torchrun):
+one policy for every long command.
 
-:func:`catch_stop_signals` installs handlers for the two signals for the duration of a run and
-puts the previous handlers back when it ends. What a signal does depends on how far the run is:
+:func:`catch_stop_signals` installs handlers for the two signals for the duration of a command and
+puts the previous handlers back when it ends. By default a signal raises :class:`Interrupted` at
+once, SIGTERM as well as SIGINT, so that every ``finally`` on the way runs: a staged output folder
+is removed (:mod:`cnnzoo.outdir`), a temporary file is deleted, a worker process is killed, and the
+command's boundary (:func:`cnnzoo.failures.run_command`) prints one line saying what was kept.
+Every command but ``train`` uses it so.
+
+A training run defers the signal once it can save its state. What a signal does then depends on how
+far the run is:
 
 - while it is being prepared (joining the processes, loading the data, building the model,
   reading ``last.pt``), nothing of it can be saved yet: the signal raises :class:`Interrupted` at
@@ -22,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -62,6 +70,29 @@ def signal_name(signum: int) -> str:
     return signal.Signals(signum).name
 
 
+def stopped(signum: int) -> Interrupted:
+    """The stop of a command by ``signum``, before anything of it was kept."""
+    return Interrupted(signum, f"stopped by {signal_name(signum)}")
+
+
+def stop_in_chain(err: BaseException) -> Interrupted | None:
+    """The stop signal behind ``err``, if a library caught it and raised its own error instead
+    (torch's exporters wrap whatever interrupts them); a ``KeyboardInterrupt`` counts as SIGINT."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [err]
+    while todo:
+        cause = todo.pop()
+        if cause is None or id(cause) in seen:
+            continue
+        seen.add(id(cause))
+        if isinstance(cause, Interrupted):
+            return cause
+        if isinstance(cause, KeyboardInterrupt):
+            return stopped(signal.SIGINT)
+        todo += [cause.__cause__, cause.__context__]
+    return None
+
+
 def before_training(signum: int) -> Interrupted:
     """The stop of a run that had not trained a step yet when the signal came."""
     return Interrupted(
@@ -74,9 +105,10 @@ class StopFlag:
     """Which stop signal came first, if any: the state of one run's handlers (see the module
     docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, immediate: Callable[[int], Interrupted]) -> None:
         self.signum: int | None = None
         self.deferred = False
+        self.immediate = immediate
 
     @property
     def requested(self) -> bool:
@@ -92,11 +124,13 @@ class StopFlag:
             return
         self.signum = signum
         if not self.deferred:
-            raise before_training(signum)
+            raise self.immediate(signum)
 
 
 @contextlib.contextmanager
-def catch_stop_signals(signals: tuple[int, ...] = STOP_SIGNALS) -> Iterator[StopFlag]:
+def catch_stop_signals(
+    signals: tuple[int, ...] = STOP_SIGNALS, immediate: Callable[[int], Interrupted] = stopped
+) -> Iterator[StopFlag]:
     """Handle ``signals`` with a fresh :class:`StopFlag` inside the ``with`` block.
 
     Only the main thread can install signal handlers; in any other thread the flag is returned
@@ -104,11 +138,12 @@ def catch_stop_signals(signals: tuple[int, ...] = STOP_SIGNALS) -> Iterator[Stop
 
     Args:
         signals: the signals to catch.
+        immediate: the exception a signal raises before :meth:`StopFlag.defer`.
 
     Yields:
         The run's flag.
     """
-    flag = StopFlag()
+    flag = StopFlag(immediate)
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return

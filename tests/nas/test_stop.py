@@ -1,0 +1,263 @@
+"""Stopping ``cnnzoo nas search``: SIGTERM and SIGINT put the candidates in progress back, end
+the command's own workers and print one line; a killed parent takes its workers with it; a
+stopped and resumed search equals an uninterrupted one. And its --out: held by one search at a
+time, never a file, and a failed write leaves every output whole."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from cnnzoo.cli import main
+from cnnzoo.outdir import owned
+from fakedata import write_fake_mnist
+
+# Candidates that train for about a second (idle 2-core CPU): a signal finds one mid-training.
+FLAGS = ["--proxy-cells", "1", "--proxy-filters", "4", "--proxy-train-images", "256",
+         "--proxy-val-images", "96"]  # fmt: skip
+WAIT_S = 120  # for a subprocess to reach a state; generous on a loaded 2-core machine
+
+
+@pytest.fixture(scope="module")
+def mnist_dir(tmp_path_factory) -> Path:
+    return write_fake_mnist(tmp_path_factory.mktemp("mnist"), 400, 50)
+
+
+def command(mnist_dir: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "cnnzoo", "nas", "search", "--dataset", "mnist", "--data-dir",
+            str(mnist_dir), "--out", str(out), *FLAGS, *extra]  # fmt: skip
+
+
+def env() -> dict[str, str]:
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=src, TERM="dumb")
+
+
+def start(argv: list[str], stderr: Path) -> subprocess.Popen:
+    """The command in its own session (its process group is the session's id, its pid)."""
+    with open(stderr, "w") as err:
+        return subprocess.Popen(argv, env=env(), stdout=subprocess.DEVNULL, stderr=err,
+                                start_new_session=True)  # fmt: skip
+
+
+def trials(db: Path) -> dict[int, tuple[str, bool]]:
+    """``{number: (state, has a genotype)}`` of the study in ``db`` ({} before it exists)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+            rows = c.execute("select t.number, t.state, exists(select 1 from "
+                             "trial_user_attributes a where a.trial_id = t.trial_id and "
+                             "a.key = 'genotype') from trials t").fetchall()  # fmt: skip
+    except sqlite3.OperationalError:
+        return {}
+    return {number: (state, bool(drawn)) for number, state, drawn in rows}
+
+
+def wait_until(condition, what: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert proc.poll() is None, f"the search ended (exit {proc.returncode}) before {what}"
+        assert time.monotonic() < deadline, f"no {what} within {WAIT_S} s"
+        time.sleep(0.05)
+
+
+def training(db: Path, n: int) -> Callable[[], bool]:
+    """Whether ``n`` trials are RUNNING with their genotype drawn: candidates in training."""
+    return lambda: sum(s == ("RUNNING", True) for s in trials(db).values()) >= n
+
+
+def session_processes(sid: int) -> list[str]:
+    """The live (not zombie) processes of session ``sid``, as ``pid command``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            found.append(f"{entry.name} {cmdline.decode(errors='replace')[:100]}")
+    return found
+
+
+def wait_for_no_process(sid: int, timeout: float = 30) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while (left := session_processes(sid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+def stop_lines(stderr: Path) -> list[str]:
+    """Standard error without the progress lines (``nas search: k/K candidates, ...``)."""
+    return [line for line in stderr.read_text().splitlines() if not line.startswith("nas search:")]
+
+
+# A budget the workers would take minutes to finish: they end because they are stopped.
+
+
+def test_sigterm_to_a_multi_worker_search_leaves_no_process_behind(mnist_dir, tmp_path):
+    out, err = tmp_path / "search", tmp_path / "stderr"
+    proc = start(command(mnist_dir, out, "--workers", "2", "--budget-candidates", "100",
+                         "--strategy", "random"), err)  # fmt: skip
+    try:
+        wait_until(training(out / "search.db", 2), "two workers training", proc)
+        assert len(session_processes(proc.pid)) >= 3  # the command and its two workers
+        proc.send_signal(signal.SIGTERM)  # the main process only, as `kill PID` does
+        assert proc.wait(timeout=60) == 143
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    lines = stop_lines(err)
+    assert len(lines) == 1, lines  # no traceback, no Optuna report of a failed trial
+    assert lines[0].startswith("cnnzoo nas search: stopped by SIGTERM at 0/100 candidates")
+    assert "run the same command again" in lines[0]
+    assert wait_for_no_process(proc.pid) == []
+    # Both candidates in training were put back, to be trained first by the next run.
+    states = trials(out / "search.db")
+    assert sorted(s for s in states.values()) == [("WAITING", True)] * 2, states
+
+
+def test_a_killed_search_takes_its_workers_with_it(mnist_dir, tmp_path):
+    out = tmp_path / "search"
+    proc = start(command(mnist_dir, out, "--workers", "2", "--budget-candidates", "100",
+                         "--strategy", "random"), tmp_path / "stderr")  # fmt: skip
+    try:
+        wait_until(training(out / "search.db", 2), "two workers training", proc)
+        proc.send_signal(signal.SIGKILL)  # no handler runs: the kernel tells the workers
+        proc.wait(timeout=60)
+        assert wait_for_no_process(proc.pid) == []
+    finally:
+        if session_processes(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert all(state == "WAITING" for state, _ in trials(out / "search.db").values())
+
+
+HISTORY_KEYS = ("number", "index", "state", "score", "val_loss", "macs", "params", "pareto",
+                "retry_of", "genotype")  # fmt: skip
+
+
+def history(out: Path) -> list[dict]:
+    with open(out / "history.csv", newline="") as f:
+        return [{k: row[k] for k in HISTORY_KEYS} for row in csv.DictReader(f)]
+
+
+def test_ctrl_c_mid_candidate_then_a_rerun_equals_an_uninterrupted_search(mnist_dir, tmp_path):
+    # Evolution with a population of 1: trial 1 is a mutation of trial 0, drawn from the study.
+    extra = ("--budget-candidates", "2", "--population", "1", "--sample", "1", "--seed", "3")
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    done = subprocess.run(command(mnist_dir, whole, *extra), env=env(), capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+    err = tmp_path / "stderr"
+    proc = start(command(mnist_dir, stopped, *extra), err)
+    try:
+        wait_until(lambda: trials(stopped / "search.db").get(1) == ("RUNNING", True),
+                   "candidate 2 in training", proc)  # fmt: skip
+        os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the whole group
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    lines = stop_lines(err)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("cnnzoo nas search: stopped by SIGINT at 1/2 candidates "
+                               "(trial 1 put back)")  # fmt: skip
+    assert trials(stopped / "search.db") == {0: ("COMPLETE", True), 1: ("WAITING", True)}
+
+    again = subprocess.run(command(mnist_dir, stopped, *extra), env=env(), capture_output=True,
+                           text=True, timeout=300)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    rows = history(stopped)
+    assert [r["state"] for r in rows] == ["COMPLETE"] * 2
+    assert rows == history(whole)
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def search_args(mnist_dir: Path, out: Path, *extra: str) -> list[str]:
+    return ["nas", "search", "--dataset", "mnist", "--data-dir", str(mnist_dir), "--out",
+            str(out), "--proxy-filters", "4", "--proxy-train-images", "192",
+            "--proxy-val-images", "96", "--strategy", "random", *extra]  # fmt: skip
+
+
+def test_a_second_search_into_the_same_out_gets_one_line_naming_the_first(mnist_dir, tmp_path):
+    out = tmp_path / "search"
+    with owned(out, "nas search"):  # the first search, as far as the folder is concerned
+        code, _, err = cli(*search_args(mnist_dir, out, "--budget-candidates", "1"))
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"cnnzoo nas search: error: --out {out} is in use by cnnzoo nas "
+                          f"search (pid {os.getpid()} on ")  # fmt: skip
+    assert not (out / "search.db").exists()  # refused before the study was opened
+
+
+def test_an_out_that_is_a_file_or_someone_elses_gets_one_line(mnist_dir, tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("mine\n")
+    code, _, err = cli(*search_args(mnist_dir, path))
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"--out {path}" in err and "not a folder" in err
+    assert path.read_text() == "mine\n"
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "thesis.tex").write_text("x")
+    code, _, err = cli(*search_args(mnist_dir, theirs))
+    assert code == 2 and err.count("\n") == 1 and "holds files cnnzoo did not write" in err
+    assert sorted(p.name for p in theirs.iterdir()) == ["thesis.tex"]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def test_a_full_disk_gets_one_line_and_leaves_the_outputs_whole(mnist_dir, tmp_path,
+                                                                monkeypatch):  # fmt: skip
+    out = tmp_path / "search"
+    code, _, err = cli(*search_args(mnist_dir, out, "--budget-candidates", "1"))
+    assert code == 0, err
+    before = snapshot(out)
+    assert {"history.csv", "search.json", "best_genotype.json"} <= set(before)
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)  # every atomic write fails just before its rename
+    code, _, err = cli(*search_args(mnist_dir, out, "--budget-candidates", "1"))
+    assert code == 74 and err.count("\n") == 1, err
+    assert err == f"cnnzoo nas search: error: {out}: no space left on the device\n"
+    after = snapshot(out)
+    del before["search.db"]  # the study's own file: SQLite writes it as it pleases
+    assert {name: after[name] for name in before} == before
+    assert not [name for name in after if name.endswith(".tmp")]  # no half-written file
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder anyway")
+def test_a_read_only_out_gets_one_line(mnist_dir, tmp_path):
+    out = tmp_path / "search"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        code, _, err = cli(*search_args(mnist_dir, out, "--budget-candidates", "1"))
+    finally:
+        out.chmod(0o755)
+    assert code in (2, 74) and err.count("\n") == 1, err
+    assert str(out) in err and ("Permission denied" in err or "unable to open" in err), err
