@@ -85,6 +85,18 @@ def test_a_keyboard_interrupt_from_a_library_is_sigint(capsys):
     assert one_line(capsys).startswith("cnnzoo nas search: stopped by SIGINT; every finished")
 
 
+def test_a_stop_wrapped_by_a_library_is_still_the_stop(capsys):
+    def call() -> int:  # a signal during an extension's import: ImportError from the stop
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except BaseException as stop:
+            raise ImportError("initialization failed") from stop
+        raise AssertionError("the signal did not stop the command")
+
+    assert run_command("report", call) == 130
+    assert one_line(capsys) == f"cnnzoo report: stopped by SIGINT; {KEPT['report']}"
+
+
 def test_the_previous_handlers_are_back_after_a_command():
     before = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]
     assert run_command("list", lambda: 0) == 0

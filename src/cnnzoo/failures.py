@@ -5,10 +5,11 @@ standard error and an exit code, never a stack trace.
 code   meaning
 =====  ==========================================================================================
 0      done
-1      done, but a check failed (``report --check`` found a broken page, a bench variant or an
-       exported file disagrees with fp32)
-2      bad input: a file, an option or a folder that cannot be used (the line names it), or an
-       input too large for this machine's memory
+1      done, but not all of it (``report`` left an input out, ``report --check`` found a
+       broken page)
+2      bad input: a file, an option or a folder that cannot be used (the line names it), an
+       input too large for this machine's memory, or an int8 file ``export --verify`` found
+       disagreeing with fp32
 74     the system failed a read or a write: a full disk, a read-only folder, a lost device
 130    stopped by SIGINT (Ctrl-C); 143: stopped by SIGTERM (``kill``)
 =====  ==========================================================================================
@@ -28,7 +29,7 @@ import sys
 import zlib
 from collections.abc import Callable
 
-from cnnzoo.interrupt import Interrupted, catch_stop_signals, stopped
+from cnnzoo.interrupt import Interrupted, catch_stop_signals, stop_in_chain, stopped
 
 BAD_INPUT, SYSTEM = 2, 74
 # errors a decoder raises on a malformed file (OSError subclasses, gzip's and PIL's, are the
@@ -108,6 +109,11 @@ def run_command(command: str, call: Callable[[], int]) -> int:
                 return call()
         except KeyboardInterrupt:  # a Ctrl-C outside the handlers (a library's own)
             raise stopped(signal.SIGINT) from None
+        except Exception as err:  # a stop a library caught and wrapped (an extension's import)
+            stop = stop_in_chain(err)
+            if stop is None:
+                raise
+            raise stop from None
     except Interrupted as stop:
         print(stop_line(command, stop), file=sys.stderr, flush=True)
         return stop.exit_code

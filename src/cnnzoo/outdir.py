@@ -244,9 +244,10 @@ def copy_regular_files(source: Path, target: Path) -> None:
 
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back for the block: they are noted, and raised again when it ends.
-    (A signal mask would not do: a process-directed signal goes to any thread that does not
-    mask it, and torch runs threads of its own.)"""
+    """Hold SIGINT and SIGTERM back for the block: they are blocked in this thread (a process
+    started in the block inherits the mask) and noted by a handler of ours (a process-directed
+    signal may go to a thread that does not block it, and torch runs threads of its own); when
+    the block ends they are delivered to the handlers they had."""
     pending: list[int] = []
     try:
         previous = {signum: signal.signal(signum, lambda n, frame: pending.append(n))
@@ -254,11 +255,13 @@ def signals_held() -> Iterator[None]:
     except ValueError:  # not the main thread: it cannot be held here
         yield
         return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a blocked one arrives here
         for signum in dict.fromkeys(pending):
             signal.raise_signal(signum)
 

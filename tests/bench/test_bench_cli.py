@@ -169,19 +169,20 @@ def checkpoint_run(checkpoint, capsys, runtime: str, precision: str) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-def test_checkpoint_int8_is_judged_on_test_images(bench_checkpoint, capsys):
-    record = checkpoint_run(bench_checkpoint, capsys, "onnxruntime", "int8")
+def test_checkpoint_int8_is_judged_on_test_images(lenet5_checkpoint, capsys):
+    record = checkpoint_run(lenet5_checkpoint, capsys, "onnxruntime", "int8")
     keyed = {(r["runtime"], r["precision"]): r for r in record["results"]}
     int8 = keyed["onnxruntime", "int8"]
     assert int8["judged_images"] == 200 and int8["agreement"] >= 0.99, int8
     assert int8["status"] == "ok" and int8["latency_ms"] and "random" not in int8["note"]
     assert int8["top1"] > 0.5 and int8["top1_fp32"] > 0.5
+    assert int8["max_rel_diff"] < 0.2  # compared on a real test image, not on noise
     fp32 = keyed["eager", "fp32"]
     assert fp32["exact"] and fp32["agreement"] is None  # exact variants need no judgement
     assert "agree: share of the checkpoint's first 200 test images" in render_table(record)
 
 
-def test_a_variant_that_disagrees_is_not_timed_nor_fastest(bench_checkpoint, capsys, monkeypatch):
+def test_a_variant_that_disagrees_is_not_timed_nor_fastest(lenet5_checkpoint, capsys, monkeypatch):
     """A runtime whose int8 predicts the opposite of fp32 (as mobilenet_v1's all-zero PT2E int8
     did): ``disagrees``, with the agreement measured, no latency, never the fastest."""
     real = runtimes.RUNTIMES["onnxruntime"]
@@ -191,7 +192,7 @@ def test_a_variant_that_disagrees_is_not_timed_nor_fastest(bench_checkpoint, cap
         return runtimes.Variant(lambda x: -made.run(x), made.prepare_s, made.note)
 
     monkeypatch.setitem(runtimes.RUNTIMES, "onnxruntime", wrong)
-    record = checkpoint_run(bench_checkpoint, capsys, "onnxruntime", "int8")
+    record = checkpoint_run(lenet5_checkpoint, capsys, "onnxruntime", "int8")
     for r in record["results"]:
         if r["runtime"] == "onnxruntime":
             assert r["status"] == "disagrees" and r["latency_ms"] is None and r["speedup"] is None

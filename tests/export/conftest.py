@@ -1,31 +1,6 @@
-"""Fixtures of the export tests: one thread, a small learnable fake MNIST, a lenet5 checkpoint."""
+"""Fixtures of the export tests: one thread (the small fake MNIST and the lenet5 checkpoint
+trained on it are shared with the bench tests, in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
-
-import pytest
-import torch
-
-from fakedata import one_thread, write_fake_mnist  # noqa: F401 (one_thread: an autouse fixture)
-
-
-@pytest.fixture(scope="session")
-def fake_mnist(tmp_path_factory) -> Path:
-    """A data dir with 1,024 training and 200 test images of the fake digits."""
-    return write_fake_mnist(tmp_path_factory.mktemp("fake-mnist"), 1024, 200)
-
-
-@pytest.fixture(scope="session")
-def lenet5_checkpoint(tmp_path_factory, fake_mnist) -> Path:
-    """best.pt of lenet5 trained for one short epoch on the fake digits."""
-    from cnnzoo.train.config import TrainConfig
-    from cnnzoo.train.engine import run
-
-    out = tmp_path_factory.mktemp("run") / "lenet5"
-    before = torch.get_num_threads()
-    run(TrainConfig("lenet5", dataset="mnist", data_dir=str(fake_mnist), epochs=1, batch_size=64,
-                    out=str(out)), stream=io.StringIO())  # fmt: skip
-    torch.set_num_threads(before)
-    return out / "best.pt"
+from fakedata import one_thread  # noqa: F401 (an autouse fixture)

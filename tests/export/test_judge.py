@@ -94,3 +94,18 @@ def test_verify_refuses_an_int8_file_that_disagrees(lenet5_checkpoint, tmp_path,
     ):
         export_model(config)
     assert not out.exists()
+
+
+def test_int8_of_a_model_name_says_it_is_not_judged():
+    check = {"batch_size": 1, "max_abs_diff": 0.1, "max_rel_diff": 0.02, "max_logit": 5.0,
+             "argmax_agree": 1.0}  # fmt: skip
+    result = {"file": "m-int8.onnx", "bytes": 2**20, "format": "onnx", "precision": "int8",
+              "model": "lenet5", "input": [1, 32, 32], "dynamic_batch": False, "export_s": 1.0,
+              "runtime": "ONNX Runtime", "verify": [check]}  # fmt: skip
+    lines = command.summary_lines(result)
+    assert lines[-1].startswith("int8 not judged: agreement with fp32 is judged on the test images")
+    result["accuracy"] = {"dataset": "mnist", "count": 200, "top1_file": 0.9, "top1_fp32": 0.9,
+                          "agree": 0.995, "agrees": True}  # fmt: skip
+    assert command.summary_lines(result)[-1].endswith(
+        "same prediction on 99.50% (needs >= 99%: agrees)"
+    )

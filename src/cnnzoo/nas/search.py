@@ -325,9 +325,9 @@ def objective(config: SearchConfig, data, worker: str, started: list[int],
     """The study's objective: decode the trial's genotype, train and score it on the proxy;
     returns the values of the strategy's :func:`~cnnzoo.nas.strategies.objectives`. Each trial's
     id is appended to ``started`` first (the trial a stopped worker puts back). A stop signal
-    raises :class:`~cnnzoo.interrupt.Interrupted` at once; one raised where it could not
-    propagate (in a finalizer, which drops exceptions) is still in ``stop``, which the training
-    polls after each step."""
+    only sets ``stop`` (:func:`work` defers it); the objective raises
+    :class:`~cnnzoo.interrupt.Interrupted` before the training and after it, and the training
+    polls the flag after each step."""
     import optuna
 
     space, names = config.space, objectives(config.strategy)
@@ -345,6 +345,8 @@ def objective(config: SearchConfig, data, worker: str, started: list[int],
         if over_budget(trial.study, trial, config.budget_candidates):
             trial.set_user_attr("over_budget", True)
             raise optuna.TrialPruned("over the study's budget")
+        if stop.requested:
+            raise stop.immediate(stop.signum)
         start = time.perf_counter()
         result = evaluate_candidate(genotype, data, config.proxy, seed=config.seed,
                                     should_stop=lambda: stop.requested)  # fmt: skip
@@ -398,6 +400,10 @@ def work(
     import torch
     from optuna.exceptions import UpdateFinishedTrialError
 
+    # From here a signal only sets the flag, read between storage calls and after each training
+    # step: a stop raised inside a storage call could leave the study unable to put back the
+    # candidate in progress.
+    stop.defer()
     torch.set_num_threads(threads)
     study = open_study(config)
     reclaim_dead_local(study)
@@ -493,6 +499,7 @@ def run_workers(config: SearchConfig, study, deadline: float | None, threads: in
         with signals_held():  # inherited: each worker unblocks them once its handlers are set
             for p in procs:
                 p.start()
+        stop.defer()  # read below, between storage calls
         while any(p.is_alive() for p in procs):
             if stop.requested:  # a stop raised where it could not propagate (a finalizer)
                 raise stop.immediate(stop.signum)
