@@ -55,13 +55,19 @@ def stage(name: str, config: EmbedConfig, force: bool) -> dict:
     start = time.perf_counter()
     answer = embed(config)
     wall = time.perf_counter() - start
-    record = {"name": name, "wall_s": wall, "maps": answer["maps"],
-              "compare_png": answer.get("compare_png")}  # fmt: skip
+    record = {
+        "name": name,
+        "wall_s": wall,
+        "maps": answer["maps"],
+        "compare_png": answer.get("compare_png"),
+    }
     for m in answer["maps"]:
-        print(f"{name}: {m['model']}: n {m['n']:,}, 5-NN features {m['knn_features']:.2%}, map "
-              f"{m['knn_map']:.2%}, trustworthiness {m['trustworthiness']:.3f}; wall {wall:.1f} s "
-              f"(features {m['seconds']['features']:.1f} s, t-SNE {m['seconds']['tsne']:.1f} s)",
-              flush=True)  # fmt: skip
+        print(
+            f"{name}: {m['model']}: n {m['n']:,}, 5-NN features {m['knn_features']:.2%}, map "
+            f"{m['knn_map']:.2%}, trustworthiness {m['trustworthiness']:.3f}; wall {wall:.1f} s "
+            f"(features {m['seconds']['features']:.1f} s, t-SNE {m['seconds']['tsne']:.1f} s)",
+            flush=True,
+        )
     write_text_atomic(record_path, json.dumps(record, indent=2) + "\n")
     return record
 
@@ -83,19 +89,22 @@ def render_md(record: dict) -> str:
                 f"{m['trustworthiness']:.3f} | {sec['features']:.1f} | {sec['tsne']:.1f} | "
                 f"{sec['metrics']:.1f} | {sec['figures']:.1f} | {s['wall_s']:.1f} | {target} |"
             )
-    return "\n".join([
-        "# t-SNE maps: LeNet-5 on Fashion-MNIST",
-        "",
-        f"Checkpoint `{record['checkpoint']}` (test top-1 {record['top1']:.2%}). t-SNE: openTSNE, "
-        "perplexity 30, PCA initialisation, seed 0, 750 iterations. 5-NN accuracies are "
-        "leave-one-out; trustworthiness (scikit-learn, 5 neighbours) on at most 10,000 points. "
-        "Wall time is the whole `embed` call: reading the dataset, features, t-SNE, the "
-        "measures and the three figures.",
-        "",
-        *rows,
-        "",
-        *closing_lines(record),
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            "# t-SNE maps: LeNet-5 on Fashion-MNIST",
+            "",
+            f"Checkpoint `{record['checkpoint']}` (test top-1 {record['top1']:.2%}). "
+            "t-SNE: openTSNE, "
+            "perplexity 30, PCA initialisation, seed 0, 750 iterations. 5-NN accuracies are "
+            "leave-one-out; trustworthiness (scikit-learn, 5 neighbours) on at most 10,000 points. "
+            "Wall time is the whole `embed` call: reading the dataset, features, t-SNE, the "
+            "measures and the three figures.",
+            "",
+            *rows,
+            "",
+            *closing_lines(record),
+        ]
+    )
 
 
 def main() -> int:
@@ -110,18 +119,42 @@ def main() -> int:
     checkpoint = str(run_dir / "best.pt")
     common = {"dataset": "fashion-mnist", "split": "test", "seed": 0}
     plans = [
-        ("lenet5-5000", EmbedConfig(checkpoint, n=5000, out=str(FOLDER / "lenet5-5000"), **common),
-         TARGETS_S[5000]),
-        ("lenet5-all", EmbedConfig(checkpoint, n=None, out=str(FOLDER / "lenet5-all"), **common),
-         TARGETS_S[None]),
-        ("lenet5-vs-untrained", EmbedConfig(checkpoint, n=5000, compare="lenet5",
-                                            out=str(FOLDER / "lenet5-vs-untrained"), **common),
-         None),
-    ]  # fmt: skip
+        (
+            "lenet5-5000",
+            EmbedConfig(checkpoint, n=5000, out=str(FOLDER / "lenet5-5000"), **common),
+            TARGETS_S[5000],
+        ),
+        (
+            "lenet5-all",
+            EmbedConfig(checkpoint, n=None, out=str(FOLDER / "lenet5-all"), **common),
+            TARGETS_S[None],
+        ),
+        (
+            "lenet5-vs-untrained",
+            EmbedConfig(
+                checkpoint,
+                n=5000,
+                compare="lenet5",
+                out=str(FOLDER / "lenet5-vs-untrained"),
+                **common,
+            ),
+            None,
+        ),
+    ]
     if args.resnet_run:
-        plans.append(("lenet5-vs-resnet20", EmbedConfig(
-            checkpoint, n=5000, compare=str(args.resnet_run / "best.pt"),
-            out=str(FOLDER / "lenet5-vs-resnet20"), **common), None))  # fmt: skip
+        plans.append(
+            (
+                "lenet5-vs-resnet20",
+                EmbedConfig(
+                    checkpoint,
+                    n=5000,
+                    compare=str(args.resnet_run / "best.pt"),
+                    out=str(FOLDER / "lenet5-vs-resnet20"),
+                    **common,
+                ),
+                None,
+            )
+        )
     stages = []
     for name, config, target in plans:
         record = stage(name, config, args.force)
@@ -131,19 +164,24 @@ def main() -> int:
 
     top1 = load_checkpoint(run_dir / "last.pt")["best_top1"]
     record = {
-        "schema": "cnnzoo-embed-bench", "version": 1,
-        "checkpoint": str(Path(checkpoint).resolve().relative_to(ROOT)), "top1": top1,
-        "command": " ".join(["python", *sys.argv]), "environment": environment("cpu"),
+        "schema": "cnnzoo-embed-bench",
+        "version": 1,
+        "checkpoint": str(Path(checkpoint).resolve().relative_to(ROOT)),
+        "top1": top1,
+        "command": " ".join(["python", *sys.argv]),
+        "environment": environment("cpu"),
         "stages": stages,
-    }  # fmt: skip
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     write_text_atomic(RESULTS / "embed_fashion_mnist.json", json.dumps(record, indent=2) + "\n")
     write_text_atomic(RESULTS / "embed_fashion_mnist.md", render_md(record))
     FIGURES.mkdir(parents=True, exist_ok=True)
-    for source, target in (("lenet5-5000/scatter.png", "embed-scatter.png"),
-                           ("lenet5-5000/grid.png", "embed-grid.png"),
-                           ("lenet5-5000/map.png", "embed-map.png"),
-                           ("lenet5-vs-untrained/compare.png", "embed-compare.png")):  # fmt: skip
+    for source, target in (
+        ("lenet5-5000/scatter.png", "embed-scatter.png"),
+        ("lenet5-5000/grid.png", "embed-grid.png"),
+        ("lenet5-5000/map.png", "embed-map.png"),
+        ("lenet5-vs-untrained/compare.png", "embed-compare.png"),
+    ):
         shutil.copyfile(FOLDER / source, FIGURES / target)
     print(f"wrote {RESULTS / 'embed_fashion_mnist.json'} and .md, figures in {FIGURES}")
     return 0

@@ -45,8 +45,16 @@ def build(name: str, kwargs: dict) -> torch.nn.Module:
 
 def one_round(model, split, info, batch: int) -> tuple[float, float]:
     """Images per second and top-1 of one pass of ``evaluate`` over ``split``."""
-    stream = make_stream(split, info, batch_size=batch, train=False, seed=0,
-                         size=info.image_size, runtime=Runtime(), channels_last=True)  # fmt: skip
+    stream = make_stream(
+        split,
+        info,
+        batch_size=batch,
+        train=False,
+        seed=0,
+        size=info.image_size,
+        runtime=Runtime(),
+        channels_last=True,
+    )
     result = evaluate(model, stream, Runtime(), num_classes=info.num_classes)
     return result["count"] / result["seconds"], result["top1"]
 
@@ -63,16 +71,23 @@ def main() -> int:
                 top1[name].add(round(accuracy, 6))
                 if round_:
                     speeds[name][batch].append(speed)
-            print(f"{name} round {round_}: " + ", ".join(
-                f"{b}: {speeds[name][b][-1]:,.0f}" for b in BATCHES if round_), flush=True)
+            print(
+                f"{name} round {round_}: "
+                + ", ".join(f"{b}: {speeds[name][b][-1]:,.0f}" for b in BATCHES if round_),
+                flush=True,
+            )
     median = {n: {b: median_spread(v)[0] for b, v in per.items()} for n, per in speeds.items()}
     same = all(len(values) == 1 for values in top1.values())
     record = {
         "command": "OMP_NUM_THREADS=2 " + " ".join([".venv/bin/python", *sys.argv]),
-        "environment": environment("cpu"), "images": IMAGES, "repeats": REPEATS,
-        "engine_cpu_batch": EVAL_BATCH["cpu"], "images_per_s": speeds, "median": median,
+        "environment": environment("cpu"),
+        "images": IMAGES,
+        "repeats": REPEATS,
+        "engine_cpu_batch": EVAL_BATCH["cpu"],
+        "images_per_s": speeds,
+        "median": median,
         "same_top1": same,
-    }  # fmt: skip
+    }
     header = " | ".join(f"batch {b}" for b in BATCHES)
     lines = [
         "# Test-set batch of the engine's evaluation on the CPU",
@@ -83,13 +98,17 @@ def main() -> int:
         "",
         f"| network | {header} |",
         "|---|" + "---:|" * len(BATCHES),
-        *(f"| {n} | " + " | ".join(f"{m[b]:,.0f} ({m[b] / m[BASELINE]:.2f}x)" for b in BATCHES)
-          + " |" for n, m in median.items()),
+        *(
+            f"| {n} | "
+            + " | ".join(f"{m[b]:,.0f} ({m[b] / m[BASELINE]:.2f}x)" for b in BATCHES)
+            + " |"
+            for n, m in median.items()
+        ),
         "",
         f"Top-1 the same at every batch size: {'yes' if same else 'NO'}.",
         "",
         *closing_lines(record),
-    ]  # fmt: skip
+    ]
     out = ROOT / "benchmarks" / "results" / "eval_batch"
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     out.with_suffix(".json").write_text(json.dumps(record, indent=2, default=str) + "\n")

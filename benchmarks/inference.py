@@ -71,24 +71,27 @@ def merged(record: dict | None, new: dict) -> dict:
 def markdown(record: dict) -> str:
     """The report: how it was made, the table with the fastest lines, the environment."""
     env = record["environment"]
-    return "\n".join([
-        "# Inference latency on the CPU",
-        "",
-        "Made by `.venv/bin/python benchmarks/inference.py` (library code of `cnnzoo bench`; "
-        "interleaved rounds, warm-up discarded; speed-up over fp32 eager in the same rounds). "
-        "Random weights: int8 cannot be judged, so its rows are `unjudged` (timed, never the "
-        "fastest) or `refused`; int8 of trained networks, judged on their test images: "
-        "`int8_accuracy.md`.",
-        "",
-        f"CPU: {env['cpu']}, {env['cores']} cores; flags: {' '.join(env['cpu_flags']) or 'none'}; "
-        f"load average at the start {env.get('load_average', ['?'])[0]}",
-        "",
-        "```",
-        render_table(record).rstrip(),
-        "```",
-        "",
-        *environment_lines(env),
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            "# Inference latency on the CPU",
+            "",
+            "Made by `.venv/bin/python benchmarks/inference.py` (library code of `cnnzoo bench`; "
+            "interleaved rounds, warm-up discarded; speed-up over fp32 eager in the same rounds). "
+            "Random weights: int8 cannot be judged, so its rows are `unjudged` (timed, never the "
+            "fastest) or `refused`; int8 of trained networks, judged on their test images: "
+            "`int8_accuracy.md`.",
+            "",
+            f"CPU: {env['cpu']}, {env['cores']} cores; "
+            f"flags: {' '.join(env['cpu_flags']) or 'none'}; "
+            f"load average at the start {env.get('load_average', ['?'])[0]}",
+            "",
+            "```",
+            render_table(record).rstrip(),
+            "```",
+            "",
+            *environment_lines(env),
+        ]
+    )
 
 
 def main() -> int:
@@ -104,8 +107,14 @@ def main() -> int:
         if model in done:
             print(f"{model}: already in {json_path.name}, skipped")
             continue
-        config = make_config([model], runtime=RUNTIMES, precision=PRECISIONS, batch_size=BATCHES,
-                             threads=args.threads, rounds=args.rounds)  # fmt: skip
+        config = make_config(
+            [model],
+            runtime=RUNTIMES,
+            precision=PRECISIONS,
+            batch_size=BATCHES,
+            threads=args.threads,
+            rounds=args.rounds,
+        )
         with rich_progress("inference") as progress:
             new = bench_models(config, progress)
         record = merged(load_results(json_path), new)

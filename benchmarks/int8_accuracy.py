@@ -38,8 +38,13 @@ from cnnzoo.progress import rich_progress
 
 RESULTS = ROOT / "benchmarks" / "results"
 MODELS = ("mobilenet_v1", "resnet18")
-TRAINING = {"epochs": 2, "subset": 20_000, "input_size": 32, "precision": "bf16",
-            "channels_last": True}  # fmt: skip
+TRAINING = {
+    "epochs": 2,
+    "subset": 20_000,
+    "input_size": 32,
+    "precision": "bf16",
+    "channels_last": True,
+}
 RUNTIMES = "eager,fold,compile,onnxruntime,executorch"
 PRECISIONS = "fp32,bf16,int8"
 
@@ -59,8 +64,11 @@ def run_facts(folder: Path) -> dict:
     config = json.loads((folder / "config.json").read_text())
     train = config.get("train", config)
     keys = ("model", "epochs", "subset", "input_size", "precision", "batch_size", "lr")
-    return {"folder": str(folder), "checkpoint": str(folder / "best.pt"),
-            **{k: train.get(k) for k in keys}}  # fmt: skip
+    return {
+        "folder": str(folder),
+        "checkpoint": str(folder / "best.pt"),
+        **{k: train.get(k) for k in keys},
+    }
 
 
 def variant_rows(record: dict) -> list[str]:
@@ -75,9 +83,11 @@ def variant_rows(record: dict) -> list[str]:
             continue
         agree = "exact" if r["exact"] else fmt(r["agreement"], ".2%")
         lat = (r["latency_ms"] or {}).get("median")
-        rows.append(f"| {r['model']} | {r['runtime']} | {r['precision']} | {r['status']} | "
-                    f"{agree} | {fmt(r['top1'], '.2%')} | {fmt(lat, '.3f')} | "
-                    f"{fmt(r['speedup'], '.2f')}{'x' if r['speedup'] else ''} |")  # fmt: skip
+        rows.append(
+            f"| {r['model']} | {r['runtime']} | {r['precision']} | {r['status']} | "
+            f"{agree} | {fmt(r['top1'], '.2%')} | {fmt(lat, '.3f')} | "
+            f"{fmt(r['speedup'], '.2f')}{'x' if r['speedup'] else ''} |"
+        )
     return rows
 
 
@@ -85,38 +95,45 @@ def render_md(record: dict) -> str:
     """The Markdown report of :func:`main`'s record."""
     bench = record["bench"]
     env = bench["environment"]
-    runs = [f"- `{r['checkpoint']}`: {r['model']}, {r['epochs']} epochs on the first "
-            f"{r['subset']:,} training images, {r['input_size']} x {r['input_size']}, "
-            f"{r['precision']} autocast" for r in record["runs"]]  # fmt: skip
-    return "\n".join([
-        "# int8 on trained networks: agreement with fp32 and speed (Fashion-MNIST)",
-        "",
-        "Every runtime x precision of `cnnzoo bench` at batch 1 on two checkpoints trained "
-        "briefly on Fashion-MNIST. int8 is static, calibrated on 512 training images (PT2E "
-        "`X86InductorQuantizer` under `compile`, ONNX Runtime `quantize_static` QDQ per-channel, "
-        "ExecuTorch PT2E `XNNPACKQuantizer`). Every variant that is not exact is judged on the "
-        f"whole test split: `same top-1 as fp32` must be >= {MIN_AGREEMENT:.0%}, else the "
-        "variant is `disagrees` and is not timed. Speed-ups are over fp32 eager in the same "
-        "interleaved rounds.",
-        "",
-        *runs,
-        "",
-        f"Machine: {env['cpu']}, {env['cores']} cores, shared with other jobs (load average "
-        f"{env['load_average'][0]} at the start, {record['load_average_end'][0]} at the end); "
-        "the ratios are measured in the same rounds, the absolute latencies move with the load.",
-        "",
-        *variant_rows(bench),
-        "",
-        *[f"- {fastest_line(row)}" for row in bench["summary"]],
-        "",
-        "The bench table (`cnnzoo bench` output):",
-        "",
-        "```",
-        render_table(bench).rstrip(),
-        "```",
-        "",
-        *closing_lines({"command": record["command"], "environment": env}),
-    ])  # fmt: skip
+    runs = [
+        f"- `{r['checkpoint']}`: {r['model']}, {r['epochs']} epochs on the first "
+        f"{r['subset']:,} training images, {r['input_size']} x {r['input_size']}, "
+        f"{r['precision']} autocast"
+        for r in record["runs"]
+    ]
+    return "\n".join(
+        [
+            "# int8 on trained networks: agreement with fp32 and speed (Fashion-MNIST)",
+            "",
+            "Every runtime x precision of `cnnzoo bench` at batch 1 on two checkpoints trained "
+            "briefly on Fashion-MNIST. int8 is static, calibrated on 512 training images (PT2E "
+            "`X86InductorQuantizer` under `compile`, ONNX Runtime `quantize_static` QDQ "
+            "per-channel, "
+            "ExecuTorch PT2E `XNNPACKQuantizer`). Every variant that is not exact is judged on the "
+            f"whole test split: `same top-1 as fp32` must be >= {MIN_AGREEMENT:.0%}, else the "
+            "variant is `disagrees` and is not timed. Speed-ups are over fp32 eager in the same "
+            "interleaved rounds.",
+            "",
+            *runs,
+            "",
+            f"Machine: {env['cpu']}, {env['cores']} cores, shared with other jobs (load average "
+            f"{env['load_average'][0]} at the start, {record['load_average_end'][0]} at the end); "
+            "the ratios are measured in the same rounds, the absolute latencies move with the "
+            "load.",
+            "",
+            *variant_rows(bench),
+            "",
+            *[f"- {fastest_line(row)}" for row in bench["summary"]],
+            "",
+            "The bench table (`cnnzoo bench` output):",
+            "",
+            "```",
+            render_table(bench).rstrip(),
+            "```",
+            "",
+            *closing_lines({"command": record["command"], "environment": env}),
+        ]
+    )
 
 
 def main() -> int:
@@ -127,16 +144,24 @@ def main() -> int:
     args = parser.parse_args()
     folders = args.runs or [train(model) for model in MODELS]
     runs = [run_facts(folder) for folder in folders]
-    config = make_config([r["checkpoint"] for r in runs], runtime=RUNTIMES,
-                         precision=PRECISIONS, batch_size="1", threads=args.threads,
-                         rounds=args.rounds)  # fmt: skip
+    config = make_config(
+        [r["checkpoint"] for r in runs],
+        runtime=RUNTIMES,
+        precision=PRECISIONS,
+        batch_size="1",
+        threads=args.threads,
+        rounds=args.rounds,
+    )
     with rich_progress("int8 accuracy") as progress:
         bench = bench_models(config, progress)
     record = {
-        "schema": "cnnzoo-int8-accuracy", "version": 2,
-        "command": " ".join([".venv/bin/python", *sys.argv]), "runs": runs,
-        "load_average_end": [round(x, 2) for x in os.getloadavg()], "bench": bench,
-    }  # fmt: skip
+        "schema": "cnnzoo-int8-accuracy",
+        "version": 2,
+        "command": " ".join([".venv/bin/python", *sys.argv]),
+        "runs": runs,
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
+        "bench": bench,
+    }
     write_text_atomic(RESULTS / "int8_accuracy.json", json.dumps(record, indent=2) + "\n")
     write_text_atomic(RESULTS / "int8_accuracy.md", render_md(record))
     print(render_table(bench), end="")

@@ -53,8 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="NHWC memory format (as cnnzoo train --channels-last)",
     )
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the runs kept under --keep from their last.pt")  # fmt: skip
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the runs kept under --keep from their last.pt",
+    )
     args = parser.parse_args(argv)
 
     runs = []
@@ -63,18 +66,32 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             out = base / f"{args.model}-{args.dataset}-seed{seed}"
             resume = args.resume and (out / "last.pt").exists()
-            config = TrainConfig(args.model, dataset=args.dataset, epochs=args.epochs, seed=seed,
-                                 out=str(out), resume=resume, precision=args.precision,
-                                 channels_last=args.channels_last)  # fmt: skip
+            config = TrainConfig(
+                args.model,
+                dataset=args.dataset,
+                epochs=args.epochs,
+                seed=seed,
+                out=str(out),
+                resume=resume,
+                precision=args.precision,
+                channels_last=args.channels_last,
+            )
             start = time.perf_counter()
             result = run(config)
             seconds = time.perf_counter() - start
-            runs.append({
-                "seed": seed, "test_top1": result["test_top1"], "test_top5": result["test_top5"],
-                "best_top1": result["best_top1"], "epochs": result["epoch"], "seconds": seconds,
-                "images_per_s": result["images_per_s"], "config": result["config"],
-                "resumed": resume,
-            })  # fmt: skip
+            runs.append(
+                {
+                    "seed": seed,
+                    "test_top1": result["test_top1"],
+                    "test_top5": result["test_top5"],
+                    "best_top1": result["best_top1"],
+                    "epochs": result["epoch"],
+                    "seconds": seconds,
+                    "images_per_s": result["images_per_s"],
+                    "config": result["config"],
+                    "resumed": resume,
+                }
+            )
 
     top1 = [r["test_top1"] for r in runs]
     seconds = [r["seconds"] for r in runs]
@@ -115,8 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     ]
     out = ROOT / "benchmarks" / "results" / f"train_{args.model}_{args.dataset}"
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    result = {"command": command, "environment": env, "runs": runs, "target": args.target,
-              "max_seconds": args.max_seconds, "passed": passed}  # fmt: skip
+    result = {
+        "command": command,
+        "environment": env,
+        "runs": runs,
+        "target": args.target,
+        "max_seconds": args.max_seconds,
+        "passed": passed,
+    }
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     print("\n".join(lines))
     return 0 if passed else 1

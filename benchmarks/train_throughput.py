@@ -68,13 +68,29 @@ def new_model_and_optimizer():
 
 def engine_round(split, info, model, optimizer, epoch: int) -> float:
     """Images per second of one engine epoch over ``split``."""
-    stream = BatchStream(split, info, batch_size=BATCH, train=True, seed=0, device="cpu",
-                         augment=DEFAULT_AUGMENT["fashion-mnist"])  # fmt: skip
+    stream = BatchStream(
+        split,
+        info,
+        batch_size=BATCH,
+        train=True,
+        seed=0,
+        device="cpu",
+        augment=DEFAULT_AUGMENT["fashion-mnist"],
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     start = time.perf_counter()
-    stats = train_one_epoch(model, stream, optimizer, scheduler, scaler, nn.CrossEntropyLoss(),
-                            Runtime(), epoch=epoch, epochs=1)  # fmt: skip
+    stats = train_one_epoch(
+        model,
+        stream,
+        optimizer,
+        scheduler,
+        scaler,
+        nn.CrossEntropyLoss(),
+        Runtime(),
+        epoch=epoch,
+        epochs=1,
+    )
     return stats["images"] / (time.perf_counter() - start)
 
 
@@ -97,12 +113,14 @@ def main() -> int:
     data = load_dataset("fashion-mnist", subset=BATCH * STEPS)
     info, split = data.info, data.train
     pad = DEFAULT_AUGMENT["fashion-mnist"].random_crop_padding
-    transform = transforms.Compose([
-        transforms.RandomCrop(info.image_size, padding=pad),
-        transforms.RandomHorizontalFlip(),
-        transforms.ToTensor(),
-        transforms.Normalize(info.mean, info.std),
-    ])  # fmt: skip
+    transform = transforms.Compose(
+        [
+            transforms.RandomCrop(info.image_size, padding=pad),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(info.mean, info.std),
+        ]
+    )
     dataset = PilFashion(split.images, split.labels, transform)
     loaders = {
         f"DataLoader + torchvision transforms, {w} workers": torch.utils.data.DataLoader(
@@ -126,8 +144,10 @@ def main() -> int:
                 speed = baseline_round(loaders[name], model, optimizer)
             if round_:
                 speeds[name].append(speed)
-            print(f"round {round_} {'(warm-up) ' if not round_ else ''}{name}: {speed:,.0f} img/s",
-                  flush=True)  # fmt: skip
+            print(
+                f"round {round_} {'(warm-up) ' if not round_ else ''}{name}: {speed:,.0f} img/s",
+                flush=True,
+            )
 
     summary = {name: median_spread(values) for name, values in speeds.items()}
     best_baseline = max(loaders, key=lambda name: summary[name][0])
@@ -135,13 +155,19 @@ def main() -> int:
     env = environment("cpu")
     command = "OMP_NUM_THREADS=2 .venv/bin/python benchmarks/train_throughput.py"
     result = {
-        "command": command, "environment": env, "batch_size": BATCH, "steps_per_round": STEPS,
-        "repeats": REPEATS, "images_per_s": speeds,
+        "command": command,
+        "environment": env,
+        "batch_size": BATCH,
+        "steps_per_round": STEPS,
+        "repeats": REPEATS,
+        "images_per_s": speeds,
         "median": {k: v[0] for k, v in summary.items()},
         "spread": {k: v[1] for k, v in summary.items()},
-        "baseline": best_baseline, "ratio": ratio, "target_ratio": TARGET_RATIO,
+        "baseline": best_baseline,
+        "ratio": ratio,
+        "target_ratio": TARGET_RATIO,
         "passed": ratio >= TARGET_RATIO,
-    }  # fmt: skip
+    }
     lines = [
         "# Training throughput: LeNet-5, Fashion-MNIST, batch 128, CPU",
         "",

@@ -31,7 +31,16 @@ def lenet5_checkpoint(tmp_path_factory, fake_mnist) -> Path:
 
     out = tmp_path_factory.mktemp("run") / "lenet5"
     before = torch.get_num_threads()
-    run(TrainConfig("lenet5", dataset="mnist", data_dir=str(fake_mnist), epochs=1, batch_size=64,
-                    out=str(out)), stream=io.StringIO())  # fmt: skip
+    run(
+        TrainConfig(
+            "lenet5",
+            dataset="mnist",
+            data_dir=str(fake_mnist),
+            epochs=1,
+            batch_size=64,
+            out=str(out),
+        ),
+        stream=io.StringIO(),
+    )
     torch.set_num_threads(before)
     return out / "best.pt"

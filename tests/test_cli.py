@@ -16,8 +16,12 @@ def test_list_with_no_match_fails(capsys):
 
 
 def test_summary_json(capsys):
-    assert main(["summary", "resnet18", "--input", "3,64,64", "--num-classes", "7",
-                 "--format", "json"]) == 0  # fmt: skip
+    assert (
+        main(
+            ["summary", "resnet18", "--input", "3,64,64", "--num-classes", "7", "--format", "json"]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["input_size"] == [3, 64, 64]
     assert report["rows"][-1]["output_shape"] == [1, 7]
@@ -41,8 +45,23 @@ def test_errors_are_one_line(capsys):
 
 
 def test_explain_separable_options(capsys):
-    assert main(["explain", "separable", "--kernel", "5", "--in-channels", "3",
-                 "--out-channels", "16", "--size", "32"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "explain",
+                "separable",
+                "--kernel",
+                "5",
+                "--in-channels",
+                "3",
+                "--out-channels",
+                "16",
+                "--size",
+                "32",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "1,200" in out and "123" in out
 
@@ -71,8 +90,14 @@ def test_launcher_names_how_the_process_was_started():
     main_py = "/src/cnnzoo/__main__.py"
     assert launcher(main_py, "/venv/bin/python", {}) == ["/venv/bin/python", "-m", "cnnzoo"]
     assert launcher(main_py, "python", {"WORLD_SIZE": "4", "LOCAL_WORLD_SIZE": "4"}) == [
-        "torchrun", "--nproc-per-node", "4", "-m", "cnnzoo",
-    ]  # fmt: skip
+        "torchrun",
+        "--nproc-per-node",
+        "4",
+        "-m",
+        "cnnzoo",
+    ]
     assert launcher(main_py, "python", {"WORLD_SIZE": "8", "LOCAL_WORLD_SIZE": "4"})[:3] == [
-        "torchrun", "--nnodes", "2",
-    ]  # fmt: skip
+        "torchrun",
+        "--nnodes",
+        "2",
+    ]

@@ -34,8 +34,9 @@ def test_a_full_disk_is_one_line_naming_the_file(capsys):
 
 
 def test_a_read_only_folder_names_the_file_and_the_cause(capsys):
-    code = run_command("export", raises(PermissionError(errno.EACCES, "Permission denied",
-                                                        "out/m.onnx")))  # fmt: skip
+    code = run_command(
+        "export", raises(PermissionError(errno.EACCES, "Permission denied", "out/m.onnx"))
+    )
     assert code == SYSTEM
     assert one_line(capsys) == "cnnzoo export: error: out/m.onnx: Permission denied"
 
@@ -56,9 +57,11 @@ def test_a_file_that_cannot_be_decoded_is_bad_input(capsys, tmp_path):
 def test_a_decode_error_and_a_multi_line_message_become_one_line(capsys):
     assert run_command("predict", raises(ValueError("first\nsecond"))) == BAD_INPUT
     assert one_line(capsys) == "cnnzoo predict: error: first second"
-    wrapped = ValueError("Caught ValueError in DataLoader worker process 0.\nOriginal Traceback "
-                         "(most recent call last):\n  File \"x.py\", line 1\nValueError: a.png: "
-                         "cannot decode the image")  # fmt: skip
+    wrapped = ValueError(
+        "Caught ValueError in DataLoader worker process 0.\nOriginal Traceback "
+        '(most recent call last):\n  File "x.py", line 1\nValueError: a.png: '
+        "cannot decode the image"
+    )
     assert message_line(wrapped) == "ValueError: a.png: cannot decode the image"
     assert run_command("eval", raises(EOFError("Ran out of input"))) == BAD_INPUT
     assert one_line(capsys) == "cnnzoo eval: error: Ran out of input"
@@ -76,8 +79,9 @@ def test_a_stop_signal_is_one_line_saying_what_was_kept(capsys, signum):
         raise AssertionError("the signal did not stop the command")
 
     assert run_command("report", call) == 128 + signum
-    assert one_line(capsys) == (f"cnnzoo report: stopped by {signal.Signals(signum).name}; "
-                                f"{KEPT['report']}")  # fmt: skip
+    assert one_line(capsys) == (
+        f"cnnzoo report: stopped by {signal.Signals(signum).name}; {KEPT['report']}"
+    )
 
 
 def test_a_keyboard_interrupt_from_a_library_is_sigint(capsys):
@@ -113,7 +117,8 @@ def test_an_input_too_large_for_memory_is_one_line(capsys):
 
     assert main(["bench", "lenet5", "--input", "1,400000,400000", "--rounds", "5"]) == BAD_INPUT
     line = one_line(capsys)
-    assert line.startswith("cnnzoo bench: error: not enough memory for this input on this "
-                           "machine (640.0 GB asked for)")  # fmt: skip
+    assert line.startswith(
+        "cnnzoo bench: error: not enough memory for this input on this machine (640.0 GB asked for)"
+    )
     with pytest.raises(RuntimeError, match="not a memory problem"):
         run_command("bench", raises(RuntimeError("not a memory problem")))

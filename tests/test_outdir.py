@@ -32,8 +32,9 @@ with owned(sys.argv[1], "report"):
 
 
 def hold_in_child(folder: Path) -> subprocess.Popen:
-    child = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE,
-                             text=True)  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True
+    )
     assert child.stdout.readline().strip() == "held"
     return child
 
@@ -74,8 +75,9 @@ def test_publish_swaps_the_whole_folder_and_drops_what_the_new_one_lacks(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]  # no staging, no lock left
 
 
-@pytest.mark.parametrize("stop", [RuntimeError("bug"), OSError(28, "No space left on device"),
-                                  KeyboardInterrupt()])  # fmt: skip
+@pytest.mark.parametrize(
+    "stop", [RuntimeError("bug"), OSError(28, "No space left on device"), KeyboardInterrupt()]
+)
 def test_a_failed_or_interrupted_build_leaves_the_old_folder_as_it_was(tmp_path, stop):
     site = tmp_path / "site"
     build(site, {"a.html": "old a", "b.html": "old b"})
@@ -126,8 +128,14 @@ def test_someone_elses_folder_is_refused_without_force(tmp_path):
     mine = tmp_path / "photos"
     mine.mkdir()
     (mine / "holiday.jpg").write_bytes(b"\xff\xd8")
-    with pytest.raises(FolderError, match=r"holds files cnnzoo did not write \(holiday.jpg\).*"
-                       r"--force"), owned(mine, "report"):  # fmt: skip
+    with (
+        pytest.raises(
+            FolderError,
+            match=r"holds files cnnzoo did not write \(holiday.jpg\).*"
+            r"--force",
+        ),
+        owned(mine, "report"),
+    ):
         pass
     assert (mine / "holiday.jpg").exists()
     with owned(mine, "report", force=True):
@@ -139,12 +147,13 @@ def test_someone_elses_folder_is_refused_without_force(tmp_path):
 def test_another_commands_output_and_a_file_are_refused(tmp_path):
     run = tmp_path / "run"
     build(run, {"config.json": "{}"}, command="train")
-    with pytest.raises(FolderError, match="holds the output of cnnzoo train, not of cnnzoo "
-                       "report"), owned(run, "report"):  # fmt: skip
+    with (
+        pytest.raises(FolderError, match="holds the output of cnnzoo train, not of cnnzoo report"),
+        owned(run, "report"),
+    ):
         pass
     (tmp_path / "file").write_text("x")
-    with pytest.raises(FolderError, match=": not a folder"), \
-            owned(tmp_path / "file", "report"):  # fmt: skip
+    with pytest.raises(FolderError, match=": not a folder"), owned(tmp_path / "file", "report"):
         pass
 
 

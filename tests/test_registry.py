@@ -41,8 +41,13 @@ def test_builder_options_read_from_signatures():
     # Builder keywords, then the class's optional parameters; NASNet's genotype has a default
     # and is an option, VGG's configuration table is required and is the builder's.
     assert builder_options(cnnzoo.get_model_spec("mobilenet_v1").builder) == (
-        "width_mult", "separable", "depth_multiplier", "num_classes", "in_chans", "dropout",
-    )  # fmt: skip
+        "width_mult",
+        "separable",
+        "depth_multiplier",
+        "num_classes",
+        "in_chans",
+        "dropout",
+    )
     assert "genotype" in builder_options(cnnzoo.get_model_spec("nasnet_a_mobile").builder)
     assert "config" not in builder_options(cnnzoo.get_model_spec("vgg11").builder)
     assert builder_options(unannotated) is None
@@ -69,9 +74,13 @@ def test_type_error_inside_a_builder_propagates(monkeypatch):
 
 @pytest.mark.parametrize(
     ("name", "option"),
-    [("vgg16_bn", {"batch_norm": False}), ("mobilenet_v1_050", {"width_mult": 1.0}),
-     ("resnext50_32x4d", {"cardinality": 8}), ("resnet20", {"stem": "imagenet"})],
-)  # fmt: skip
+    [
+        ("vgg16_bn", {"batch_norm": False}),
+        ("mobilenet_v1_050", {"width_mult": 1.0}),
+        ("resnext50_32x4d", {"cardinality": 8}),
+        ("resnet20", {"stem": "imagenet"}),
+    ],
+)
 def test_an_option_the_builder_sets_itself_is_a_clear_error(name, option):
     (key,) = option
     with pytest.raises(ValueError, match=rf"^{name}: option '{key}' is fixed by this model"):

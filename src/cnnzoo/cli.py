@@ -156,22 +156,36 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--schedule", choices=SCHEDULE_NAMES, help=RECIPE)
     p.add_argument("--warmup-epochs", type=float, help=f"linear warm-up; {RECIPE}")
     p.add_argument("--label-smoothing", type=float, help=RECIPE)
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="autocast precision (default: %(default)s)")  # fmt: skip
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="autocast precision (default: %(default)s)",
+    )
     p.add_argument("--channels-last", action="store_true", help="NHWC memory format")
     p.add_argument("--compile", action="store_true", help="wrap the model in torch.compile")
     p.add_argument("--seed", type=int, default=0, help="default: %(default)s")
-    p.add_argument("--subset", type=int,
-                   help="train on the first N training images only (tests on all)")  # fmt: skip
+    p.add_argument(
+        "--subset", type=int, help="train on the first N training images only (tests on all)"
+    )
     p.add_argument("--input-size", type=int, help="resize the images to this side")
     p.add_argument("--out", help="run folder (default: runs/<model>-<dataset>-<time>)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out (default: the newest) from last.pt")  # fmt: skip
-    p.add_argument("--deterministic", action="store_true",
-                   help="deterministic kernels (bitwise-reproducible on CPU)")  # fmt: skip
-    p.add_argument("--checkpoint-every", type=int, default=200,
-                   help="also save last.pt every N steps, 0 = at epoch ends only "
-                   "(default: %(default)s)")  # fmt: skip
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out (default: the newest) from last.pt",
+    )
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="deterministic kernels (bitwise-reproducible on CPU)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=200,
+        help="also save last.pt every N steps, 0 = at epoch ends only (default: %(default)s)",
+    )
 
 
 def add_eval_parser(sub) -> None:
@@ -184,8 +198,12 @@ def add_eval_parser(sub) -> None:
     p.add_argument("checkpoint", help="a .pt file written by `cnnzoo train`")
     p.add_argument("--dataset", help="evaluate on this dataset (default: the checkpoint's)")
     p.add_argument("--data-dir", help="folder with the dataset's files")
-    p.add_argument("--tta", choices=TTA_NAMES, default="none",
-                   help="test-time augmentation (default: %(default)s)")  # fmt: skip
+    p.add_argument(
+        "--tta",
+        choices=TTA_NAMES,
+        default="none",
+        help="test-time augmentation (default: %(default)s)",
+    )
     p.add_argument("--format", choices=FORMATS, default="text", help="default: %(default)s")
     p.add_argument("--batch-size", type=int, default=500, help="default: %(default)s")
     p.add_argument("--out", help="confusion-matrix PNG path (default: beside the checkpoint)")
@@ -207,8 +225,11 @@ def add_predict_parser(sub) -> None:
 
 def config_from_args(cls, args: argparse.Namespace, **extra):
     """The frozen configuration ``cls`` whose fields are the flags of the same names."""
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
-              if f.name not in extra and hasattr(args, f.name)}  # fmt: skip
+    values = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(cls)
+        if f.name not in extra and hasattr(args, f.name)
+    }
     return cls(**values, **extra)
 
 
@@ -284,8 +305,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(result, indent=2))
         return 0
-    print(f"{result['checkpoint']} on {result['dataset']} test ({result['count']:,} images, "
-          f"tta {result['tta']})")  # fmt: skip
+    print(
+        f"{result['checkpoint']} on {result['dataset']} test ({result['count']:,} images, "
+        f"tta {result['tta']})"
+    )
     print(f"top-1 accuracy {result['top1']:.2%}  error {result['error1']:.2%}")
     print(f"top-5 accuracy {result['top5']:.2%}  error {result['error5']:.2%}")
     print(f"loss {result['loss']:.4f}")
@@ -300,8 +323,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from cnnzoo.train.inference import predict
 
-    results = predict(config_from_args(PredictConfig, args, images=tuple(args.images)),
-                      model_name=args.model)  # fmt: skip
+    results = predict(
+        config_from_args(PredictConfig, args, images=tuple(args.images)), model_name=args.model
+    )
     if args.format == "json":
         print(json.dumps(results, indent=2))
         return 0
@@ -322,22 +346,35 @@ def add_bench_parser(sub) -> None:
         "machine set OMP_WAIT_POLICY=PASSIVE (spinning OpenMP threads make 2 threads 3-6x "
         "slower on a loaded 2-core machine).",
     )
-    p.add_argument("models", nargs="+", metavar="MODEL|CHECKPOINT",
-                   help="model names (random init) or cnnzoo checkpoints")  # fmt: skip
-    p.add_argument("--runtime", default="eager",
-                   help="comma-separated: eager,fold,compile,onnxruntime,executorch or all "
-                   "(default: %(default)s)")  # fmt: skip
-    p.add_argument("--precision", default="fp32",
-                   help="comma-separated: fp32,bf16,int8 (fp16 on CUDA) or all "
-                   "(default: %(default)s)")  # fmt: skip
+    p.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL|CHECKPOINT",
+        help="model names (random init) or cnnzoo checkpoints",
+    )
+    p.add_argument(
+        "--runtime",
+        default="eager",
+        help="comma-separated: eager,fold,compile,onnxruntime,executorch or all "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        help="comma-separated: fp32,bf16,int8 (fp16 on CUDA) or all (default: %(default)s)",
+    )
     p.add_argument("--batch-size", default="1", help="comma-separated (default: %(default)s)")
     p.add_argument("--input", metavar="C,H,W", help="default: each model's standard input")
     p.add_argument("--threads", type=int, help="torch and ONNX Runtime intra-op threads")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
     p.add_argument("--mode", default="infer", help="infer or train (default: %(default)s)")
     p.add_argument("--rounds", type=int, default=10, help="timed rounds (default: %(default)s)")
-    p.add_argument("--warmup", type=int, default=3,
-                   help="discarded warm-up rounds, >= 3 (default: %(default)s)")  # fmt: skip
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=3,
+        help="discarded warm-up rounds, >= 3 (default: %(default)s)",
+    )
     p.add_argument("--format", default="table", help="table, json or csv (default: %(default)s)")
     p.add_argument("--out", help="write the output to this file (atomically)")
 
@@ -376,8 +413,9 @@ def add_plot_parser(sub) -> None:
     p.add_argument("kind", choices=PLOT_KINDS, help="the chart")
     p.add_argument("--out", help="FILE.png or FILE.svg (default: KIND.png)")
     p.add_argument("--bench", metavar="FILE.json", help="latency: a `cnnzoo bench` JSON file")
-    p.add_argument("--batch-size", type=int,
-                   help="latency: batch size to plot (default: 1, else the smallest)")  # fmt: skip
+    p.add_argument(
+        "--batch-size", type=int, help="latency: batch size to plot (default: 1, else the smallest)"
+    )
     p.add_argument("--format", help="write several formats at once, e.g. png,svg")
 
 
@@ -404,17 +442,22 @@ def add_export_parser(sub) -> None:
     p.add_argument("model", metavar="MODEL|CHECKPOINT", help="a model name or a .pt checkpoint")
     p.add_argument("--format", default="onnx", help="onnx or executorch (default: %(default)s)")
     p.add_argument("--weights", metavar="PATH", help="weights for MODEL (torchvision/timm/cnnzoo)")
-    p.add_argument("--input", metavar="C,H,W",
-                   help="default: the checkpoint's or the model's input")  # fmt: skip
+    p.add_argument(
+        "--input", metavar="C,H,W", help="default: the checkpoint's or the model's input"
+    )
     p.add_argument("--dynamic-batch", action="store_true", help="dynamic batch dimension (onnx)")
     p.add_argument("--quantize", metavar="int8", help="static int8 quantization")
     p.add_argument("--calibration", metavar="DATASET", help="calibration images' dataset")
     p.add_argument("--data-dir", help="folder of the calibration dataset's files")
-    p.add_argument("--verify", action="store_true",
-                   help="run the file in its runtime and compare with PyTorch eager; for int8 of "
-                   "a checkpoint also test top-1")  # fmt: skip
-    p.add_argument("--out", metavar="FILE",
-                   help="default: beside the checkpoint, or ./<model>[-int8].<ext>")  # fmt: skip
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="run the file in its runtime and compare with PyTorch eager; for int8 of "
+        "a checkpoint also test top-1",
+    )
+    p.add_argument(
+        "--out", metavar="FILE", help="default: beside the checkpoint, or ./<model>[-int8].<ext>"
+    )
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -449,26 +492,48 @@ def add_embed_parser(sub) -> None:
     p.add_argument("--dataset", help="default: the checkpoint's dataset, else fashion-mnist")
     p.add_argument("--data-dir", help="folder with the dataset's files")
     p.add_argument("--split", default="test", help="test or train (default: %(default)s)")
-    p.add_argument("--n", default="5000", metavar="N|all",
-                   help="images to embed, a seeded sample (default: %(default)s)")  # fmt: skip
-    p.add_argument("--layer", metavar="NAME",
-                   help="embed this module's output, average-pooled (default: the pre-logits "
-                   "vector: fc7 for AlexNet/VGG, F6 for LeNet-5)")  # fmt: skip
+    p.add_argument(
+        "--n",
+        default="5000",
+        metavar="N|all",
+        help="images to embed, a seeded sample (default: %(default)s)",
+    )
+    p.add_argument(
+        "--layer",
+        metavar="NAME",
+        help="embed this module's output, average-pooled (default: the pre-logits "
+        "vector: fc7 for AlexNet/VGG, F6 for LeNet-5)",
+    )
     p.add_argument("--perplexity", type=float, default=30.0, help="default: %(default)s")
     p.add_argument("--seed", type=int, default=0, help="default: %(default)s")
-    p.add_argument("--out", metavar="DIR",
-                   help="default: runs/embed-<model>-<dataset>-<split>")  # fmt: skip
+    p.add_argument("--out", metavar="DIR", help="default: runs/embed-<model>-<dataset>-<split>")
     p.add_argument("--batch-size", type=int, default=256, help="default: %(default)s")
-    p.add_argument("--input-size", type=int, metavar="S",
-                   help="a model name's input side (default: the dataset's)")  # fmt: skip
-    p.add_argument("--compare", metavar="CHECKPOINT|MODEL",
-                   help="embed the same images with this network too, side by side")  # fmt: skip
-    p.add_argument("--add-to", metavar="DIR",
-                   help="place images (--split/--n, or --images) in the map in DIR")  # fmt: skip
-    p.add_argument("--images", nargs="+", default=(), metavar="IMAGE",
-                   help="with --add-to: image files to place")  # fmt: skip
-    p.add_argument("--force", action="store_true",
-                   help="replace --out even if it holds files cnnzoo did not write")  # fmt: skip
+    p.add_argument(
+        "--input-size",
+        type=int,
+        metavar="S",
+        help="a model name's input side (default: the dataset's)",
+    )
+    p.add_argument(
+        "--compare",
+        metavar="CHECKPOINT|MODEL",
+        help="embed the same images with this network too, side by side",
+    )
+    p.add_argument(
+        "--add-to", metavar="DIR", help="place images (--split/--n, or --images) in the map in DIR"
+    )
+    p.add_argument(
+        "--images",
+        nargs="+",
+        default=(),
+        metavar="IMAGE",
+        help="with --add-to: image files to place",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace --out even if it holds files cnnzoo did not write",
+    )
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
@@ -485,37 +550,75 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 def add_report_parser(sub) -> None:
     p = sub.add_parser(
-        "report", help="one static HTML site of every network, chart, calculation and result",
+        "report",
+        help="one static HTML site of every network, chart, calculation and result",
         description="Measure the whole zoo and write a self-contained static site: the evolution "
         "table and charts (index.html), one page per family (paper, deviations, stage layouts, "
         "per-layer profiles, receptive field), the lecture's calculations (explain.html) and, "
         "from the folders and files given, training runs, benchmarks, t-SNE maps and searches "
         "(results.html). Nothing is fetched when the pages are viewed.",
-    )  # fmt: skip
+    )
     p.add_argument("--out", default="site", metavar="DIR", help="default: %(default)s")
-    p.add_argument("--runs", nargs="+", default=(), metavar="RUN_DIR",
-                   help="cnnzoo train run folders: curves and confusion matrix")  # fmt: skip
-    p.add_argument("--bench", nargs="+", default=(), metavar="FILE.json",
-                   help="cnnzoo bench --format json files: speed table, latency chart")  # fmt: skip
-    p.add_argument("--embed", nargs="+", default=(), metavar="DIR",
-                   help="cnnzoo embed folders: t-SNE scatter and grid")  # fmt: skip
-    p.add_argument("--nas", nargs="+", default=(), metavar="DIR",
-                   help="cnnzoo nas search folders: search curve and best cell")  # fmt: skip
-    p.add_argument("--models", nargs="+", default=(), metavar="MODEL",
-                   help="profile only these models (default: the whole zoo)")  # fmt: skip
-    p.add_argument("--check", action="store_true",
-                   help="load every page in headless Chromium; fail on console errors or broken "
-                   "images; screenshots in DIR/screenshots")  # fmt: skip
-    p.add_argument("--force", action="store_true",
-                   help="replace DIR even if it holds files cnnzoo did not write")  # fmt: skip
+    p.add_argument(
+        "--runs",
+        nargs="+",
+        default=(),
+        metavar="RUN_DIR",
+        help="cnnzoo train run folders: curves and confusion matrix",
+    )
+    p.add_argument(
+        "--bench",
+        nargs="+",
+        default=(),
+        metavar="FILE.json",
+        help="cnnzoo bench --format json files: speed table, latency chart",
+    )
+    p.add_argument(
+        "--embed",
+        nargs="+",
+        default=(),
+        metavar="DIR",
+        help="cnnzoo embed folders: t-SNE scatter and grid",
+    )
+    p.add_argument(
+        "--nas",
+        nargs="+",
+        default=(),
+        metavar="DIR",
+        help="cnnzoo nas search folders: search curve and best cell",
+    )
+    p.add_argument(
+        "--models",
+        nargs="+",
+        default=(),
+        metavar="MODEL",
+        help="profile only these models (default: the whole zoo)",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="load every page in headless Chromium; fail on console errors or broken "
+        "images; screenshots in DIR/screenshots",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace DIR even if it holds files cnnzoo did not write",
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from cnnzoo.report.site import ReportConfig, build_report
 
-    config = config_from_args(ReportConfig, args, runs=tuple(args.runs), bench=tuple(args.bench),
-                              embed=tuple(args.embed), nas=tuple(args.nas),
-                              models=tuple(args.models))  # fmt: skip
+    config = config_from_args(
+        ReportConfig,
+        args,
+        runs=tuple(args.runs),
+        bench=tuple(args.bench),
+        embed=tuple(args.embed),
+        nas=tuple(args.nas),
+        models=tuple(args.models),
+    )
     broken: list[str] = []
 
     def check(site: Path, pages: list[str]) -> None:  # the browser, on the staged site
@@ -525,16 +628,22 @@ def cmd_report(args: argparse.Namespace) -> int:
             problems = [*load.console, *(f"broken image {src}" for src in load.broken_images)]
             broken.extend(f"{Path(load.path).name}: {line}" for line in problems)
 
-    result = build_report(config, lambda line: print(f"cnnzoo report: error: {line}; left out",
-                                                     file=sys.stderr, flush=True),
-                          check if args.check else None)  # fmt: skip
+    result = build_report(
+        config,
+        lambda line: print(f"cnnzoo report: error: {line}; left out", file=sys.stderr, flush=True),
+        check if args.check else None,
+    )
     for line in broken:
         print(f"cnnzoo report: {line}", file=sys.stderr)
-    print(f"wrote {len(result['pages'])} pages to {result['out']}/ in {result['seconds']:.1f} s "
-          f"(open {result['out']}/index.html)")  # fmt: skip
+    print(
+        f"wrote {len(result['pages'])} pages to {result['out']}/ in {result['seconds']:.1f} s "
+        f"(open {result['out']}/index.html)"
+    )
     if args.check:
-        print(f"checked {len(result['pages'])} pages in headless Chromium; screenshots in "
-              f"{Path(result['out']) / 'screenshots'}/")  # fmt: skip
+        print(
+            f"checked {len(result['pages'])} pages in headless Chromium; screenshots in "
+            f"{Path(result['out']) / 'screenshots'}/"
+        )
     return 1 if result["problems"] or broken else 0
 
 
@@ -546,12 +655,16 @@ def add_nas_parser(sub) -> None:
     from cnnzoo.nas.proxy import Proxy
     from cnnzoo.nas.strategies import POPULATION, SAMPLE, STRATEGIES
 
-    nas = sub.add_parser("nas", help="architecture search in the NASNet cell space",
-                         description="Search a NASNet cell on a small proxy, train the "
-                         "transferred network, draw cells.")  # fmt: skip
+    nas = sub.add_parser(
+        "nas",
+        help="architecture search in the NASNet cell space",
+        description="Search a NASNet cell on a small proxy, train the "
+        "transferred network, draw cells.",
+    )
     verbs = nas.add_subparsers(dest="nas_command", required=True, metavar="search|train|show")
     p = verbs.add_parser(
-        "search", help="regularized evolution, random search or NSGA-II (accuracy against "
+        "search",
+        help="regularized evolution, random search or NSGA-II (accuracy against "
         "MACs), state in an Optuna study",
         description="Each candidate trains a small nasnet_cifar network of its cell on part of "
         "the TRAINING split and is scored on images held out from it (never the test split). "
@@ -565,39 +678,82 @@ def add_nas_parser(sub) -> None:
     proxy = Proxy()
     p.add_argument("--dataset", default="fashion-mnist", help="default: %(default)s")
     p.add_argument("--data-dir", help="folder with the dataset's files")
-    p.add_argument("--strategy", choices=STRATEGIES, default="evolution",
-                   help="default: %(default)s")  # fmt: skip
-    p.add_argument("--budget-candidates", type=int, default=100, metavar="K",
-                   help="the study's total of candidates (default: %(default)s)")  # fmt: skip
-    p.add_argument("--budget-minutes", type=float, metavar="M",
-                   help="stop this command after M minutes (the study's budget stays)")  # fmt: skip
-    p.add_argument("--workers", type=int, default=1, metavar="W",
-                   help="processes here, each with cores/W threads (default: 1)")  # fmt: skip
-    p.add_argument("--storage", metavar="URL", help="default: sqlite:///<out>/search.db; give "
-                   "a password in PGPASSWORD or a password file, not in the URL "
-                   "(docs/nas-storage.md)")  # fmt: skip
+    p.add_argument(
+        "--strategy", choices=STRATEGIES, default="evolution", help="default: %(default)s"
+    )
+    p.add_argument(
+        "--budget-candidates",
+        type=int,
+        default=100,
+        metavar="K",
+        help="the study's total of candidates (default: %(default)s)",
+    )
+    p.add_argument(
+        "--budget-minutes",
+        type=float,
+        metavar="M",
+        help="stop this command after M minutes (the study's budget stays)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="W",
+        help="processes here, each with cores/W threads (default: 1)",
+    )
+    p.add_argument(
+        "--storage",
+        metavar="URL",
+        help="default: sqlite:///<out>/search.db; give "
+        "a password in PGPASSWORD or a password file, not in the URL "
+        "(docs/nas-storage.md)",
+    )
     p.add_argument("--study", metavar="NAME", help="default: <dataset>-<strategy>-seed<seed>")
     p.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     p.add_argument("--out", default="runs/nas-search", metavar="DIR", help="default: %(default)s")
-    p.add_argument("--force", action="store_true",
-                   help="write into DIR even if it holds files cnnzoo did not write")  # fmt: skip
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into DIR even if it holds files cnnzoo did not write",
+    )
     p.add_argument("--ops", metavar="OP,OP", help="the operations to search (default: all 13)")
-    p.add_argument("--population", type=int, default=POPULATION,
-                   help="evolution's P, NSGA-II's population (default: %(default)s)")  # fmt: skip
-    p.add_argument("--sample", type=int, default=SAMPLE,
-                   help="evolution's S (default: %(default)s)")  # fmt: skip
-    p.add_argument("--proxy-cells", type=int, default=proxy.num_cells, metavar="N",
-                   help="N of the candidates (default: %(default)s)")  # fmt: skip
-    p.add_argument("--proxy-filters", type=int, default=proxy.filters, metavar="F",
-                   help="F of the candidates (default: %(default)s)")  # fmt: skip
+    p.add_argument(
+        "--population",
+        type=int,
+        default=POPULATION,
+        help="evolution's P, NSGA-II's population (default: %(default)s)",
+    )
+    p.add_argument(
+        "--sample", type=int, default=SAMPLE, help="evolution's S (default: %(default)s)"
+    )
+    p.add_argument(
+        "--proxy-cells",
+        type=int,
+        default=proxy.num_cells,
+        metavar="N",
+        help="N of the candidates (default: %(default)s)",
+    )
+    p.add_argument(
+        "--proxy-filters",
+        type=int,
+        default=proxy.filters,
+        metavar="F",
+        help="F of the candidates (default: %(default)s)",
+    )
     p.add_argument("--proxy-epochs", type=int, default=proxy.epochs, help="default: %(default)s")
-    p.add_argument("--proxy-train-images", type=int, default=proxy.train_images,
-                   help="default: %(default)s")  # fmt: skip
-    p.add_argument("--proxy-val-images", type=int, default=proxy.val_images,
-                   help="held out from the training split (default: %(default)s)")  # fmt: skip
+    p.add_argument(
+        "--proxy-train-images", type=int, default=proxy.train_images, help="default: %(default)s"
+    )
+    p.add_argument(
+        "--proxy-val-images",
+        type=int,
+        default=proxy.val_images,
+        help="held out from the training split (default: %(default)s)",
+    )
 
     p = verbs.add_parser(
-        "train", help="train a searched cell, stacked N times with P penultimate filters",
+        "train",
+        help="train a searched cell, stacked N times with P penultimate filters",
         description="Train the nasnet_cifar network of GENOTYPE.json (N normal cells per stack, "
         "P filters at the end, ScheduledDropPath on) with the training engine; the flags of "
         "`cnnzoo train` apply.",
@@ -605,33 +761,52 @@ def add_nas_parser(sub) -> None:
     p.add_argument("genotype", metavar="GENOTYPE.json", help=GENOTYPE_HELP)
     p.add_argument("--trial", type=int, metavar="N", help=TRIAL_HELP)
     p.add_argument("--num-cells", type=int, default=2, metavar="N", help="default: %(default)s")
-    p.add_argument("--penultimate-filters", type=int, metavar="P",
-                   help="width of the last cell (default: from --filters)")  # fmt: skip
-    p.add_argument("--filters", type=int, default=16, metavar="F",
-                   help="the first stack's filters, when P is not given (default: %(default)s)")
-    p.add_argument("--drop-path-prob", type=float, default=0.2,
-                   help="ScheduledDropPath of the last cell at the end (default: %(default)s)")
+    p.add_argument(
+        "--penultimate-filters",
+        type=int,
+        metavar="P",
+        help="width of the last cell (default: from --filters)",
+    )
+    p.add_argument(
+        "--filters",
+        type=int,
+        default=16,
+        metavar="F",
+        help="the first stack's filters, when P is not given (default: %(default)s)",
+    )
+    p.add_argument(
+        "--drop-path-prob",
+        type=float,
+        default=0.2,
+        help="ScheduledDropPath of the last cell at the end (default: %(default)s)",
+    )
     add_train_flags(p)
 
     p = verbs.add_parser("show", help="draw the normal and reduction cell of a genotype")
     p.add_argument("genotype", metavar="GENOTYPE.json", help=GENOTYPE_HELP)
     p.add_argument("--trial", type=int, metavar="N", help=TRIAL_HELP)
-    p.add_argument("--out", metavar="STEM", help="writes STEM.png and STEM.svg (default: beside "
-                   "the genotype)")  # fmt: skip
+    p.add_argument(
+        "--out", metavar="STEM", help="writes STEM.png and STEM.svg (default: beside the genotype)"
+    )
 
 
 def cmd_nas(args: argparse.Namespace) -> int:
     return {"search": cmd_nas_search, "train": cmd_nas_train, "show": cmd_nas_show}[
-        args.nas_command](args)
+        args.nas_command
+    ](args)
 
 
 def cmd_nas_search(args: argparse.Namespace) -> int:
     from cnnzoo.nas.proxy import Proxy
     from cnnzoo.nas.search import SearchConfig, search
 
-    proxy = Proxy(num_cells=args.proxy_cells, filters=args.proxy_filters,
-                  epochs=args.proxy_epochs, train_images=args.proxy_train_images,
-                  val_images=args.proxy_val_images)  # fmt: skip
+    proxy = Proxy(
+        num_cells=args.proxy_cells,
+        filters=args.proxy_filters,
+        epochs=args.proxy_epochs,
+        train_images=args.proxy_train_images,
+        val_images=args.proxy_val_images,
+    )
     ops = tuple(op.strip() for op in args.ops.split(",")) if args.ops else None
     config = config_from_args(SearchConfig, args, proxy=proxy, ops=ops)
 
@@ -642,19 +817,31 @@ def cmd_nas_search(args: argparse.Namespace) -> int:
             return
         shown.append((s["complete"], s["running"]))
         best = "-" if s["best"] is None else f"{s['best']:.2%}"
-        print(f"nas search: {s['complete']}/{s['budget']} candidates, {s['running']} running, "
-              f"best {best}, {s['per_minute']:.2f} per minute", file=sys.stderr, flush=True)
+        print(
+            f"nas search: {s['complete']}/{s['budget']} candidates, {s['running']} running, "
+            f"best {best}, {s['per_minute']:.2f} per minute",
+            file=sys.stderr,
+            flush=True,
+        )
 
     summary = search(config, show)
     if "best_score" in summary:
-        print(f"best of {summary['complete']} candidates: trial {summary['best_number']}, "
-              f"validation top-1 {summary['best_score']:.2%}, {summary['best_macs'] / 1e6:.1f} M "
-              f"MACs, {summary['best_params']:,} parameters; {summary['pareto']} on the "
-              "Pareto front of validation top-1 and MACs")  # fmt: skip
-    print(f"wrote {summary['out']}/search.json, history.csv" + (", search_curve.png, "
-          "best_genotype.json, "
-          "best_cell.png/.svg, pareto.json, pareto_front.png" if "best_score" in summary
-          else ""))  # fmt: skip
+        print(
+            f"best of {summary['complete']} candidates: trial {summary['best_number']}, "
+            f"validation top-1 {summary['best_score']:.2%}, {summary['best_macs'] / 1e6:.1f} M "
+            f"MACs, {summary['best_params']:,} parameters; {summary['pareto']} on the "
+            "Pareto front of validation top-1 and MACs"
+        )
+    print(
+        f"wrote {summary['out']}/search.json, history.csv"
+        + (
+            ", search_curve.png, "
+            "best_genotype.json, "
+            "best_cell.png/.svg, pareto.json, pareto_front.png"
+            if "best_score" in summary
+            else ""
+        )
+    )
     return 0
 
 
@@ -665,8 +852,13 @@ def cmd_nas_train(args: argparse.Namespace) -> int:
     from cnnzoo.train.engine import run
 
     genotype = genotype_from_file(args.genotype, args.trial)
-    kwargs = candidate_kwargs(genotype, args.num_cells, args.filters, args.drop_path_prob,
-                              penultimate_filters=args.penultimate_filters)  # fmt: skip
+    kwargs = candidate_kwargs(
+        genotype,
+        args.num_cells,
+        args.filters,
+        args.drop_path_prob,
+        penultimate_filters=args.penultimate_filters,
+    )
     config = config_from_args(TrainConfig, args, model=MODEL, model_kwargs=kwargs)
     try:
         run(config)
@@ -674,8 +866,11 @@ def cmd_nas_train(args: argparse.Namespace) -> int:
         again = [a for a in sys.argv[1:] if a != "--resume"]
         if "--out" not in again:
             again += ["--out", str(stop.run_dir)]
-        print(f"cnnzoo nas train: {stop}; continue with: {shlex.join(['cnnzoo', *again])} "
-              "--resume", file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"cnnzoo nas train: {stop}; continue with: {shlex.join(['cnnzoo', *again])} --resume",
+            file=sys.stderr,
+            flush=True,
+        )
         return stop.exit_code
     return 0
 
@@ -686,8 +881,9 @@ def cmd_nas_show(args: argparse.Namespace) -> int:
 
     genotype = genotype_from_file(args.genotype, args.trial)
     default = Path(args.genotype).with_suffix("")
-    stem = args.out or str(default if args.trial is None else default.with_name(
-        f"{default.name}-trial{args.trial}"))  # fmt: skip
+    stem = args.out or str(
+        default if args.trial is None else default.with_name(f"{default.name}-trial{args.trial}")
+    )
     for path in save_genotype(genotype, stem):
         print(f"wrote {path}")
     return 0

@@ -82,8 +82,9 @@ def git_state(root: Path | None) -> tuple[str | None, bool | None]:
 
     def git(*args: str) -> str | None:
         try:
-            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
-                                  timeout=GIT_TIMEOUT_S)  # fmt: skip
+            done = subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, timeout=GIT_TIMEOUT_S
+            )
         except (OSError, subprocess.SubprocessError):
             return None
         return done.stdout.strip() if done.returncode == 0 else None

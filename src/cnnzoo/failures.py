@@ -43,11 +43,11 @@ KEPT = {
     "embed": "the map folder is as it was before this command; run it again to make it",
     "export": "no file was written; run it again to export",
     "nas search": "every finished candidate is kept in the study and the one in progress is "
-                  "re-run first; run the same command again to continue the search",
+    "re-run first; run the same command again to continue the search",
     "bench": "nothing was written; run it again to measure",
     "eval": "nothing was written; run it again to evaluate",
     "predict": "nothing was written",
-}  # fmt: skip
+}
 
 
 def message_line(err: BaseException) -> str:
@@ -62,8 +62,11 @@ def message_line(err: BaseException) -> str:
 
 def os_error_line(err: OSError) -> str:
     """``file: cause`` of an ``OSError``; a full disk says so."""
-    cause = "no space left on the device" if err.errno == errno.ENOSPC else (
-        err.strerror or message_line(err))  # fmt: skip
+    cause = (
+        "no space left on the device"
+        if err.errno == errno.ENOSPC
+        else (err.strerror or message_line(err))
+    )
     names = [n for n in (err.filename, err.filename2) if n is not None]
     where = " -> ".join(os.fsdecode(n) if isinstance(n, bytes) else str(n) for n in names)
     return f"{where}: {cause}" if where else cause
@@ -124,8 +127,11 @@ def run_command(command: str, call: Callable[[], int]) -> int:
     except (MemoryError, RuntimeError) as err:
         if not out_of_memory(err):
             raise
-        print(f"cnnzoo {command}: error: not enough memory for this input on this machine "
-              f"({memory_asked(err)}); use a smaller input or batch", file=sys.stderr)  # fmt: skip
+        print(
+            f"cnnzoo {command}: error: not enough memory for this input on this machine "
+            f"({memory_asked(err)}); use a smaller input or batch",
+            file=sys.stderr,
+        )
         return BAD_INPUT
     except OSError as err:  # with no errno: a file that cannot be decoded (gzip's, PIL's)
         print(f"cnnzoo {command}: error: {os_error_line(err)}", file=sys.stderr)

@@ -54,8 +54,9 @@ def check_output_file(path: str | Path, option: str = "--out") -> Path:
     """
     path = Path(path)
     if path.is_dir():
-        raise ValueError(f"{option} {path} is a folder; give a file name, such as "
-                         f"{path / 'model.onnx'}")  # fmt: skip
+        raise ValueError(
+            f"{option} {path} is a folder; give a file name, such as {path / 'model.onnx'}"
+        )
     if os.path.lexists(path) and not (path.is_symlink() or path.is_file()):
         raise ValueError(f"{option} {path} is not a regular file")
     for parent in path.parents:

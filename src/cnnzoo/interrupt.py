@@ -96,9 +96,10 @@ def stop_in_chain(err: BaseException) -> Interrupted | None:
 def before_training(signum: int) -> Interrupted:
     """The stop of a run that had not trained a step yet when the signal came."""
     return Interrupted(
-        signum, f"{signal_name(signum)} before the first training step: nothing was trained in "
-        "this process"
-    )  # fmt: skip
+        signum,
+        f"{signal_name(signum)} before the first training step: nothing was trained in "
+        "this process",
+    )
 
 
 class StopFlag:

@@ -58,8 +58,10 @@ def staging_prefix(folder: Path) -> str:
 def holder_text(record: dict) -> str:
     """``cnnzoo report (pid 123 on host, since 2026-12-06 08:31:02)`` from a lock record."""
     since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.get("started", 0)))
-    return (f"cnnzoo {record.get('command', '?')} (pid {record.get('pid', '?')} on "
-            f"{record.get('host', '?')}, since {since})")  # fmt: skip
+    return (
+        f"cnnzoo {record.get('command', '?')} (pid {record.get('pid', '?')} on "
+        f"{record.get('host', '?')}, since {since})"
+    )
 
 
 def read_holder(fd: int) -> dict:
@@ -89,15 +91,16 @@ def acquire_lock(folder: Path, command: str, option: str, label: str) -> int:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         except OSError as err:
-            raise FolderError(f"{label}: cannot lock it ({path}: "
-                              f"{err.strerror or err})") from None  # fmt: skip
+            raise FolderError(f"{label}: cannot lock it ({path}: {err.strerror or err})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = read_holder(fd)
             os.close(fd)
-            raise FolderError(f"{label} is in use by {holder_text(holder)}; wait for it "
-                              f"to end or choose another {option}") from None  # fmt: skip
+            raise FolderError(
+                f"{label} is in use by {holder_text(holder)}; wait for it "
+                f"to end or choose another {option}"
+            ) from None
         # the holder before us may have removed the file after we opened it: lock the one there
         try:
             same = os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
@@ -106,8 +109,12 @@ def acquire_lock(folder: Path, command: str, option: str, label: str) -> int:
         if same:
             break
         os.close(fd)
-    record = {"command": command, "pid": os.getpid(), "host": socket.gethostname(),
-              "started": time.time()}  # fmt: skip
+    record = {
+        "command": command,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": time.time(),
+    }
     os.ftruncate(fd, 0)
     os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
     return fd
@@ -132,8 +139,9 @@ def read_marker(folder: Path) -> dict | None:
     return record if isinstance(record, dict) else None
 
 
-def check_ours(folder: Path, command: str, option: str, label: str, *,
-               legacy: tuple[str, ...], force: bool) -> None:  # fmt: skip
+def check_ours(
+    folder: Path, command: str, option: str, label: str, *, legacy: tuple[str, ...], force: bool
+) -> None:
     """Refuse a folder that is not ``command``'s to write (see the module docstring).
 
     Args:
@@ -158,8 +166,10 @@ def check_ours(folder: Path, command: str, option: str, label: str, *,
     if marker is not None:
         made_by = marker.get("command")
         if made_by != command and not force:
-            raise FolderError(f"{label} holds the output of cnnzoo {made_by}, not of "
-                              f"cnnzoo {command}; choose another {option}")  # fmt: skip
+            raise FolderError(
+                f"{label} holds the output of cnnzoo {made_by}, not of "
+                f"cnnzoo {command}; choose another {option}"
+            )
         return
     try:
         entries = sorted(os.listdir(folder))
@@ -167,9 +177,11 @@ def check_ours(folder: Path, command: str, option: str, label: str, *,
         raise FolderError(f"{label}: {err.strerror or err}") from None
     if not entries or force or any(name in entries for name in legacy):
         return
-    raise FolderError(f"{label} holds files cnnzoo did not write ({entries[0]}"
-                      f"{', ...' if len(entries) > 1 else ''}); choose an empty or new folder, "
-                      "or add --force to replace it")  # fmt: skip
+    raise FolderError(
+        f"{label} holds files cnnzoo did not write ({entries[0]}"
+        f"{', ...' if len(entries) > 1 else ''}); choose an empty or new folder, "
+        "or add --force to replace it"
+    )
 
 
 def write_marker(folder: Path, command: str) -> None:
@@ -205,8 +217,13 @@ def exchange(a: Path, b: Path) -> bool:
         renameat2 = libc.renameat2
     except (OSError, AttributeError):
         return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                          ctypes.c_uint]  # fmt: skip
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
     if renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
         return True
     code = ctypes.get_errno()
@@ -250,8 +267,10 @@ def signals_held() -> Iterator[None]:
     the block ends they are delivered to the handlers they had."""
     pending: list[int] = []
     try:
-        previous = {signum: signal.signal(signum, lambda n, frame: pending.append(n))
-                    for signum in STOP_SIGNALS}  # fmt: skip
+        previous = {
+            signum: signal.signal(signum, lambda n, frame: pending.append(n))
+            for signum in STOP_SIGNALS
+        }
     except ValueError:  # not the main thread: it cannot be held here
         yield
         return
@@ -318,8 +337,14 @@ class Owned:
 
 
 @contextlib.contextmanager
-def owned(folder: str | Path, command: str, *, option: str = "--out",
-          legacy: tuple[str, ...] = (), force: bool = False) -> Iterator[Owned]:  # fmt: skip
+def owned(
+    folder: str | Path,
+    command: str,
+    *,
+    option: str = "--out",
+    legacy: tuple[str, ...] = (),
+    force: bool = False,
+) -> Iterator[Owned]:
     """Hold ``folder`` for ``command`` for the block: locked, checked to be ours (see the module
     docstring).
 
@@ -342,8 +367,9 @@ def owned(folder: str | Path, command: str, *, option: str = "--out",
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise FolderError(f"{option} {given}: cannot create {parent} "
-                          f"({err.strerror or err})") from None  # fmt: skip
+        raise FolderError(
+            f"{option} {given}: cannot create {parent} ({err.strerror or err})"
+        ) from None
     label = f"{option} {given}"
     fd = acquire_lock(path, command, option, label)
     try:

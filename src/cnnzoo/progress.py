@@ -20,9 +20,13 @@ def rich_progress(title: str) -> Iterator[Progress]:
 
     console = Console(file=sys.stderr)
     bar = Bar(
-        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-        console=console, transient=True, disable=not console.is_terminal,
-    )  # fmt: skip
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
     with bar:
         task = bar.add_task(title, total=1)
 

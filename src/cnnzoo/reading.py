@@ -41,18 +41,30 @@ DEFLATE_MAX_RATIO = 1032
 CHUNK = 1 << 20  # bytes read at a time from a stream
 # Pillow's name of the format each image suffix promises.
 IMAGE_FORMATS = {
-    ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".gif": "GIF",
-    ".ppm": "PPM", ".pgm": "PPM", ".pbm": "PPM", ".pnm": "PPM", ".tif": "TIFF", ".tiff": "TIFF",
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".bmp": "BMP",
+    ".gif": "GIF",
+    ".ppm": "PPM",
+    ".pgm": "PPM",
+    ".pbm": "PPM",
+    ".pnm": "PPM",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
     ".webp": "WEBP",
-}  # fmt: skip
+}
 # Image modes of 8-bit channels, which Pillow converts to "L" and "RGB" as they are.
 EIGHT_BIT_MODES = {"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBX", "RGBa", "CMYK", "YCbCr"}
 INTEGER_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}  # 16-bit values (I: in 32 bits)
 SIXTEEN_BIT_MAX = 65535
 FILE_KINDS = (
-    (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-    (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-)  # fmt: skip
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
 
 
 class UnsafeInput(ValueError):
@@ -347,8 +359,9 @@ def read_image(
         try:
             return image.convert(mode)
         except ValueError as err:  # a mode Pillow cannot convert (LAB, HSV ...)
-            raise refusal(path, f"an image of mode {image.mode} cannot be converted to {mode} "
-                          f"({err})", what) from None  # fmt: skip
+            raise refusal(
+                path, f"an image of mode {image.mode} cannot be converted to {mode} ({err})", what
+            ) from None
 
 
 def decode_image(f: BinaryIO, path: Path, what: str):
@@ -372,8 +385,11 @@ def decode_image(f: BinaryIO, path: Path, what: str):
         except UnidentifiedImageError:
             f.seek(0)
             bytes_are = f"its first bytes are 0x{f.read(8).hex()}"
-            said = f"named {suffix} but not a readable {expected} image" if expected else (
-                "not an image of a format cnnzoo reads")  # fmt: skip
+            said = (
+                f"named {suffix} but not a readable {expected} image"
+                if expected
+                else ("not an image of a format cnnzoo reads")
+            )
             raise refusal(path, f"{said}: {bytes_are}", what) from None
         except UnsafeInput:
             raise
@@ -396,8 +412,12 @@ def eight_bit(image, path: Path, what: str = ""):
         values = np.asarray(image).astype(np.int64)
         low, high = int(values.min()), int(values.max())
         if low < 0 or high > SIXTEEN_BIT_MAX:
-            raise refusal(path, f"a {image.mode} image of values {low} to {high}, beyond the 16 "
-                          f"bits (0 to {SIXTEEN_BIT_MAX}) cnnzoo converts", what)  # fmt: skip
+            raise refusal(
+                path,
+                f"a {image.mode} image of values {low} to {high}, beyond the 16 "
+                f"bits (0 to {SIXTEEN_BIT_MAX}) cnnzoo converts",
+                what,
+            )
         scaled = values * (255 / SIXTEEN_BIT_MAX)
     elif image.mode == "F":
         values = np.asarray(image).astype(np.float64)
@@ -405,10 +425,18 @@ def eight_bit(image, path: Path, what: str = ""):
             raise refusal(path, "a float image holding NaN or infinite values", what)
         low, high = float(values.min()), float(values.max())
         if low < 0 or high > 255:
-            raise refusal(path, f"a float image of values {low:g} to {high:g}; cnnzoo converts "
-                          "values in [0, 1] or [0, 255]", what)  # fmt: skip
+            raise refusal(
+                path,
+                f"a float image of values {low:g} to {high:g}; cnnzoo converts "
+                "values in [0, 1] or [0, 255]",
+                what,
+            )
         scaled = values * 255 if high <= 1 else values
     else:
-        raise refusal(path, f"an image of mode {image.mode}, which cnnzoo does not convert; "
-                      "save it as 8- or 16-bit greyscale or RGB", what)  # fmt: skip
+        raise refusal(
+            path,
+            f"an image of mode {image.mode}, which cnnzoo does not convert; "
+            "save it as 8- or 16-bit greyscale or RGB",
+            what,
+        )
     return Image.fromarray(np.rint(scaled).astype(np.uint8))

@@ -16,18 +16,28 @@ from cnnzoo.reference import reference_models
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("60", 60e6), ("0.060 (60,000 trainable)", 60e3), ("~6.8 (Table 1 sum)", 6.8e6),
-     ("- (not reported)", None), (None, None)],
-)  # fmt: skip
+    [
+        ("60", 60e6),
+        ("0.060 (60,000 trainable)", 60e3),
+        ("~6.8 (Table 1 sum)", 6.8e6),
+        ("- (not reported)", None),
+        (None, None),
+    ],
+)
 def test_parse_millions(text, value):
     assert parse_millions(text) == value
 
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("720M (MobileNet Table 9)", 720e6), ("~1.5G", 1.5e9), ("23.8B @331", 23.8e9),
-     ("15.3G (MobileNet Table 8) / 15.5G", 15.3e9), ("- (340,908 connections)", None)],
-)  # fmt: skip
+    [
+        ("720M (MobileNet Table 9)", 720e6),
+        ("~1.5G", 1.5e9),
+        ("23.8B @331", 23.8e9),
+        ("15.3G (MobileNet Table 8) / 15.5G", 15.3e9),
+        ("- (340,908 connections)", None),
+    ],
+)
 def test_parse_mult_adds(text, value):
     assert parse_mult_adds(text) == pytest.approx(value) if value else parse_mult_adds(text) is None
 

@@ -59,8 +59,17 @@ def test_collapse_to_depth_1_keeps_the_totals(report):
     stages = collapse(report.rows, 1, report.module_types)
     assert stages == report.stages
     assert [s.name for s in stages] == [
-        "conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "fc",
-    ]  # fmt: skip
+        "conv1",
+        "bn1",
+        "relu",
+        "maxpool",
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+        "avgpool",
+        "fc",
+    ]
     assert sum(s.params for s in stages) == report.totals.params_in_rows
     assert sum(s.macs_conv_linear for s in stages) == report.totals.macs_conv_linear
     assert sum(s.macs_other for s in stages) == report.totals.macs_other

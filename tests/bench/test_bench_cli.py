@@ -7,8 +7,18 @@ from cnnzoo.bench import runtimes
 from cnnzoo.bench.render import fastest_line, from_json, render_table, to_json
 from cnnzoo.cli import main
 
-TINY = ["bench", "lenet5", "--runtime", "eager,fold", "--precision", "fp32,bf16",
-        "--rounds", "2", "--threads", "1"]  # fmt: skip
+TINY = [
+    "bench",
+    "lenet5",
+    "--runtime",
+    "eager,fold",
+    "--precision",
+    "fp32,bf16",
+    "--rounds",
+    "2",
+    "--threads",
+    "1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -52,25 +62,48 @@ def test_json_round_trip_and_table_last_line(tiny_record):
 
 
 def test_fastest_line_wording():
-    row = {"model": "resnet50", "batch_size": 1, "mode": "infer",
-           "fastest_exact": {"runtime": "onnxruntime", "precision": "fp32", "speedup": 1.62},
-           "fastest": {"runtime": "onnxruntime", "precision": "int8", "speedup": 4.3}}  # fmt: skip
+    row = {
+        "model": "resnet50",
+        "batch_size": 1,
+        "mode": "infer",
+        "fastest_exact": {"runtime": "onnxruntime", "precision": "fp32", "speedup": 1.62},
+        "fastest": {"runtime": "onnxruntime", "precision": "int8", "speedup": 4.3},
+    }
     assert fastest_line(row) == (
         "resnet50 b1: fastest exact onnxruntime fp32 1.62x; fastest overall onnxruntime int8 4.30x"
     )
 
 
 def test_csv_has_one_row_per_result(capsys):
-    assert main(["bench", "lenet5", "--runtime", "eager,fold", "--rounds", "1",
-                 "--format", "csv"]) == 0  # fmt: skip
+    assert (
+        main(["bench", "lenet5", "--runtime", "eager,fold", "--rounds", "1", "--format", "csv"])
+        == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("model,runtime,precision,batch_size")
     assert len(lines) == 3
 
 
 def test_train_mode_skips_inference_only_runtimes(capsys):
-    assert main(["bench", "lenet5", "--runtime", "eager,fold,onnxruntime", "--mode", "train",
-                 "--rounds", "1", "--batch-size", "4", "--format", "json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "bench",
+                "lenet5",
+                "--runtime",
+                "eager,fold,onnxruntime",
+                "--mode",
+                "train",
+                "--rounds",
+                "1",
+                "--batch-size",
+                "4",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     results = {r["runtime"]: r for r in json.loads(capsys.readouterr().out)["results"]}
     assert results["eager"]["status"] == "ok" and results["eager"]["mode"] == "train"
     assert results["fold"]["status"] == "skipped" and "inference-only" in results["fold"]["reason"]
@@ -112,8 +145,20 @@ def test_cuda_without_a_gpu_is_one_line(capsys):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_run(capsys):
-    argv = ["bench", "lenet5", "--device", "cuda", "--runtime", "eager,fold,onnxruntime",
-            "--precision", "fp32,bf16,fp16", "--rounds", "2", "--format", "json"]  # fmt: skip
+    argv = [
+        "bench",
+        "lenet5",
+        "--device",
+        "cuda",
+        "--runtime",
+        "eager,fold,onnxruntime",
+        "--precision",
+        "fp32,bf16,fp16",
+        "--rounds",
+        "2",
+        "--format",
+        "json",
+    ]
     assert main(argv) == 0
     record = json.loads(capsys.readouterr().out)
     keyed = {(r["runtime"], r["precision"]): r for r in record["results"]}
@@ -125,11 +170,24 @@ def test_cuda_run(capsys):
 @pytest.mark.slow
 def test_compile_runtimes(capsys):
     """torch.compile fp32 and bf16, and PT2E int8 through inductor, on lenet5 (compiles: slow)."""
-    argv = ["bench", "lenet5", "--runtime", "compile", "--precision", "fp32,bf16,int8",
-            "--rounds", "2", "--format", "json"]  # fmt: skip
+    argv = [
+        "bench",
+        "lenet5",
+        "--runtime",
+        "compile",
+        "--precision",
+        "fp32,bf16,int8",
+        "--rounds",
+        "2",
+        "--format",
+        "json",
+    ]
     assert main(argv) == 0
-    results = {r["precision"]: r for r in json.loads(capsys.readouterr().out)["results"]
-               if r["runtime"] == "compile"}  # fmt: skip
+    results = {
+        r["precision"]: r
+        for r in json.loads(capsys.readouterr().out)["results"]
+        if r["runtime"] == "compile"
+    }
     assert results["fp32"]["status"] == results["bf16"]["status"] == "ok", results
     assert results["int8"]["status"] == "unjudged" and results["int8"]["latency_ms"], results
     assert results["fp32"]["exact"] is True and results["fp32"]["prepare_s"] > 0
@@ -141,11 +199,26 @@ def test_compile_runtimes(capsys):
 def test_exporting_runtimes(capsys, runtime):
     """fp32 through the export modules is exact; int8 runs; bf16 is skipped with a reason."""
     pytest.importorskip(f"cnnzoo.export.{'onnx' if runtime == 'onnxruntime' else runtime}")
-    argv = ["bench", "lenet5", "--runtime", runtime, "--precision", "fp32,bf16,int8",
-            "--rounds", "2", "--threads", "1", "--format", "json"]  # fmt: skip
+    argv = [
+        "bench",
+        "lenet5",
+        "--runtime",
+        runtime,
+        "--precision",
+        "fp32,bf16,int8",
+        "--rounds",
+        "2",
+        "--threads",
+        "1",
+        "--format",
+        "json",
+    ]
     assert main(argv) == 0
-    results = {r["precision"]: r for r in json.loads(capsys.readouterr().out)["results"]
-               if r["runtime"] == runtime}  # fmt: skip
+    results = {
+        r["precision"]: r
+        for r in json.loads(capsys.readouterr().out)["results"]
+        if r["runtime"] == runtime
+    }
     assert results["fp32"]["status"] == "ok" and results["fp32"]["exact"] is True, results
     assert results["int8"]["status"] == "unjudged" and results["int8"]["latency_ms"], results
     assert "random inputs" in results["int8"]["note"]
@@ -163,8 +236,20 @@ def test_spin_warning():
 
 
 def checkpoint_run(checkpoint, capsys, runtime: str, precision: str) -> dict:
-    argv = ["bench", str(checkpoint), "--runtime", runtime, "--precision", precision,
-            "--rounds", "1", "--threads", "1", "--format", "json"]  # fmt: skip
+    argv = [
+        "bench",
+        str(checkpoint),
+        "--runtime",
+        runtime,
+        "--precision",
+        precision,
+        "--rounds",
+        "1",
+        "--threads",
+        "1",
+        "--format",
+        "json",
+    ]
     assert main(argv) == 0
     return json.loads(capsys.readouterr().out)
 
@@ -205,8 +290,20 @@ def test_a_variant_that_disagrees_is_not_timed_nor_fastest(lenet5_checkpoint, ca
 def test_random_init_int8_is_unjudged_or_refused(capsys):
     """mobilenet_v1 with random weights: its logits vanish (3e-19 at 32 x 32), so PT2E int8 is
     refused before any export; random weights' int8 elsewhere is timed but never the fastest."""
-    argv = ["bench", "mobilenet_v1", "--input", "3,32,32", "--runtime", "executorch,compile",
-            "--precision", "int8", "--rounds", "1", "--format", "json"]  # fmt: skip
+    argv = [
+        "bench",
+        "mobilenet_v1",
+        "--input",
+        "3,32,32",
+        "--runtime",
+        "executorch,compile",
+        "--precision",
+        "int8",
+        "--rounds",
+        "1",
+        "--format",
+        "json",
+    ]
     assert main(argv) == 0
     results = json.loads(capsys.readouterr().out)["results"]
     refused = [r for r in results if r["precision"] == "int8"]

@@ -8,11 +8,19 @@ from cnnzoo.bench.fold import fold_batchnorm
 # One model per family (and the block variants that place batch norms differently), each at a
 # small input: (name, side; None = the model's smallest accepted input).
 CASES = [
-    ("lenet5", 32), ("alexnet", 64), ("vgg11_bn", 32), ("resnet18", 64), ("resnet20", 32),
-    ("preact_resnet18", 64), ("mobilenet_v1", 64), ("shufflenet_v1_g3", 64),
-    ("shufflenet_v2_x1_0", 64), ("googlenet", 64), ("inception_v4", None),
+    ("lenet5", 32),
+    ("alexnet", 64),
+    ("vgg11_bn", 32),
+    ("resnet18", 64),
+    ("resnet20", 32),
+    ("preact_resnet18", 64),
+    ("mobilenet_v1", 64),
+    ("shufflenet_v1_g3", 64),
+    ("shufflenet_v2_x1_0", 64),
+    ("googlenet", 64),
+    ("inception_v4", None),
     ("nasnet_a_mobile", 64),
-]  # fmt: skip
+]
 
 
 def randomise_batchnorms(model: nn.Module, generator: torch.Generator) -> None:

@@ -63,10 +63,16 @@ def test_bf16_emulated(flags, precision, device, emulated):
 
 def result(runtime, precision, median, *, exact, batch=1, status="ok"):
     return {
-        "model": "m", "batch_size": batch, "mode": "infer", "runtime": runtime,
-        "precision": precision, "status": status, "exact": exact, "speedup": 4.0 / median,
+        "model": "m",
+        "batch_size": batch,
+        "mode": "infer",
+        "runtime": runtime,
+        "precision": precision,
+        "status": status,
+        "exact": exact,
+        "speedup": 4.0 / median,
         "latency_ms": None if status != "ok" else {"median": median},
-    }  # fmt: skip
+    }
 
 
 def test_fastest_exact_and_fastest_overall():
@@ -77,8 +83,11 @@ def test_fastest_exact_and_fastest_overall():
         result("onnxruntime", "int8", 0.5, exact=False, status="skipped"),
         result("eager", "fp32", 8.0, exact=True, batch=8),
     ]
-    assert fastest(rows, exact_only=True) == {"runtime": "fold", "precision": "fp32",
-                                              "speedup": 1.6}  # fmt: skip
+    assert fastest(rows, exact_only=True) == {
+        "runtime": "fold",
+        "precision": "fp32",
+        "speedup": 1.6,
+    }
     assert fastest(rows, exact_only=False)["runtime"] == "compile"
     summary = summarize(rows)
     assert [(s["model"], s["batch_size"]) for s in summary] == [("m", 1), ("m", 8)]
@@ -123,7 +132,10 @@ def test_only_ok_results_can_be_fastest():
         result("onnxruntime", "int8", 0.5, exact=False, status="unjudged"),
     ]
     rows[3]["latency_ms"] = {"median": 0.5}  # unjudged variants are timed
-    assert fastest(rows, exact_only=False) == {"runtime": "eager", "precision": "fp32",
-                                                "speedup": 1.0}  # fmt: skip
+    assert fastest(rows, exact_only=False) == {
+        "runtime": "eager",
+        "precision": "fp32",
+        "speedup": 1.0,
+    }
     rows.append(result("onnxruntime", "int8", 0.8, exact=False))  # judged and agreeing
     assert fastest(rows, exact_only=False)["speedup"] == 5.0

@@ -17,8 +17,9 @@ def fake(n: int = 40, side: int = 8, chans: int = 1, seed: int = 0) -> tuple[Spl
     """Random images; the label of sample i is i, so batches show which samples they hold."""
     g = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (n, chans, side, side), dtype=torch.uint8, generator=g)
-    info = DatasetInfo("fake", n, chans, side, tuple(map(str, range(n))), (MEAN,) * chans,
-                       (STD,) * chans)  # fmt: skip
+    info = DatasetInfo(
+        "fake", n, chans, side, tuple(map(str, range(n))), (MEAN,) * chans, (STD,) * chans
+    )
     return Split(images, torch.arange(n)), info
 
 
@@ -45,8 +46,11 @@ def matching_augmentations(out: torch.Tensor, image: torch.Tensor, pad: int) -> 
     for dy in range(2 * pad + 1):
         for dx in range(2 * pad + 1):
             crop = padded[:, dy : dy + side, dx : dx + side]
-            found |= {(dy, dx, flip) for flip in (False, True)
-                      if torch.equal(crop.flip(-1) if flip else crop, out)}  # fmt: skip
+            found |= {
+                (dy, dx, flip)
+                for flip in (False, True)
+                if torch.equal(crop.flip(-1) if flip else crop, out)
+            }
     return found
 
 
@@ -56,8 +60,9 @@ def matching_augmentations(out: torch.Tensor, image: torch.Tensor, pad: int) -> 
 )
 def test_every_image_is_an_allowed_crop_of_its_sample(augment, chans):
     split, info = fake(chans=chans)
-    stream = BatchStream(split, info, batch_size=8, train=True, seed=1, device="cpu",
-                         augment=augment)  # fmt: skip
+    stream = BatchStream(
+        split, info, batch_size=8, train=True, seed=1, device="cpu", augment=augment
+    )
     used = set()
     for e in range(3):
         for x, y in stream.epoch(e):
@@ -80,8 +85,9 @@ def test_pure_function_of_seed_epoch_and_step():
     split, info = fake()
 
     def make(seed: int) -> BatchStream:
-        return BatchStream(split, info, batch_size=8, train=True, seed=seed, device="cpu",
-                           augment=Augment(2, True))  # fmt: skip
+        return BatchStream(
+            split, info, batch_size=8, train=True, seed=seed, device="cpu", augment=Augment(2, True)
+        )
 
     a, b = make(7), make(7)
     assert same(epoch(a, 3), epoch(b, 3))
@@ -94,12 +100,14 @@ def test_pure_function_of_seed_epoch_and_step():
 
 def test_resume_at_start_step_gives_the_remaining_batches():
     split, info = fake()
-    stream = BatchStream(split, info, batch_size=6, train=True, seed=2, device="cpu",
-                         augment=Augment(2, True))  # fmt: skip
+    stream = BatchStream(
+        split, info, batch_size=6, train=True, seed=2, device="cpu", augment=Augment(2, True)
+    )
     full = epoch(stream, 5)
     assert len(full) == stream.num_batches() == 6  # 40 // 6, the short batch dropped
-    fresh = BatchStream(split, info, batch_size=6, train=True, seed=2, device="cpu",
-                        augment=Augment(2, True))  # fmt: skip
+    fresh = BatchStream(
+        split, info, batch_size=6, train=True, seed=2, device="cpu", augment=Augment(2, True)
+    )
     assert same(epoch(fresh, 5, start_step=4), full[4:])
     assert epoch(fresh, 5, start_step=6) == []
     with pytest.raises(ValueError, match=r"start_step must be in 0 \.\. 6"):
@@ -108,8 +116,20 @@ def test_resume_at_start_step_gives_the_remaining_batches():
 
 def test_rank_shards_are_equal_disjoint_and_cover_the_set():
     split, info = fake(n=40)
-    streams = [BatchStream(split, info, batch_size=4, train=True, seed=3, device="cpu", rank=r,
-                           world_size=3, drop_last=False) for r in range(3)]  # fmt: skip
+    streams = [
+        BatchStream(
+            split,
+            info,
+            batch_size=4,
+            train=True,
+            seed=3,
+            device="cpu",
+            rank=r,
+            world_size=3,
+            drop_last=False,
+        )
+        for r in range(3)
+    ]
     assert {s.num_batches() for s in streams} == {4}  # ceil(40 / 3) = 14 each: 4 + 4 + 4 + 2
     seen = torch.cat([y for s in streams for _, y in s.epoch(1)])
     assert len(seen) == 42 and set(seen.tolist()) == set(range(40))  # 2 padding repeats
@@ -119,10 +139,23 @@ def test_rank_shards_are_equal_disjoint_and_cover_the_set():
 
 def test_ranks_together_see_the_single_process_batches():
     split, info = fake(n=40)
-    single = BatchStream(split, info, batch_size=8, train=True, seed=4, device="cpu",
-                         augment=Augment(2, True))  # fmt: skip
-    ranks = [BatchStream(split, info, batch_size=4, train=True, seed=4, device="cpu", rank=r,
-                         world_size=2, augment=Augment(2, True)) for r in range(2)]  # fmt: skip
+    single = BatchStream(
+        split, info, batch_size=8, train=True, seed=4, device="cpu", augment=Augment(2, True)
+    )
+    ranks = [
+        BatchStream(
+            split,
+            info,
+            batch_size=4,
+            train=True,
+            seed=4,
+            device="cpu",
+            rank=r,
+            world_size=2,
+            augment=Augment(2, True),
+        )
+        for r in range(2)
+    ]
     assert single.num_batches() == ranks[0].num_batches() == 5
     for (x, y), *parts in zip(single.epoch(2), *(r.epoch(2) for r in ranks), strict=True):
         x2 = torch.cat([p[0] for p in parts])
@@ -135,8 +168,12 @@ def test_ranks_together_see_the_single_process_batches():
 def test_test_stream_sees_every_sample_once_unaugmented():
     split, info = fake(n=40)
     info = replace(info, name="fashion-mnist")  # a name with a default augmentation
-    streams = [BatchStream(split, info, batch_size=6, train=False, seed=0, device="cpu", rank=r,
-                           world_size=3) for r in range(3)]  # fmt: skip
+    streams = [
+        BatchStream(
+            split, info, batch_size=6, train=False, seed=0, device="cpu", rank=r, world_size=3
+        )
+        for r in range(3)
+    ]
     assert [s.num_batches() for s in streams] == [3, 3, 3]  # 14, 13, 13 samples
     assert [len(y) for y in (y for _, y in streams[1].epoch(0))] == [6, 6, 1]
     labels = []
@@ -152,8 +189,11 @@ def test_test_stream_sees_every_sample_once_unaugmented():
 def test_normalisation():
     images = torch.full((2, 1, 4, 4), 255, dtype=torch.uint8)
     info = DatasetInfo("x", 2, 1, 4, ("a", "b"), (0.2,), (0.4,))
-    x, _ = next(BatchStream(Split(images, torch.arange(2)), info, batch_size=2, train=False,
-                            seed=0, device="cpu").epoch(0))  # fmt: skip
+    x, _ = next(
+        BatchStream(
+            Split(images, torch.arange(2)), info, batch_size=2, train=False, seed=0, device="cpu"
+        ).epoch(0)
+    )
     assert torch.allclose(x, torch.full_like(x, (1 - 0.2) / 0.4))
 
 
@@ -171,8 +211,11 @@ def test_resize_and_channels_last():
 
 def test_shrinking_is_antialiased():
     split, info = fake(side=12)
-    x, _ = next(BatchStream(split, info, batch_size=8, train=False, seed=0, device="cpu",
-                            input_size=5).epoch(0))  # fmt: skip
+    x, _ = next(
+        BatchStream(
+            split, info, batch_size=8, train=False, seed=0, device="cpu", input_size=5
+        ).epoch(0)
+    )
     native = (split.images[:8].float() / 255 - MEAN) / STD
     expected = F.interpolate(native, size=(5, 5), mode="bilinear", antialias=True)
     assert torch.allclose(x, expected, atol=1e-5)
@@ -181,20 +224,45 @@ def test_shrinking_is_antialiased():
 @pytest.mark.parametrize("size, before, after", [(12, 2, 2), (11, 1, 2)])
 def test_pad_mode_centres_the_image_in_a_field_of_zeros(size, before, after):
     split, info = fake()
-    test = BatchStream(split, info, batch_size=40, train=False, seed=0, device="cpu",
-                       input_size=size, resize_mode="pad")  # fmt: skip
+    test = BatchStream(
+        split,
+        info,
+        batch_size=40,
+        train=False,
+        seed=0,
+        device="cpu",
+        input_size=size,
+        resize_mode="pad",
+    )
     x, y = next(test.epoch(0))
     assert x.shape == (40, 1, size, size)
     assert torch.equal(raw(x), F.pad(split.images, (before, after, before, after)))
-    train = BatchStream(split, info, batch_size=8, train=True, seed=0, device="cpu",
-                        input_size=size, resize_mode="pad", augment=Augment(2, True))  # fmt: skip
+    train = BatchStream(
+        split,
+        info,
+        batch_size=8,
+        train=True,
+        seed=0,
+        device="cpu",
+        input_size=size,
+        resize_mode="pad",
+        augment=Augment(2, True),
+    )
     for x, y in train.epoch(0):
         for out, label in zip(raw(x), y, strict=True):
             field = F.pad(split.images[label], (before, after, before, after))
             assert matching_augmentations(out, field, 2)
     with pytest.raises(ValueError, match="cannot shrink 8 x 8 images to 6"):
-        BatchStream(split, info, batch_size=8, train=True, seed=0, device="cpu", input_size=6,
-                    resize_mode="pad")  # fmt: skip
+        BatchStream(
+            split,
+            info,
+            batch_size=8,
+            train=True,
+            seed=0,
+            device="cpu",
+            input_size=6,
+            resize_mode="pad",
+        )
 
 
 def test_default_augmentation_per_dataset():
@@ -214,8 +282,9 @@ def test_default_augmentation_per_dataset():
 def test_bad_arguments():
     split, info = fake()
     with pytest.raises(ValueError, match="rank must be in"):
-        BatchStream(split, info, batch_size=4, train=True, seed=0, device="cpu", rank=2,
-                    world_size=2)  # fmt: skip
+        BatchStream(
+            split, info, batch_size=4, train=True, seed=0, device="cpu", rank=2, world_size=2
+        )
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         BatchStream(split, info, batch_size=0, train=True, seed=0, device="cpu")
     with pytest.raises(ValueError, match="seed must be >= 0"):

@@ -15,8 +15,18 @@ import torch
 from cnnzoo.data import DataError, load_dataset
 from cnnzoo.data.cifar import PIXELS
 
-CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
-                 "dog", "frog", "horse", "ship", "truck"]  # fmt: skip
+CIFAR10_NAMES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
 
 
 def batch(n: int, seed: int, label_key: str = "labels", num_classes: int = 10, keys=str) -> dict:
@@ -128,8 +138,11 @@ def test_missing_key(cifar10_dir):
     b = batch(4, seed=1)
     del b["labels"]
     dump(cifar10_dir / "cifar-10-batches-py" / "data_batch_1", b)
-    with pytest.raises(DataError, match=r"data_batch_1: not a CIFAR batch: lacks the key\(s\) "
-                       r"'labels'"):  # fmt: skip
+    with pytest.raises(
+        DataError,
+        match=r"data_batch_1: not a CIFAR batch: lacks the key\(s\) "
+        r"'labels'",
+    ):
         load_dataset("cifar10", data_dir=cifar10_dir)
 
 
@@ -164,8 +177,11 @@ def test_truncated_pickle(cifar10_dir):
 
 def test_wrong_number_of_class_names(cifar10_dir):
     dump(cifar10_dir / "cifar-10-batches-py" / "batches.meta", {"label_names": ["a", "b"]})
-    with pytest.raises(DataError, match=r"batches.meta: 'label_names' holds 2 class names, "
-                       r"expected 10"):  # fmt: skip
+    with pytest.raises(
+        DataError,
+        match=r"batches.meta: 'label_names' holds 2 class names, "
+        r"expected 10",
+    ):
         load_dataset("cifar10", data_dir=cifar10_dir)
 
 
@@ -210,8 +226,11 @@ class SwappedCopy:
 def test_an_array_larger_than_the_file_is_refused(cifar10_dir):
     path = cifar10_dir / "cifar-10-batches-py" / "data_batch_1"
     dump(path, {"data": HugeArray((1_000_000, PIXELS)), "labels": [0]})  # 3 GB in 200 bytes
-    with pytest.raises(DataError, match=r"data_batch_1: its arrays would take more than its own "
-                       r"\d+ bytes \(one asks for 3,072,000,000\): refused"):  # fmt: skip
+    with pytest.raises(
+        DataError,
+        match=r"data_batch_1: its arrays would take more than its own "
+        r"\d+ bytes \(one asks for 3,072,000,000\): refused",
+    ):
         load_dataset("cifar10", data_dir=cifar10_dir)
 
 
@@ -258,6 +277,9 @@ def test_only_latin1_encoding_and_arrays_of_numbers(cifar10_dir):
 def test_class_names_must_be_strings(cifar10_dir):
     names = [["a"] * 10] * 10  # str() of shared nested lists can grow without bound
     dump(cifar10_dir / "cifar-10-batches-py" / "batches.meta", {"label_names": names})
-    with pytest.raises(DataError, match=r"batches.meta: 'label_names' holds class names that "
-                       r"are not strings"):  # fmt: skip
+    with pytest.raises(
+        DataError,
+        match=r"batches.meta: 'label_names' holds class names that "
+        r"are not strings",
+    ):
         load_dataset("cifar10", data_dir=cifar10_dir)

@@ -124,11 +124,13 @@ def test_a_gzip_bomb_ends_with_one_line_in_bounded_memory(tmp_path):
     path = tmp_path / "train-images-idx3-ubyte.gz"
     write_bomb(path)
     assert path.stat().st_size < 5_000_000
-    done = subprocess.run([sys.executable, "-c", BOUNDED_READ, str(path)], capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", BOUNDED_READ, str(path)], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
-    assert done.stdout == (f"{path}: decompresses to more than the 784,016 bytes its header "
-                           "promises\n")  # fmt: skip
+    assert done.stdout == (
+        f"{path}: decompresses to more than the 784,016 bytes its header promises\n"
+    )
 
 
 def test_a_header_promising_more_than_the_gzip_can_hold(tmp_path):
@@ -144,8 +146,11 @@ def test_a_gz_name_must_hold_gzip(tmp_path):
     path = tmp_path / "train-labels-idx1-ubyte.gz"
     write_idx(tmp_path / "plain", torch.arange(3, dtype=torch.uint8))
     (tmp_path / "plain").rename(path)
-    with pytest.raises(DataError, match=r"labels-idx1-ubyte.gz: named .gz but not gzip: it "
-                       r"starts with 0x0000, gzip with 0x1f8b"):  # fmt: skip
+    with pytest.raises(
+        DataError,
+        match=r"labels-idx1-ubyte.gz: named .gz but not gzip: it "
+        r"starts with 0x0000, gzip with 0x1f8b",
+    ):
         read_idx(path)
 
 

@@ -92,9 +92,15 @@ def test_loader_and_its_stream(folder):
     assert [len(labels) for _, labels in batches] == [3, 1]
     assert batches[0][0].shape == (3, 3, 8, 8)
     stream = LoaderStream(
-        ds.train, ds.info, batch_size=2, train=True, seed=1, device="cpu", num_workers=0,
+        ds.train,
+        ds.info,
+        batch_size=2,
+        train=True,
+        seed=1,
+        device="cpu",
+        num_workers=0,
         channels_last=True,
-    )  # fmt: skip
+    )
     assert stream.num_batches() == 3
     labels = [y.tolist() for _, y in stream.epoch(0)]
     assert sorted(chain(*labels)) == [0, 0, 0, 1, 1, 1]
@@ -152,8 +158,10 @@ def test_a_class_folder_not_named_in_utf8_is_one_line(folder):
     write_png(Path(os.fsdecode(name)) / "0.png")
     with pytest.raises(DataError) as err:
         load_dataset("imagefolder", data_dir=folder)
-    assert str(err.value) == f"{folder / 'train'}: the class folder b'caf\\xe9' is not named in "\
-        "UTF-8; rename it"  # fmt: skip
+    assert (
+        str(err.value) == f"{folder / 'train'}: the class folder b'caf\\xe9' is not named in "
+        "UTF-8; rename it"
+    )
 
 
 def test_an_undecodable_image_mid_epoch_is_one_line_from_the_workers(folder, tmp_path, capsys):
@@ -164,10 +172,26 @@ def test_an_undecodable_image_mid_epoch_is_one_line_from_the_workers(folder, tmp
     Image.fromarray(noise).save(png, "PNG")
     bad = folder / "train" / "dog" / "bad.png"
     bad.write_bytes(png.getvalue()[:300])
-    code = main(["train", "lenet5", "--dataset", "imagefolder", "--data-dir", str(folder),
-                 "--input-size", "32", "--epochs", "1", "--batch-size", "2",
-                 "--out", str(tmp_path / "run")])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "lenet5",
+            "--dataset",
+            "imagefolder",
+            "--data-dir",
+            str(folder),
+            "--input-size",
+            "32",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "2",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
-    assert err.splitlines() == [f"cnnzoo train: error: {bad}: cannot be decoded (image file is "
-                                "truncated)"]  # fmt: skip
+    assert err.splitlines() == [
+        f"cnnzoo train: error: {bad}: cannot be decoded (image file is truncated)"
+    ]

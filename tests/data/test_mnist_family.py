@@ -68,8 +68,11 @@ def test_missing_default_directory_names_the_package(monkeypatch, tmp_path):
     layout = mnist.IDX_LAYOUTS[0]
     moved = replace(layout, default_dir=tmp_path / "absent")
     monkeypatch.setitem(DATASETS, "fashion-mnist", partial(mnist.load_idx_dataset, moved))
-    with pytest.raises(DataError, match=r"(?s)absent: no such directory.*"
-                       r"apt install dataset-fashion-mnist"):  # fmt: skip
+    with pytest.raises(
+        DataError,
+        match=r"(?s)absent: no such directory.*"
+        r"apt install dataset-fashion-mnist",
+    ):
         load_dataset()
 
 
@@ -81,8 +84,11 @@ def test_dataset_without_default_needs_a_data_dir():
 def test_image_and_label_counts_must_agree(tmp_path, idx_files):
     idx_files(tmp_path, gz=False)
     write_idx(tmp_path / "train-labels-idx1-ubyte", torch.zeros(11, dtype=torch.uint8))
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte holds 12 images but .*"
-                       r"train-labels-idx1-ubyte holds 11 labels"):  # fmt: skip
+    with pytest.raises(
+        DataError,
+        match=r"train-images-idx3-ubyte holds 12 images but .*"
+        r"train-labels-idx1-ubyte holds 11 labels",
+    ):
         load_dataset("mnist", data_dir=tmp_path)
 
 
@@ -107,8 +113,11 @@ def test_labels_out_of_range(tmp_path, idx_files):
     write_idx(
         tmp_path / "t10k-labels-idx1-ubyte", torch.tensor([0, 1, 2, 3, 4, 10], dtype=torch.uint8)
     )
-    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte: labels range from 0 to 10, "
-                       r"expected 0 to 9"):  # fmt: skip
+    with pytest.raises(
+        DataError,
+        match=r"t10k-labels-idx1-ubyte: labels range from 0 to 10, "
+        r"expected 0 to 9",
+    ):
         load_dataset("mnist", data_dir=tmp_path)
 
 
@@ -139,8 +148,11 @@ def test_emnist_letters_count_from_one(tmp_path, idx_files):
     assert ds.info.num_classes == 26 and ds.info.class_names[25] == "Z"
     assert ds.train.labels.tolist() == [0] * 11 + [25]
     write_idx(tmp_path / f"{files[3]}.gz", torch.tensor([0, 2, 3, 4, 5, 6], dtype=torch.uint8))
-    with pytest.raises(DataError, match=r"emnist-letters-test-labels.*smallest label 0, "
-                       r"expected labels from 1"):  # fmt: skip
+    with pytest.raises(
+        DataError,
+        match=r"emnist-letters-test-labels.*smallest label 0, "
+        r"expected labels from 1",
+    ):
         load_dataset("emnist-letters", data_dir=tmp_path)
 
 

@@ -36,9 +36,12 @@ def test_regular_file_resolves_and_refuses_the_rest(tmp_path):
     assert regular_file(tmp_path / "link.txt") == (tmp_path / "a.txt").resolve()
     os.symlink("gone.txt", tmp_path / "dangling.txt")
     os.mkfifo(tmp_path / "pipe")
-    for name, cause in [("nothere", "file not found"), ("dangling.txt", "a link to a missing file"),
-                        (".", "not a regular file (a directory)"),
-                        ("pipe", "not a regular file (a FIFO)")]:  # fmt: skip
+    for name, cause in [
+        ("nothere", "file not found"),
+        ("dangling.txt", "a link to a missing file"),
+        (".", "not a regular file (a directory)"),
+        ("pipe", "not a regular file (a FIFO)"),
+    ]:
         with pytest.raises(UnsafeInput) as err:
             regular_file(tmp_path / name, what="--x")
         assert one_line(err) == f"--x {tmp_path / name}: {cause}"
@@ -69,8 +72,9 @@ def test_open_data_tells_gzip_by_its_bytes_and_a_gz_name_must_hold_it(tmp_path):
     (tmp_path / "plain.gz").write_bytes(b"\x00\x00\x08\x01rest")
     with pytest.raises(UnsafeInput) as err, open_data(tmp_path / "plain.gz"):
         pass
-    assert one_line(err).endswith("plain.gz: named .gz but not gzip: it starts with 0x0000, "
-                                  "gzip with 0x1f8b")  # fmt: skip
+    assert one_line(err).endswith(
+        "plain.gz: named .gz but not gzip: it starts with 0x0000, gzip with 0x1f8b"
+    )
     (tmp_path / "packed").write_bytes(gzip.compress(b"hello"))
     with open_data(tmp_path / "packed") as data:
         assert data.gzipped and data.stream.read() == b"hello"
@@ -158,9 +162,12 @@ def test_float_images_in_0_1_or_0_255_are_converted(tmp_path, scale):
 
 @pytest.mark.parametrize(
     "value, problem",
-    [(np.nan, "holding NaN or infinite values"), (-1.0, "of values -1 to 252"),
-     (300.0, "of values 4 to 300")],
-)  # fmt: skip
+    [
+        (np.nan, "holding NaN or infinite values"),
+        (-1.0, "of values -1 to 252"),
+        (300.0, "of values 4 to 300"),
+    ],
+)
 def test_other_float_images_are_refused(tmp_path, value, problem):
     values = GREYS.astype(np.float32)
     values[0, 0] = value
@@ -177,8 +184,9 @@ def test_a_name_must_match_the_bytes(tmp_path):
     (tmp_path / "page.png").write_text("<html>hello</html>")
     with pytest.raises(UnsafeInput) as err:
         read_image(tmp_path / "page.png")
-    assert one_line(err).endswith("page.png: named .png but not a readable PNG image: its first "
-                                  "bytes are 0x3c68746d6c3e6865")  # fmt: skip
+    assert one_line(err).endswith(
+        "page.png: named .png but not a readable PNG image: its first bytes are 0x3c68746d6c3e6865"
+    )
     # a name that promises no format takes any format cnnzoo reads
     unnamed = save(Image.new("L", (4, 4), 7), tmp_path / "scan", format="PNG")
     assert read_image(unnamed, "L").getpixel((0, 0)) == 7

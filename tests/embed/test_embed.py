@@ -86,8 +86,9 @@ def test_untrained_network_maps_clearly_worse(trained_lenet5, tmp_path):
     assert trained["knn_map"] > untrained["knn_map"] + 0.08
     assert trained["knn_features"] > untrained["knn_features"] + 0.08
     # The same images for both, in folders a/ and b/, and one side-by-side figure.
-    assert np.array_equal(np.load(tmp_path / "a" / "indices.npy"),
-                          np.load(tmp_path / "b" / "indices.npy"))  # fmt: skip
+    assert np.array_equal(
+        np.load(tmp_path / "a" / "indices.npy"), np.load(tmp_path / "b" / "indices.npy")
+    )
     with Image.open(answer["compare_png"]) as im:
         assert im.size[0] > 1.5 * im.size[1]
     assert len(json.loads((tmp_path / "compare.json").read_text())["maps"]) == 2
@@ -97,8 +98,9 @@ def test_add_to_places_new_images_without_moving_the_map(trained_lenet5, tmp_pat
     base = tmp_path / "map"
     embed(EmbedConfig(trained_lenet5, n=600, out=str(base)))
     before = (base / "embedding.npy").read_bytes()
-    code, stdout, stderr = cli("embed", trained_lenet5, "--add-to", str(base), "--split", "train",
-                               "--n", "300")  # fmt: skip
+    code, stdout, stderr = cli(
+        "embed", trained_lenet5, "--add-to", str(base), "--split", "train", "--n", "300"
+    )
     assert code == 0, stderr
     added = base / "added-train"
     result = json.loads((added / "added.json").read_text())
@@ -139,8 +141,10 @@ def test_layer_codes_are_pooled_channels(trained_lenet5, tmp_path):
 
 def test_progress_reports_features_and_tsne(tmp_path):
     seen: dict[str, list[tuple[int, int]]] = {}
-    embed(EmbedConfig("lenet5", n=300, out=str(tmp_path)),
-          lambda what, done, total: seen.setdefault(what, []).append((done, total)))  # fmt: skip
+    embed(
+        EmbedConfig("lenet5", n=300, out=str(tmp_path)),
+        lambda what, done, total: seen.setdefault(what, []).append((done, total)),
+    )
     assert seen["features"][-1] == (300, 300) and len(seen["features"]) >= 2
     assert seen["t-SNE"][-1][0] == seen["t-SNE"][-1][1] and len(seen["t-SNE"]) > 10
 
@@ -156,11 +160,15 @@ def mismatched_checkpoint(source: str, path: Path) -> Path:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--n", "20000"], "--n 20000 is larger than the test split of fashion-mnist (10,000 "
-         "images)"),
+        (
+            ["--n", "20000"],
+            "--n 20000 is larger than the test split of fashion-mnist (10,000 images)",
+        ),
         (["--n", "lots"], "--n must be a number of images or 'all'"),
-        (["--layer", "conv9"], "--layer 'conv9' is not a layer of lenet5; its layers: features, "
-         "features.c1"),
+        (
+            ["--layer", "conv9"],
+            "--layer 'conv9' is not a layer of lenet5; its layers: features, features.c1",
+        ),
         (["--split", "val"], "--split must be one of test, train"),
         (["--perplexity", "300", "--n", "500"], "--perplexity 300 needs more than 900 images"),
         (["--add-to", "/nonexistent/map"], "--add-to '/nonexistent/map' is not a folder"),
@@ -176,8 +184,10 @@ def test_checkpoint_that_does_not_fit_the_dataset(trained_lenet5, tmp_path):
     bad = mismatched_checkpoint(trained_lenet5, tmp_path / "five.pt")
     code, _, stderr = cli("embed", str(bad), "--dataset", "fashion-mnist", "--n", "100")
     assert code == 2 and stderr.count("\n") == 1
-    assert "fashion-mnist has 10 classes of 1-channel images; the checkpoint was trained on 5 " \
-        "classes of 3-channel images" in stderr  # fmt: skip
+    assert (
+        "fashion-mnist has 10 classes of 1-channel images; the checkpoint was trained on 5 "
+        "classes of 3-channel images" in stderr
+    )
 
 
 def test_add_to_a_folder_that_is_not_a_map(trained_lenet5, tmp_path):
@@ -195,14 +205,16 @@ def test_untrained_model_codes_are_seeded(tmp_path):
     a = embed(EmbedConfig("lenet5", n=100, perplexity=10, out=str(tmp_path / "a")))
     b = embed(EmbedConfig("lenet5", n=100, perplexity=10, out=str(tmp_path / "b")))
     assert a["maps"][0]["knn_features"] == b["maps"][0]["knn_features"]
-    assert np.array_equal(np.load(tmp_path / "a" / "features.npy"),
-                          np.load(tmp_path / "b" / "features.npy"))  # fmt: skip
+    assert np.array_equal(
+        np.load(tmp_path / "a" / "features.npy"), np.load(tmp_path / "b" / "features.npy")
+    )
 
 
 def test_missing_package_names_the_extra(monkeypatch, tmp_path):
     import importlib.util
 
     real = importlib.util.find_spec
+
     def find_spec(name, *args):
         return None if name == "openTSNE" else real(name, *args)
 

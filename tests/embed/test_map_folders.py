@@ -33,9 +33,16 @@ def small_map(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("where", [(command, "fit_map"), (figures, "save_grid"),
-                                   (command, "write_text_atomic"), (outdir, "publish")],
-                         ids=["t-SNE", "figures", "summary", "swap"])  # fmt: skip
+@pytest.mark.parametrize(
+    "where",
+    [
+        (command, "fit_map"),
+        (figures, "save_grid"),
+        (command, "write_text_atomic"),
+        (outdir, "publish"),
+    ],
+    ids=["t-SNE", "figures", "summary", "swap"],
+)
 def test_an_interrupt_at_any_point_leaves_the_previous_map_usable(
     small_map, tmp_path, monkeypatch, where
 ):
@@ -54,8 +61,9 @@ def test_an_interrupt_at_any_point_leaves_the_previous_map_usable(
     assert result["n"] == 50
 
 
-def test_an_interrupted_add_to_leaves_the_map_and_no_half_added_folder(small_map, tmp_path,
-                                                                       monkeypatch):  # fmt: skip
+def test_an_interrupted_add_to_leaves_the_map_and_no_half_added_folder(
+    small_map, tmp_path, monkeypatch
+):
     folder = tmp_path / "map"
     shutil.copytree(small_map, folder)
     before = files_of(folder)
@@ -74,8 +82,9 @@ def damage(folder: Path, how: str) -> str:
         return "features.npy is damaged: its header promises"
     if how == "huge header":  # promises 2**40 floats in a file of a few bytes
         header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776,), }"
-        path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little")
-                         + header.encode() + b"\n")  # fmt: skip
+        path.write_bytes(
+            b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + b"\n"
+        )
         return "features.npy is damaged: its header promises 4,398,046,511,104 bytes"
     if how == "not npy":
         path.write_text("hello")
@@ -90,14 +99,16 @@ def damage(folder: Path, how: str) -> str:
     return "cannot read its summary.json"
 
 
-@pytest.mark.parametrize("how", ["truncated", "huge header", "not npy", "objects", "mismatch",
-                                 "summary"])  # fmt: skip
+@pytest.mark.parametrize(
+    "how", ["truncated", "huge header", "not npy", "objects", "mismatch", "summary"]
+)
 def test_a_damaged_map_gets_one_line(small_map, tmp_path, how):
     folder = tmp_path / "map"
     shutil.copytree(small_map, folder)
     expected = damage(folder, how)
-    code, _, stderr = cli("embed", "lenet5", "--add-to", str(folder), "--split", "train",
-                          "--n", "20")  # fmt: skip
+    code, _, stderr = cli(
+        "embed", "lenet5", "--add-to", str(folder), "--split", "train", "--n", "20"
+    )
     assert code == 2 and stderr.count("\n") == 1 and expected in stderr, stderr
 
 
@@ -107,8 +118,9 @@ def test_a_map_array_linked_out_of_the_folder_is_refused(small_map, tmp_path):
     outside = tmp_path / "elsewhere.npy"
     shutil.move(folder / "labels.npy", outside)
     (folder / "labels.npy").symlink_to(outside)
-    code, _, stderr = cli("embed", "lenet5", "--add-to", str(folder), "--n", "20",
-                          "--split", "train")  # fmt: skip
+    code, _, stderr = cli(
+        "embed", "lenet5", "--add-to", str(folder), "--n", "20", "--split", "train"
+    )
     assert code == 2 and stderr.count("\n") == 1 and "labels.npy" in stderr, stderr
 
 
@@ -125,11 +137,14 @@ def test_a_signal_to_the_command_is_one_line_and_keeps_the_old_map(small_map, tm
     folder = tmp_path / "map"
     shutil.copytree(small_map, folder)
     before = files_of(folder)
-    code, err = signal_while_staged(["embed", "lenet5", "--n", "1500", "--out", str(folder)],
-                                    folder, signum)  # fmt: skip
+    code, err = signal_while_staged(
+        ["embed", "lenet5", "--n", "1500", "--out", str(folder)], folder, signum
+    )
     assert code == 128 + signum, err
-    assert err.splitlines() == [f"cnnzoo embed: stopped by {signal.Signals(signum).name}; the "
-                                "map folder is as it was before this command; run it again to "
-                                "make it"]  # fmt: skip
+    assert err.splitlines() == [
+        f"cnnzoo embed: stopped by {signal.Signals(signum).name}; the "
+        "map folder is as it was before this command; run it again to "
+        "make it"
+    ]
     assert files_of(folder) == before
     assert json.loads((folder / "summary.json").read_text())["n"] == 300

@@ -37,8 +37,9 @@ def fake(monkeypatch):
 
 
 def test_reads_only_the_training_split(fake):
-    batches = calibration_batches("fake", data_dir=None, input_size=None, num_images=40,
-                                  batch_size=16)  # fmt: skip
+    batches = calibration_batches(
+        "fake", data_dir=None, input_size=None, num_images=40, batch_size=16
+    )
     assert [b.shape for b in batches] == [(16, 1, 8, 8), (16, 1, 8, 8), (8, 1, 8, 8)]
     assert all(b.dtype == torch.float32 for b in batches)
     # (255 / 255 - 0.5) / 0.25 = 2: normalised with the dataset's statistics
@@ -46,19 +47,22 @@ def test_reads_only_the_training_split(fake):
 
 
 def test_resizes_and_takes_at_most_the_split(fake):
-    batches = calibration_batches("fake", data_dir=None, input_size=12, num_images=1000,
-                                  batch_size=64)  # fmt: skip
+    batches = calibration_batches(
+        "fake", data_dir=None, input_size=12, num_images=1000, batch_size=64
+    )
     assert sum(len(b) for b in batches) == 100 and batches[0].shape[-2:] == (12, 12)
 
 
 def test_own_normalisation(fake):
-    (batch,) = calibration_batches("fake", data_dir=None, input_size=None, num_images=4,
-                                   mean=(0.0,), std=(1.0,))  # fmt: skip
+    (batch,) = calibration_batches(
+        "fake", data_dir=None, input_size=None, num_images=4, mean=(0.0,), std=(1.0,)
+    )
     assert torch.allclose(batch, torch.tensor(1.0))
 
 
-@pytest.mark.parametrize(("kw", "what"), [({"in_chans": 3}, "channels"),
-                                          ({"num_classes": 1000}, "classes")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kw", "what"), [({"in_chans": 3}, "channels"), ({"num_classes": 1000}, "classes")]
+)
 def test_refuses_a_dataset_that_does_not_fit(fake, kw, what):
     with pytest.raises(ValueError, match=f"fake has .* {what}; the model has"):
         calibration_batches("fake", data_dir=None, input_size=None, **kw)

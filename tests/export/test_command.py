@@ -55,8 +55,11 @@ def test_default_outputs(lenet5_checkpoint, monkeypatch, tmp_path):
 def test_weights_file(tmp_path):
     model = cnnzoo.registry.create_model("lenet5")
     torch.save(model.state_dict(), tmp_path / "w.pth")
-    result = export_model(ExportConfig("lenet5", weights=str(tmp_path / "w.pth"), verify=True,
-                                       out=str(tmp_path / "w.onnx")))  # fmt: skip
+    result = export_model(
+        ExportConfig(
+            "lenet5", weights=str(tmp_path / "w.pth"), verify=True, out=str(tmp_path / "w.onnx")
+        )
+    )
     assert result["verify"][0]["max_rel_diff"] < 1e-4
 
 
@@ -121,10 +124,15 @@ class Mystery(nn.Module):
 
 @pytest.mark.parametrize(
     ("fmt", "expected"),
-    [("onnx", "torch.onnx (dynamo) cannot export mystery_net: unsupported operation "
-              "cnnzoo_test.mystery.default"),
-     ("executorch", "cannot export mystery_net: unsupported operation cnnzoo_test.mystery")],
-)  # fmt: skip
+    [
+        (
+            "onnx",
+            "torch.onnx (dynamo) cannot export mystery_net: unsupported operation "
+            "cnnzoo_test.mystery.default",
+        ),
+        ("executorch", "cannot export mystery_net: unsupported operation cnnzoo_test.mystery"),
+    ],
+)
 def test_unsupported_operation_is_named(capsys, monkeypatch, fmt, expected, tmp_path):
     monkeypatch.setattr(cnnzoo.registry, "create_model", lambda name, **kw: Mystery())
     line = one_error_line(
@@ -134,8 +142,12 @@ def test_unsupported_operation_is_named(capsys, monkeypatch, fmt, expected, tmp_
 
 
 def test_subprocess_prints_one_line():
-    done = subprocess.run([sys.executable, "-m", "cnnzoo", "export", "lenet5", "--format", "x"],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "cnnzoo", "export", "lenet5", "--format", "x"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip().splitlines() == [
         "cnnzoo export: error: unknown format 'x'; choose from onnx, executorch"

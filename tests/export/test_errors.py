@@ -25,15 +25,19 @@ def test_require_names_the_package_and_the_extra():
 @pytest.mark.parametrize(
     ("message", "op"),
     [
-        ("No ONNX function found for <OpOverload(op='aten.foo', overload='default')>.",
-         "aten.foo.default"),
-        ("call_function[target=torch.ops.aten.adaptive_max_pool2d.default](args",
-         "aten.adaptive_max_pool2d.default"),
+        (
+            "No ONNX function found for <OpOverload(op='aten.foo', overload='default')>.",
+            "aten.foo.default",
+        ),
+        (
+            "call_function[target=torch.ops.aten.adaptive_max_pool2d.default](args",
+            "aten.adaptive_max_pool2d.default",
+        ),
         ("Missing out variants: {'cnnzoo_test::mystery'}", "cnnzoo_test.mystery"),
         ("something about aten.unique2.default here", "aten.unique2.default"),
         ("no operator here", None),
     ],
-)  # fmt: skip
+)
 def test_operator_name(message, op):
     assert operator_name(message) == op
 

@@ -13,10 +13,12 @@ from cnnzoo.export.executorch import executorch_runner, export_executorch
 
 @pytest.mark.parametrize(
     ("name", "side"),
-    [("lenet5", 32),
-     pytest.param("resnet18", 32, marks=pytest.mark.slow),
-     pytest.param("mobilenet_v1", 32, marks=pytest.mark.slow)],
-)  # fmt: skip
+    [
+        ("lenet5", 32),
+        pytest.param("resnet18", 32, marks=pytest.mark.slow),
+        pytest.param("mobilenet_v1", 32, marks=pytest.mark.slow),
+    ],
+)
 def test_matches_eager(name, side, tmp_path):
     torch.manual_seed(0)
     model = cnnzoo.create_model(name).eval()

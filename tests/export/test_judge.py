@@ -44,8 +44,13 @@ def test_agreement_threshold_is_inclusive():
     ours = ref.clone()
     ours[:1] = (ours[:1] + 1) % 10  # 99 of 100 agree
     judged = agreement(ours, ref, labels)
-    assert judged == {"images": 100, "agreement": 0.99, "top1": 0.99, "top1_fp32": 1.0,
-                      "agrees": True}  # fmt: skip
+    assert judged == {
+        "images": 100,
+        "agreement": 0.99,
+        "top1": 0.99,
+        "top1_fp32": 1.0,
+        "agrees": True,
+    }
     ours[:2] = (ref[:2] + 1) % 10  # 98 of 100
     judged = agreement(ours, ref, labels)
     assert judged["agrees"] is False and MIN_AGREEMENT == 0.99
@@ -71,8 +76,9 @@ def test_top1_runs_whole_pieces_of_a_static_batch():
 
 def test_eval_batches_limit(lenet5_checkpoint, fake_mnist):
     record = torch.load(lenet5_checkpoint, weights_only=True)["dataset"]
-    total, batches = eval_batches(record, data_dir=str(fake_mnist), input_size=32, batch_size=64,
-                                  limit=150)  # fmt: skip
+    total, batches = eval_batches(
+        record, data_dir=str(fake_mnist), input_size=32, batch_size=64, limit=150
+    )
     sizes = [len(labels) for _, labels in batches]
     assert total == 150 and sizes == [64, 64, 22]
 
@@ -97,15 +103,35 @@ def test_verify_refuses_an_int8_file_that_disagrees(lenet5_checkpoint, tmp_path,
 
 
 def test_int8_of_a_model_name_says_it_is_not_judged():
-    check = {"batch_size": 1, "max_abs_diff": 0.1, "max_rel_diff": 0.02, "max_logit": 5.0,
-             "argmax_agree": 1.0}  # fmt: skip
-    result = {"file": "m-int8.onnx", "bytes": 2**20, "format": "onnx", "precision": "int8",
-              "model": "lenet5", "input": [1, 32, 32], "dynamic_batch": False, "export_s": 1.0,
-              "runtime": "ONNX Runtime", "verify": [check]}  # fmt: skip
+    check = {
+        "batch_size": 1,
+        "max_abs_diff": 0.1,
+        "max_rel_diff": 0.02,
+        "max_logit": 5.0,
+        "argmax_agree": 1.0,
+    }
+    result = {
+        "file": "m-int8.onnx",
+        "bytes": 2**20,
+        "format": "onnx",
+        "precision": "int8",
+        "model": "lenet5",
+        "input": [1, 32, 32],
+        "dynamic_batch": False,
+        "export_s": 1.0,
+        "runtime": "ONNX Runtime",
+        "verify": [check],
+    }
     lines = command.summary_lines(result)
     assert lines[-1].startswith("int8 not judged: agreement with fp32 is judged on the test images")
-    result["accuracy"] = {"dataset": "mnist", "count": 200, "top1_file": 0.9, "top1_fp32": 0.9,
-                          "agree": 0.995, "agrees": True}  # fmt: skip
+    result["accuracy"] = {
+        "dataset": "mnist",
+        "count": 200,
+        "top1_file": 0.9,
+        "top1_fp32": 0.9,
+        "agree": 0.995,
+        "agrees": True,
+    }
     assert command.summary_lines(result)[-1].endswith(
         "same prediction on 99.50% (needs >= 99%: agrees)"
     )

@@ -59,9 +59,13 @@ ORT_LESS_EXACT = {"lenet5_original"}
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "name",
-    [pytest.param(n, marks=pytest.mark.xfail(reason="ONNX Runtime's tanh, see ORT_LESS_EXACT"))
-     if n in ORT_LESS_EXACT else n for n in cnnzoo.list_models()],
-)  # fmt: skip
+    [
+        pytest.param(n, marks=pytest.mark.xfail(reason="ONNX Runtime's tanh, see ORT_LESS_EXACT"))
+        if n in ORT_LESS_EXACT
+        else n
+        for n in cnnzoo.list_models()
+    ],
+)
 def test_every_model_matches_eager(name, tmp_path, record_property):
     _, error, seconds, size = export_and_compare(name, tmp_path)
     record_property("export_s", seconds)

@@ -59,8 +59,9 @@ def test_trained_lenet5_int8_file(lenet5_checkpoint, fake_mnist, tmp_path):
     path = tmp_path / "lenet5-int8.onnx"
     export_model(ExportConfig(str(lenet5_checkpoint), quantize="int8", out=str(path)))
     record = torch.load(lenet5_checkpoint, weights_only=True)["dataset"]
-    _, batches = eval_batches(record, data_dir=str(fake_mnist), input_size=record["input_size"],
-                              batch_size=1, limit=20)  # fmt: skip
+    _, batches = eval_batches(
+        record, data_dir=str(fake_mnist), input_size=record["input_size"], batch_size=1, limit=20
+    )
     assert_same_outputs(path, [images for images, _ in batches])
 
 

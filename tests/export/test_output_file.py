@@ -15,8 +15,10 @@ pytest.importorskip("onnx")
 def test_an_out_that_is_a_folder_or_under_a_file_is_one_line(tmp_path, capsys):
     assert main(["export", "lenet5", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err == (f"cnnzoo export: error: --out {tmp_path} is a folder; give a file name, such "
-                   f"as {tmp_path / 'model.onnx'}\n")  # fmt: skip
+    assert err == (
+        f"cnnzoo export: error: --out {tmp_path} is a folder; give a file name, such "
+        f"as {tmp_path / 'model.onnx'}\n"
+    )
     (tmp_path / "file").write_text("x")
     assert main(["export", "lenet5", "--out", str(tmp_path / "file" / "m.onnx")]) == 2
     assert f"{tmp_path / 'file'} is a file, not a folder" in capsys.readouterr().err

@@ -33,8 +33,9 @@ def test_a_signal_while_the_file_is_written_leaves_nothing(tmp_path, monkeypatch
     code = main(["export", "lenet5", "--out", str(tmp_path / "lenet5.onnx")])
     assert code == 128 + signum
     name = signal.Signals(signum).name
-    assert stopped_line(capsys) == (f"cnnzoo export: stopped by {name}; no file was written; run "
-                                    "it again to export")  # fmt: skip
+    assert stopped_line(capsys) == (
+        f"cnnzoo export: stopped by {name}; no file was written; run it again to export"
+    )
     assert list(tmp_path.iterdir()) == []
 
 

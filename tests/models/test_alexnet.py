@@ -46,8 +46,12 @@ def test_original_two_gpu_split_and_lrn_placement() -> None:
     convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
     assert [c.groups for c in convs] == [1, 2, 1, 2, 2]  # Sec. 3.2 / Fig. 2
     assert [tuple(c.weight.shape[1:]) for c in convs] == [
-        (3, 11, 11), (48, 5, 5), (256, 3, 3), (192, 3, 3), (192, 3, 3),
-    ]  # fmt: skip
+        (3, 11, 11),
+        (48, 5, 5),
+        (256, 3, 3),
+        (192, 3, 3),
+        (192, 3, 3),
+    ]
     # Sec. 3.5: LRN after the ReLU of conv1 and conv2, max-pool after both LRNs and after conv5.
     assert layer_kinds(model) == (
         ["conv", "relu", "lrn", "pool"] * 2 + ["conv", "relu"] * 2 + ["conv", "relu", "pool"]
@@ -72,8 +76,16 @@ def test_original_head_and_init() -> None:
     assert kinds == ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
     layers = [m for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
     # Sec. 5: biases 1 in conv2, 4, 5 and the hidden FC layers, 0 elsewhere; weights N(0, 0.01).
-    assert [m.bias.unique().tolist() for m in layers] == [[0.0], [1.0], [0.0], [1.0], [1.0],
-                                                          [1.0], [1.0], [0.0]]  # fmt: skip
+    assert [m.bias.unique().tolist() for m in layers] == [
+        [0.0],
+        [1.0],
+        [0.0],
+        [1.0],
+        [1.0],
+        [1.0],
+        [1.0],
+        [0.0],
+    ]
     fc6 = model.classifier[0].weight
     assert abs(fc6.std().item() - 0.01) < 1e-4 and abs(fc6.mean().item()) < 1e-4
     assert model.min_input_size == 67

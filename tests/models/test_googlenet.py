@@ -157,17 +157,23 @@ def test_reset_classifier_replaces_main_and_auxiliary_outputs(builder):
     state = model.state_dict()
     assert all(torch.equal(state[k], v) for k, v in trunk.items())  # aux1.fc1 kept, too
     assert [k for k in state if k.startswith(outputs)] == [
-        "aux1.fc2.weight", "aux1.fc2.bias", "aux2.fc2.weight", "aux2.fc2.bias",
-        "fc.weight", "fc.bias",
-    ]  # fmt: skip
+        "aux1.fc2.weight",
+        "aux1.fc2.bias",
+        "aux2.fc2.weight",
+        "aux2.fc2.bias",
+        "fc.weight",
+        "fc.bias",
+    ]
     out = model.train()(torch.randn(2, 3, 64, 64))
     assert [tuple(t.shape) for t in (out.logits, *out.aux_logits)] == [(2, 5)] * 3
 
 
 def test_param_counts_with_aux_heads():
     with torch.device("meta"):
-        counts = {aux: sum(p.numel() for p in googlenet(aux_logits=aux).parameters())
-                  for aux in (False, True)}  # fmt: skip
+        counts = {
+            aux: sum(p.numel() for p in googlenet(aux_logits=aux).parameters())
+            for aux in (False, True)
+        }
     assert counts == {False: 6_624_904, True: 13_004_888}  # torchvision 0.29.1
 
 

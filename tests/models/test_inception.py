@@ -73,9 +73,11 @@ BLOCK_COUNTS = {
     "resnet_v1": {"inception_resnet_a": 5, "inception_resnet_b": 10, "inception_resnet_c": 5},
     "resnet_v2": {"inception_resnet_a": 10, "inception_resnet_b": 20, "inception_resnet_c": 10},
     "resnet_v2_paper": {  # Fig. 15
-        "inception_resnet_a": 5, "inception_resnet_b": 10, "inception_resnet_c": 5,
+        "inception_resnet_a": 5,
+        "inception_resnet_b": 10,
+        "inception_resnet_c": 5,
     },
-}  # fmt: skip
+}
 
 # Fig. 3 (Inception-v4 stem) and Fig. 14 (Inception-ResNet-v1 stem) at 299: layer -> (C, side).
 STEM_SHAPES = {
@@ -110,8 +112,12 @@ FIG14 = {
 }
 
 # Table 1: k, l, m, n of Reduction-A.
-TABLE1 = {"v4": (192, 224, 256, 384), "resnet_v1": (192, 192, 256, 384),
-          "resnet_v2": (256, 256, 384, 384), "resnet_v2_paper": (256, 256, 384, 384)}  # fmt: skip
+TABLE1 = {
+    "v4": (192, 224, 256, 384),
+    "resnet_v1": (192, 192, 256, 384),
+    "resnet_v2": (256, 256, 384, 384),
+    "resnet_v2_paper": (256, 256, 384, 384),
+}
 
 
 def build(layout: str, device: str = "meta", **kwargs) -> InceptionNet:

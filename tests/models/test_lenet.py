@@ -127,16 +127,18 @@ def test_rbf_output_is_negative_squared_distance() -> None:
 def test_scaled_tanh_and_subsampling() -> None:
     act = lenet.ScaledTanh()
     # Appendix A: A and S are chosen so that f(1) = 1 and f(-1) = -1.
-    torch.testing.assert_close(act(torch.tensor([1.0, -1.0])), torch.tensor([1.0, -1.0]), atol=1e-4,
-                               rtol=0)  # fmt: skip
+    torch.testing.assert_close(
+        act(torch.tensor([1.0, -1.0])), torch.tensor([1.0, -1.0]), atol=1e-4, rtol=0
+    )
     s2 = Subsampling(2)
     with torch.no_grad():
         s2.weight.copy_(torch.tensor([0.5, -2.0]))
         s2.bias.copy_(torch.tensor([0.1, 0.3]))
     x = torch.randn(1, 2, 4, 4)
     summed = x.unfold(2, 2, 2).unfold(3, 2, 2).sum((-1, -2))
-    expected = act(summed * torch.tensor([0.5, -2.0])[:, None, None]
-                   + torch.tensor([0.1, 0.3])[:, None, None])  # fmt: skip
+    expected = act(
+        summed * torch.tensor([0.5, -2.0])[:, None, None] + torch.tensor([0.1, 0.3])[:, None, None]
+    )
     torch.testing.assert_close(s2(x), expected)
 
 

@@ -39,17 +39,24 @@ def test_width_and_resolution_grid(row: dict) -> None:
 
 @pytest.mark.parametrize(
     ("name", "alpha"),
-    [("mobilenet_v1", 1.0), ("mobilenet_v1_075", 0.75), ("mobilenet_v1_050", 0.5),
-     ("mobilenet_v1_025", 0.25)],
-)  # fmt: skip
+    [
+        ("mobilenet_v1", 1.0),
+        ("mobilenet_v1_075", 0.75),
+        ("mobilenet_v1_050", 0.5),
+        ("mobilenet_v1_025", 0.25),
+    ],
+)
 def test_named_variants_are_the_width_multipliers(name: str, alpha: float) -> None:
     row = next(r for r in GRID if r["width_mult"] == alpha and r["resolution"] == 224)
     model = on_meta(name)
     assert sum(p.numel() for p in model.parameters()) == row["params"]
     spec = cnnzoo.get_model_spec(name)
     assert (spec.family, spec.year, spec.input_size, spec.torchvision_name) == (
-        "mobilenet", 2017, (3, 224, 224), None,
-    )  # fmt: skip
+        "mobilenet",
+        2017,
+        (3, 224, 224),
+        None,
+    )
 
 
 def test_flop_counter_agrees_with_reference() -> None:
@@ -69,9 +76,20 @@ def test_table1_layer_list() -> None:
     layers = [m for m in model.modules() if isinstance(m, DepthwiseSeparableConv)]
     assert len(layers) == 13
     assert [(layer.conv_dw.stride[0], layer.conv_pw.out_channels) for layer in layers] == [
-        (1, 64), (2, 128), (1, 128), (2, 256), (1, 256), (2, 512),
-        (1, 512), (1, 512), (1, 512), (1, 512), (1, 512), (2, 1024), (1, 1024),
-    ]  # fmt: skip
+        (1, 64),
+        (2, 128),
+        (1, 128),
+        (2, 256),
+        (1, 256),
+        (2, 512),
+        (1, 512),
+        (1, 512),
+        (1, 512),
+        (1, 512),
+        (1, 512),
+        (2, 1024),
+        (1, 1024),
+    ]
     for layer in layers:
         dw, pw = layer.conv_dw, layer.conv_pw
         assert dw.kernel_size == (3, 3) and dw.padding == (1, 1)
@@ -162,8 +180,11 @@ def test_depth_multiplier_widens_the_depthwise_convolutions() -> None:
     assert layer.conv_pw.in_channels == 128 and layer.conv_pw.out_channels == 128
     # K = 2: the depthwise layer has 3x3 x M x K weights (Eq. 3 with a channel multiplier).
     base = on_meta("mobilenet_v1")
-    pairs = [(m.conv_dw.in_channels, m.conv_pw.out_channels) for m in base.modules()
-             if isinstance(m, DepthwiseSeparableConv)]  # fmt: skip
+    pairs = [
+        (m.conv_dw.in_channels, m.conv_pw.out_channels)
+        for m in base.modules()
+        if isinstance(m, DepthwiseSeparableConv)
+    ]
     extra_dw = sum(9 * m for m, _ in pairs)  # one more 3x3 filter per input channel
     extra_bn = sum(2 * m for m, _ in pairs)  # its BN scale and shift
     extra_pw = sum(m * n for m, n in pairs)  # the pointwise conv sees M more inputs

@@ -92,18 +92,28 @@ def edited(path: tuple, value) -> dict:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (edited(("normal", "blocks", 2, "ops", 1), "sep_conv_9x9"),
-         r"normal cell, block 2: unknown operation 'sep_conv_9x9'"),
-        (edited(("reduction", "blocks", 0, "inputs", 0), 2),
-         r"reduction cell, block 0: input index 2 out of range; block 0 may read .* 0\.\.1"),
-        (edited(("normal", "blocks", 4, "inputs", 1), 7),
-         r"normal cell, block 4: input index 7 out of range"),
+        (
+            edited(("normal", "blocks", 2, "ops", 1), "sep_conv_9x9"),
+            r"normal cell, block 2: unknown operation 'sep_conv_9x9'",
+        ),
+        (
+            edited(("reduction", "blocks", 0, "inputs", 0), 2),
+            r"reduction cell, block 0: input index 2 out of range; block 0 may read .* 0\.\.1",
+        ),
+        (
+            edited(("normal", "blocks", 4, "inputs", 1), 7),
+            r"normal cell, block 4: input index 7 out of range",
+        ),
         (edited(("normal", "blocks", 1, "inputs", 0), -1), r"input index -1 out of range"),
-        (edited(("normal", "blocks"), NASNET_A.to_dict()["normal"]["blocks"][:4]),
-         r"normal cell: has 4 blocks, expected num_blocks=5"),
+        (
+            edited(("normal", "blocks"), NASNET_A.to_dict()["normal"]["blocks"][:4]),
+            r"normal cell: has 4 blocks, expected num_blocks=5",
+        ),
         (edited(("num_blocks",), 4), r"normal cell: has 5 blocks, expected num_blocks=4"),
-        (edited(("reduction", "blocks", 3, "combine"), "multiply"),
-         r"reduction cell, block 3: unknown combine 'multiply'"),
+        (
+            edited(("reduction", "blocks", 3, "combine"), "multiply"),
+            r"reduction cell, block 3: unknown combine 'multiply'",
+        ),
         (edited(("normal", "blocks", 0, "ops"), ["identity"]), r"exactly 2 inputs and 2 ops"),
         (edited(("normal", "concat"), [1, 2, 9]), r"normal cell: concat index 9 out of range"),
         (edited(("normal", "concat"), [2, 2, 3, 4, 5, 6]), r"concat lists a hidden state twice"),
@@ -112,7 +122,7 @@ def edited(path: tuple, value) -> dict:
         (edited(("normal", "blocks", 0, "operations"), []), r"block 0: unknown key\(s\)"),
         ({"normal": NASNET_A.to_dict()["normal"]}, r"genotype: missing key\(s\) \['reduction'\]"),
     ],
-)  # fmt: skip
+)
 def test_malformed_genotype_is_a_clear_value_error(data: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Genotype.from_dict(data)
@@ -171,14 +181,26 @@ def test_cell_output_width_by_hand(concat, units: int) -> None:
     filters = 5
     genotype = hand_genotype(concat)
     assert genotype.normal.units == units
-    normal = nasnet.Cell(genotype.normal, in_channels=12, prev_channels=7, prev_is_larger=False,
-                         filters=filters, reduction=False)  # fmt: skip
+    normal = nasnet.Cell(
+        genotype.normal,
+        in_channels=12,
+        prev_channels=7,
+        prev_is_larger=False,
+        filters=filters,
+        reduction=False,
+    )
     out = normal(torch.randn(2, 12, 6, 6), torch.randn(2, 7, 6, 6))
     assert normal.out_channels == out.shape[1] == units * filters
     assert out.shape[2:] == (6, 6)
     # A reduction cell halves the resolution; concatenated input states are reduced to fit.
-    reduction = nasnet.Cell(genotype.reduction, in_channels=12, prev_channels=7,
-                            prev_is_larger=True, filters=filters, reduction=True)  # fmt: skip
+    reduction = nasnet.Cell(
+        genotype.reduction,
+        in_channels=12,
+        prev_channels=7,
+        prev_is_larger=True,
+        filters=filters,
+        reduction=True,
+    )
     out = reduction(torch.randn(2, 12, 6, 6), torch.randn(2, 7, 12, 12))
     assert reduction.out_channels == out.shape[1] == units * filters
     assert out.shape[2:] == (3, 3)
@@ -189,21 +211,45 @@ def test_cell_output_width_by_hand(concat, units: int) -> None:
 def test_cell_inputs_follow_tf_slim() -> None:
     """State 0 is the previous cell after ReLU-1x1-BN; state 1 (h_{i-1}) is reduced when it is
     larger, 1x1-projected when only its width differs, and taken as is otherwise."""
-    cell = nasnet.Cell(NASNET_A.normal, in_channels=30, prev_channels=20, prev_is_larger=True,
-                       filters=10, reduction=False)  # fmt: skip
+    cell = nasnet.Cell(
+        NASNET_A.normal,
+        in_channels=30,
+        prev_channels=20,
+        prev_is_larger=True,
+        filters=10,
+        reduction=False,
+    )
     assert isinstance(cell.conv_1x1, ReLUConvBN)
     assert isinstance(cell.conv_prev_1x1, FactorizedReduction)
     assert cell(torch.randn(1, 30, 4, 4), torch.randn(1, 20, 8, 8)).shape == (1, 60, 4, 4)
-    cell = nasnet.Cell(NASNET_A.normal, in_channels=30, prev_channels=20, prev_is_larger=False,
-                       filters=10, reduction=False)  # fmt: skip
+    cell = nasnet.Cell(
+        NASNET_A.normal,
+        in_channels=30,
+        prev_channels=20,
+        prev_is_larger=False,
+        filters=10,
+        reduction=False,
+    )
     assert isinstance(cell.conv_prev_1x1, ReLUConvBN)
-    cell = nasnet.Cell(NASNET_A.normal, in_channels=30, prev_channels=10, prev_is_larger=False,
-                       filters=10, reduction=False)  # fmt: skip
+    cell = nasnet.Cell(
+        NASNET_A.normal,
+        in_channels=30,
+        prev_channels=10,
+        prev_is_larger=False,
+        filters=10,
+        reduction=False,
+    )
     assert isinstance(cell.conv_prev_1x1, nn.Identity)
     # No h_{i-1} (first cell after the stem): the raw input is state 1; concatenating it needs
     # a 1x1 projection to F.
-    cell = nasnet.Cell(NASNET_A.normal, in_channels=30, prev_channels=None, prev_is_larger=False,
-                       filters=10, reduction=False)  # fmt: skip
+    cell = nasnet.Cell(
+        NASNET_A.normal,
+        in_channels=30,
+        prev_channels=None,
+        prev_is_larger=False,
+        filters=10,
+        reduction=False,
+    )
     assert isinstance(cell.concat_adjust[0], nn.Sequential)  # state 1 is concatenated first
     assert cell(torch.randn(1, 30, 4, 4), None).shape == (1, 60, 4, 4)
 
@@ -254,8 +300,10 @@ def test_large_cell_shapes_at_331_and_skip_reduction_input() -> None:
     assert shapes["cell_17"] == (4032, 11, 11)  # "6 @ 4032"
     # skip_reduction_layer_input: the cell after a reduction reads the output from before the
     # reduction cell's input (cell_4 for cell_6), the Mobile one the reduction cell's input.
-    offsets = {name: dict(zip(cell_names(m), m.prev_offsets, strict=True)) for name, m in
-               (("large", large), ("mobile", mobile))}  # fmt: skip
+    offsets = {
+        name: dict(zip(cell_names(m), m.prev_offsets, strict=True))
+        for name, m in (("large", large), ("mobile", mobile))
+    }
     assert offsets["large"]["cell_6"] == -3 and offsets["large"]["cell_7"] == -2
     assert offsets["mobile"]["cell_4"] == -2
 
@@ -372,11 +420,22 @@ def test_drop_path_progress_does_not_recompile_a_compiled_network() -> None:
 
 
 def test_identity_branches_are_never_dropped() -> None:
-    cell = nasnet.Cell(NASNET_A.normal, in_channels=8, prev_channels=8, prev_is_larger=False,
-                       filters=8, reduction=False, drop_prob=0.9)  # fmt: skip
+    cell = nasnet.Cell(
+        NASNET_A.normal,
+        in_channels=8,
+        prev_channels=8,
+        prev_is_larger=False,
+        filters=8,
+        reduction=False,
+        drop_prob=0.9,
+    )
     assert [block.dropped for block in cell.blocks] == [
-        (True, True), (True, True), (True, False), (True, True), (True, False),
-    ]  # fmt: skip
+        (True, True),
+        (True, True),
+        (True, False),
+        (True, True),
+        (True, False),
+    ]
 
 
 def test_bad_options_are_value_errors() -> None:

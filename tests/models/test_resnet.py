@@ -50,8 +50,11 @@ def test_resnet18_stage_shapes_at_224() -> None:
     model = on_meta(resnet.resnet18).eval()
     shapes = stage_shapes(model, 224)
     assert [shapes[f"layer{i}"][1:] for i in range(1, 5)] == [
-        (64, 56, 56), (128, 28, 28), (256, 14, 14), (512, 7, 7),
-    ]  # fmt: skip
+        (64, 56, 56),
+        (128, 28, 28),
+        (256, 14, 14),
+        (512, 7, 7),
+    ]
 
 
 @pytest.mark.parametrize("builder", [resnet.resnet20, resnet.resnet110])

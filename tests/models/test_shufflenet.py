@@ -250,8 +250,11 @@ def test_v2_table5_stage_shapes_and_complexity(width):
     (c2, c3, c4), last, mflops, params_m = TABLE5[width]
     assert stage_shapes(model) == [(1, c2, 28, 28), (1, c3, 14, 14), (1, c4, 7, 7)]
     assert model.forward_features(torch.empty(1, 3, 224, 224, device="meta")).shape == (
-        1, last, 7, 7,
-    )  # fmt: skip
+        1,
+        last,
+        7,
+        7,
+    )
     assert [len(getattr(model, s)) for s in STAGES] == [4, 8, 4]
     totals = profile(name).totals
     assert round(totals.params / 1e6, 1) == params_m

@@ -20,8 +20,13 @@ TORCHVISION = [n for n in ALL if cnnzoo.get_model_spec(n).torchvision_name]
 # checks their torchvision names and shapes on the meta device below, and trains a smaller
 # network of the same code (wide_resnet50_2, resnext101_32x4d, nasnet_a_mobile; for VGG the
 # AlexNet head and the convolutions of the other families).
-HEAVY = {*cnnzoo.list_models("vgg*"), "wide_resnet101_2", "resnext101_32x8d",
-         "resnext101_64x4d", "nasnet_a_large"}  # fmt: skip
+HEAVY = {
+    *cnnzoo.list_models("vgg*"),
+    "wide_resnet101_2",
+    "resnext101_32x8d",
+    "resnext101_64x4d",
+    "nasnet_a_large",
+}
 
 
 def slow_if_heavy(names: list[str]) -> list:

@@ -83,9 +83,12 @@ def _as_server_user() -> tuple[list[str], pwd.struct_passwd | None]:
         return ["runuser", "-u", SERVER_USER, "--"], account
     if shutil.which("setpriv"):
         return [
-            "setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--clear-groups",
+            "setpriv",
+            f"--reuid={account.pw_uid}",
+            f"--regid={account.pw_gid}",
+            "--clear-groups",
             "--",
-        ], account  # fmt: skip
+        ], account
     raise RuntimeError("running PostgreSQL as root needs runuser or setpriv (util-linux)")
 
 
@@ -162,8 +165,18 @@ class Server:
 def _stop(prefix: list[str], pg_ctl: Path, data_dir: Path, folder: Path) -> None:
     try:
         if (data_dir / "postmaster.pid").exists():
-            cmd = [*prefix, str(pg_ctl), "stop", "-D", str(data_dir), "-m", "fast", "-w", "-t",
-                   str(int(START_TIMEOUT_S))]  # fmt: skip
+            cmd = [
+                *prefix,
+                str(pg_ctl),
+                "stop",
+                "-D",
+                str(data_dir),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                str(int(START_TIMEOUT_S)),
+            ]
             _run(cmd, "pg_ctl stop", folder / "server.log")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -201,8 +214,21 @@ def start_server(folder: Path) -> Server:
             _check_reachable(folder, account)
             os.chown(folder, account.pw_uid, account.pw_gid)
         folder.chmod(0o700)
-        _run([*prefix, str(binaries.initdb), "-D", str(data_dir), "-U", SUPERUSER, "--auth=trust",
-              "--encoding=UTF8", "--locale=C", "--no-sync"], "initdb")  # fmt: skip
+        _run(
+            [
+                *prefix,
+                str(binaries.initdb),
+                "-D",
+                str(data_dir),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            "initdb",
+        )
         with (data_dir / "postgresql.conf").open("a") as conf:
             # Test settings: loopback only, socket in our folder, small and without durability.
             conf.write(
@@ -214,8 +240,20 @@ def start_server(folder: Path) -> Server:
             )
         for attempt in range(PORT_ATTEMPTS):
             port = _free_port()
-            cmd = [*prefix, str(binaries.pg_ctl), "start", "-D", str(data_dir), "-l", str(log),
-                   "-o", f"-p {port}", "-w", "-t", str(int(START_TIMEOUT_S))]  # fmt: skip
+            cmd = [
+                *prefix,
+                str(binaries.pg_ctl),
+                "start",
+                "-D",
+                str(data_dir),
+                "-l",
+                str(log),
+                "-o",
+                f"-p {port}",
+                "-w",
+                "-t",
+                str(int(START_TIMEOUT_S)),
+            ]
             try:
                 _run(cmd, "pg_ctl start", log)
                 break
@@ -235,8 +273,14 @@ def _wait_and_create_database(port: int, log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
         try:
-            conn = psycopg.connect(host="127.0.0.1", port=port, user=SUPERUSER, dbname="postgres",
-                                   connect_timeout=2, autocommit=True)  # fmt: skip
+            conn = psycopg.connect(
+                host="127.0.0.1",
+                port=port,
+                user=SUPERUSER,
+                dbname="postgres",
+                connect_timeout=2,
+                autocommit=True,
+            )
             break
         except psycopg.OperationalError as error:
             if time.monotonic() > deadline:
@@ -263,18 +307,31 @@ def add_password_login(server: Server, user: str, password: str) -> str:
 
     hba = server.data_dir / "pg_hba.conf"
     hba.write_text(f"host all {user} 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
-    with psycopg.connect(host="127.0.0.1", port=server.port, user=SUPERUSER, dbname="postgres",
-                         autocommit=True) as conn:  # fmt: skip
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-            sql.Identifier(user), sql.Literal(password)))  # fmt: skip
-        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-            sql.Identifier(user), sql.Identifier(user)))  # fmt: skip
+    with psycopg.connect(
+        host="127.0.0.1", port=server.port, user=SUPERUSER, dbname="postgres", autocommit=True
+    ) as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(user), sql.Literal(password)
+            )
+        )
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(user), sql.Identifier(user)
+            )
+        )
         conn.execute("SELECT pg_reload_conf()")
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:  # the reload is asynchronous: wait until a login without password is refused
         try:
-            psycopg.connect(host="127.0.0.1", port=server.port, user=user, dbname=user,
-                            password="", connect_timeout=2).close()  # fmt: skip
+            psycopg.connect(
+                host="127.0.0.1",
+                port=server.port,
+                user=user,
+                dbname=user,
+                password="",
+                connect_timeout=2,
+            ).close()
         except psycopg.OperationalError:
             break
         if time.monotonic() > deadline:

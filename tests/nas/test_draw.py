@@ -83,8 +83,12 @@ def test_block_wiring_and_reduction_strides():
 
 
 def test_concat_combine_and_paper_rule_output():
-    cell = CellGenotype((Block((0, 1), ("conv_3x3", "max_pool_5x5"), "concat"),
-                         Block((2, 0), ("identity", "conv_1x7_7x1"))))  # fmt: skip
+    cell = CellGenotype(
+        (
+            Block((0, 1), ("conv_3x3", "max_pool_5x5"), "concat"),
+            Block((2, 0), ("identity", "conv_1x7_7x1")),
+        )
+    )
     graph = cell_graph(cell, reduction=False)
     assert graph.node("b0").label == "concat"
     assert [s for s, d in graph.edges if d == "out"] == ["b1"]
@@ -101,8 +105,19 @@ def test_save_genotype_png_and_svg(tmp_path):
         assert hi - lo > 100
     root = ET.parse(svg).getroot()
     text = "".join(root.itertext())
-    for label in ("sep 3x3", "sep 5x5", "sep 7x7", "avg 3x3", "max 3x3", "identity",
-                  "normal cell", "reduction cell", "h_{i-1}", "add", "concat"):  # fmt: skip
+    for label in (
+        "sep 3x3",
+        "sep 5x5",
+        "sep 7x7",
+        "avg 3x3",
+        "max 3x3",
+        "identity",
+        "normal cell",
+        "reduction cell",
+        "h_{i-1}",
+        "add",
+        "concat",
+    ):
         assert label in text
     assert not list(tmp_path.glob("sub/.*.tmp"))
 

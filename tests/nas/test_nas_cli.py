@@ -33,9 +33,25 @@ def genotype_file(tmp_path):
 def test_nas_train_stacks_the_cell_and_checkpoints_it(genotype_file, tmp_path):
     data = write_fake_mnist(tmp_path / "mnist", 256, 64)
     out = tmp_path / "run"
-    code, _, err = cli("nas", "train", str(genotype_file), "--num-cells", "1", "--filters", "4",
-                       "--dataset", "mnist", "--data-dir", str(data), "--epochs", "1",
-                       "--batch-size", "64", "--out", str(out))  # fmt: skip
+    code, _, err = cli(
+        "nas",
+        "train",
+        str(genotype_file),
+        "--num-cells",
+        "1",
+        "--filters",
+        "4",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(data),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "64",
+        "--out",
+        str(out),
+    )
     assert code == 0, err
     ckpt = load_checkpoint(out / "best.pt")
     kwargs = ckpt["model_kwargs"]
@@ -57,9 +73,20 @@ def test_nas_show_draws_both_cells(genotype_file, tmp_path):
     ("content", "message"),
     [
         ("{not json", "not valid JSON"),
-        (json.dumps({**NASNET_A.to_dict(), "normal": {
-            "blocks": [{"inputs": [0, 1], "ops": ["conv_9x9", "identity"], "combine": "add"}] * 5
-        }}), "conv_9x9"),
+        (
+            json.dumps(
+                {
+                    **NASNET_A.to_dict(),
+                    "normal": {
+                        "blocks": [
+                            {"inputs": [0, 1], "ops": ["conv_9x9", "identity"], "combine": "add"}
+                        ]
+                        * 5
+                    },
+                }
+            ),
+            "conv_9x9",
+        ),
     ],
 )
 def test_bad_genotype_files_get_one_line(tmp_path, content, message):
@@ -80,15 +107,26 @@ def test_missing_genotype_file(tmp_path):
 def front_file(tmp_path):
     """A pareto.json of two members: NASNet-A as trial 7 and a cell of no convolution as
     trial 2."""
-    cell = {"blocks": [{"inputs": [0, 1], "ops": ["identity", "max_pool_3x3"], "combine": "add"}]
-            * 5, "concat": None}  # fmt: skip
+    cell = {
+        "blocks": [{"inputs": [0, 1], "ops": ["identity", "max_pool_3x3"], "combine": "add"}] * 5,
+        "concat": None,
+    }
     plain = {**NASNET_A.to_dict(), "normal": cell, "reduction": cell}
     path = tmp_path / "pareto.json"
-    path.write_text(json.dumps([
-        {"number": 2, "score": 0.5, "macs": 1_000_000, "params": 10_000, "genotype": plain},
-        {"number": 7, "score": 0.7, "macs": 9_000_000, "params": 90_000,
-         "genotype": NASNET_A.to_dict()},
-    ]))  # fmt: skip
+    path.write_text(
+        json.dumps(
+            [
+                {"number": 2, "score": 0.5, "macs": 1_000_000, "params": 10_000, "genotype": plain},
+                {
+                    "number": 7,
+                    "score": 0.7,
+                    "macs": 9_000_000,
+                    "params": 90_000,
+                    "genotype": NASNET_A.to_dict(),
+                },
+            ]
+        )
+    )
     return path
 
 
@@ -152,5 +190,7 @@ def test_a_huge_genotype_file_is_refused_unread(tmp_path, monkeypatch):
     for verb in ("show", "train"):
         code, _, err = cli("nas", verb, str(path))
         assert code == 2 and err.count("\n") == 1, err
-        assert err.startswith(f"cnnzoo nas {verb}: error: genotype file {str(path)!r}: larger "
-                              f"than {genotype.MAX_FILE_BYTES:,} bytes")  # fmt: skip
+        assert err.startswith(
+            f"cnnzoo nas {verb}: error: genotype file {str(path)!r}: larger "
+            f"than {genotype.MAX_FILE_BYTES:,} bytes"
+        )

@@ -18,15 +18,27 @@ def numbers(rows) -> list[int]:
 
 
 def test_the_front_keeps_the_undominated_fewest_macs_first():
-    rows = [row(0, 0.70, 10), row(1, 0.80, 20), row(2, 0.75, 25), row(3, 0.90, 40),
-            row(4, 0.60, 5), row(5, 0.85, 40)]  # fmt: skip
+    rows = [
+        row(0, 0.70, 10),
+        row(1, 0.80, 20),
+        row(2, 0.75, 25),
+        row(3, 0.90, 40),
+        row(4, 0.60, 5),
+        row(5, 0.85, 40),
+    ]
     # 2 is beaten by 1 (better and cheaper); 5 by 3 (same MACs, better score).
     assert numbers(pareto_front(rows)) == [4, 0, 1, 3]
 
 
 def test_ties_are_all_kept_and_unscored_rows_left_out():
-    rows = [row(0, 0.8, 10), row(1, 0.8, 10), row(2, None, 1), row(3, "", 1),
-            row(4, float("nan"), 1), row(5, 0.5, None)]  # fmt: skip
+    rows = [
+        row(0, 0.8, 10),
+        row(1, 0.8, 10),
+        row(2, None, 1),
+        row(3, "", 1),
+        row(4, float("nan"), 1),
+        row(5, 0.5, None),
+    ]
     assert numbers(pareto_front(rows)) == [0, 1]
     assert pareto_front([]) == []
 

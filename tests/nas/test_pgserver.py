@@ -26,8 +26,9 @@ def test_two_processes_share_one_study(postgres_url):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(storage=postgres_url, study_name="t")
     ctx = multiprocessing.get_context("spawn")
-    workers = [ctx.Process(target=_optimize, args=(postgres_url, "t", TRIALS_EACH))
-               for _ in range(WORKERS)]  # fmt: skip
+    workers = [
+        ctx.Process(target=_optimize, args=(postgres_url, "t", TRIALS_EACH)) for _ in range(WORKERS)
+    ]
     for w in workers:
         w.start()
     for w in workers:
@@ -40,8 +41,11 @@ def test_two_processes_share_one_study(postgres_url):
     assert sorted(t.number for t in trials) == list(range(WORKERS * TRIALS_EACH))
 
 
-@pytest.mark.skipif(find_binaries() is None, reason="PostgreSQL's server binaries are not "
-                    "installed: run 'apt-get install postgresql' as root")  # fmt: skip
+@pytest.mark.skipif(
+    find_binaries() is None,
+    reason="PostgreSQL's server binaries are not "
+    "installed: run 'apt-get install postgresql' as root",
+)
 def test_stop_closes_the_port_and_removes_the_folder():
     server = start_server(Path(tempfile.mkdtemp(prefix="cnnzoo-pg-")))
     try:

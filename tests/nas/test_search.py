@@ -25,8 +25,16 @@ from cnnzoo.nas.space import SearchSpace
 from fakedata import write_fake_mnist
 
 TINY = Proxy(num_cells=1, filters=4, epochs=1, train_images=192, val_images=96)
-TINY_FLAGS = ["--proxy-cells", "1", "--proxy-filters", "4", "--proxy-train-images", "192",
-              "--proxy-val-images", "96"]  # fmt: skip
+TINY_FLAGS = [
+    "--proxy-cells",
+    "1",
+    "--proxy-filters",
+    "4",
+    "--proxy-train-images",
+    "192",
+    "--proxy-val-images",
+    "96",
+]
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +52,21 @@ def env() -> dict[str, str]:
 
 
 def search_command(mnist_dir: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "cnnzoo", "nas", "search", "--dataset", "mnist", "--data-dir",
-            str(mnist_dir), "--out", str(out), *TINY_FLAGS, *extra]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "cnnzoo",
+        "nas",
+        "search",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(mnist_dir),
+        "--out",
+        str(out),
+        *TINY_FLAGS,
+        *extra,
+    ]
 
 
 def history(out: Path) -> list[dict]:
@@ -62,8 +83,7 @@ def test_search_writes_its_outputs_and_stops_at_the_budget(mnist_dir, tmp_path):
     assert summary["complete"] == 3
     rows = history(tmp_path)
     assert [r["state"] for r in rows] == ["COMPLETE"] * 3
-    assert all(float(r["score"]) >= 0 and int(r["macs"]) > 0 and int(r["params"]) > 0
-               for r in rows)  # fmt: skip
+    assert all(float(r["score"]) >= 0 and int(r["macs"]) > 0 and int(r["params"]) > 0 for r in rows)
     for name in ("search_curve.png", "best_genotype.json", "best_cell.png", "best_cell.svg"):
         assert (tmp_path / name).is_file()
     # Run again: the study is complete, nothing more is trained.
@@ -91,8 +111,9 @@ def wait_for_complete(db: Path, n: int, timeout: float = 120) -> None:
 
 
 def test_killed_search_resumes_without_repeating_finished_candidates(mnist_dir, tmp_path):
-    command = search_command(mnist_dir, tmp_path, "--budget-candidates", "4", "--strategy",
-                             "random")  # fmt: skip
+    command = search_command(
+        mnist_dir, tmp_path, "--budget-candidates", "4", "--strategy", "random"
+    )
     proc = subprocess.Popen(command, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         wait_for_complete(tmp_path / "search.db", 2)
@@ -148,17 +169,35 @@ def test_two_workers_share_one_store(mnist_dir, tmp_path):
 
 
 def test_two_workers_share_a_postgresql_study(mnist_dir, tmp_path, postgres_url):
-    cfg = config(mnist_dir, tmp_path, budget_candidates=4, workers=2, storage=postgres_url,
-                 study="pg-two-workers")  # fmt: skip
+    cfg = config(
+        mnist_dir,
+        tmp_path,
+        budget_candidates=4,
+        workers=2,
+        storage=postgres_url,
+        study="pg-two-workers",
+    )
     assert search(cfg)["complete"] == 4
     done = complete_trials(open_study(cfg))
     assert len(done) == 4 and len({t.number for t in done}) == 4
     assert len({t.user_attrs["worker"] for t in done}) == 2
     # A second "machine" (another process) on the same study adds nothing: the budget is full.
     again = subprocess.run(
-        search_command(mnist_dir, tmp_path / "second", "--storage", postgres_url, "--study",
-                       "pg-two-workers", "--budget-candidates", "4"),
-        env=env(), capture_output=True, text=True, timeout=120)  # fmt: skip
+        search_command(
+            mnist_dir,
+            tmp_path / "second",
+            "--storage",
+            postgres_url,
+            "--study",
+            "pg-two-workers",
+            "--budget-candidates",
+            "4",
+        ),
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 0, again.stderr
     assert len(complete_trials(open_study(cfg))) == 4
 
@@ -199,9 +238,21 @@ def cli(*argv: str) -> tuple[int, str]:
 
 def test_a_study_with_another_space_is_refused(mnist_dir, tmp_path):
     search(config(mnist_dir, tmp_path, budget_candidates=1))
-    code, err = cli("nas", "search", "--dataset", "mnist", "--data-dir", str(mnist_dir), "--out",
-                    str(tmp_path), *TINY_FLAGS, "--budget-candidates", "1", "--ops",
-                    "identity,sep_conv_3x3")  # fmt: skip
+    code, err = cli(
+        "nas",
+        "search",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(mnist_dir),
+        "--out",
+        str(tmp_path),
+        *TINY_FLAGS,
+        "--budget-candidates",
+        "1",
+        "--ops",
+        "identity,sep_conv_3x3",
+    )
     assert code == 2 and err.count("\n") == 1
     assert "study 'mnist-evolution-seed0'" in err and "exists with a different space" in err
 
@@ -209,8 +260,10 @@ def test_a_study_with_another_space_is_refused(mnist_dir, tmp_path):
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--storage", "postgresql+psycopg://nobody@127.0.0.1:1/none"],
-         "--storage 'postgresql+psycopg://nobody@127.0.0.1:1/none' cannot be used"),
+        (
+            ["--storage", "postgresql+psycopg://nobody@127.0.0.1:1/none"],
+            "--storage 'postgresql+psycopg://nobody@127.0.0.1:1/none' cannot be used",
+        ),
         (["--storage", "nosuchdb://x"], "--storage 'nosuchdb://x' cannot be used"),
         (["--ops", "sep_conv_3x3,conv_9x9"], "unknown operation(s) 'conv_9x9'"),
         (["--budget-candidates", "0"], "--budget-candidates must be positive"),
@@ -219,8 +272,17 @@ def test_a_study_with_another_space_is_refused(mnist_dir, tmp_path):
     ],
 )
 def test_bad_search_input_gets_one_line(mnist_dir, tmp_path, flags, message):
-    code, err = cli("nas", "search", "--dataset", "mnist", "--data-dir", str(mnist_dir), "--out",
-                    str(tmp_path), *flags)  # fmt: skip
+    code, err = cli(
+        "nas",
+        "search",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(mnist_dir),
+        "--out",
+        str(tmp_path),
+        *flags,
+    )
     assert code == 2 and err.count("\n") == 1 and message in err, err
     assert err.startswith("cnnzoo nas search: error: ")
 

@@ -60,8 +60,9 @@ def test_every_sampled_and_mutated_genotype_builds_and_runs():
     genotypes += [mutate(g, rng, space) for g in genotypes]
     x = torch.randn(2, 1, 28, 28)
     for genotype in genotypes:
-        model = create_model("nasnet_cifar", num_classes=10, in_chans=1,
-                             **candidate_kwargs(genotype, 1, 4)).eval()  # fmt: skip
+        model = create_model(
+            "nasnet_cifar", num_classes=10, in_chans=1, **candidate_kwargs(genotype, 1, 4)
+        ).eval()
         with torch.inference_mode():
             out = model(x)
         assert out.shape == (2, 10) and torch.isfinite(out).all()
@@ -81,8 +82,9 @@ def test_random_draws_depend_on_seed_and_trial_number_only():
     space = SearchSpace()
     runs = []
     for _ in range(2):
-        study = optuna.create_study(sampler=GenotypeSampler(space, "random", seed=3),
-                                    direction="maximize")  # fmt: skip
+        study = optuna.create_study(
+            sampler=GenotypeSampler(space, "random", seed=3), direction="maximize"
+        )
         study.optimize(lambda t: fake_score(t, space), n_trials=4)
         runs.append([t.params for t in study.trials])
     assert runs[0] == runs[1] and runs[0][0] != runs[0][1]
@@ -111,10 +113,16 @@ def test_nsga2_draws_follow_the_trial_not_the_process():
     space = SearchSpace()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = optuna.storages.InMemoryStorage()
-    studies = [optuna.create_study(storage=storage, study_name="shared", load_if_exists=True,
-                                   directions=["maximize", "minimize"],
-                                   sampler=TrialSeededNSGAII(population_size=4, seed=5))
-               for _ in range(2)]  # fmt: skip
+    studies = [
+        optuna.create_study(
+            storage=storage,
+            study_name="shared",
+            load_if_exists=True,
+            directions=["maximize", "minimize"],
+            sampler=TrialSeededNSGAII(population_size=4, seed=5),
+        )
+        for _ in range(2)
+    ]
     space_distributions = distributions(space)
     shared = []
     for i in range(6):
@@ -123,8 +131,9 @@ def test_nsga2_draws_follow_the_trial_not_the_process():
         shared.append(trial.params)
     assert len({tuple(sorted(p.items())) for p in shared}) == 6
     # One worker alone draws the same candidates for the same trial numbers.
-    alone = optuna.create_study(directions=["maximize", "minimize"],
-                                sampler=TrialSeededNSGAII(population_size=4, seed=5))  # fmt: skip
+    alone = optuna.create_study(
+        directions=["maximize", "minimize"], sampler=TrialSeededNSGAII(population_size=4, seed=5)
+    )
     for i in range(4):  # the first generation is random: its draws are the trial's alone
         trial = alone.ask(space_distributions)
         alone.tell(trial, [fake_score(trial, space), float(i)])

@@ -23,8 +23,16 @@ from cnnzoo.outdir import owned
 from fakedata import write_fake_mnist
 
 # Candidates that train for about a second (idle 2-core CPU): a signal finds one mid-training.
-FLAGS = ["--proxy-cells", "1", "--proxy-filters", "4", "--proxy-train-images", "256",
-         "--proxy-val-images", "96"]  # fmt: skip
+FLAGS = [
+    "--proxy-cells",
+    "1",
+    "--proxy-filters",
+    "4",
+    "--proxy-train-images",
+    "256",
+    "--proxy-val-images",
+    "96",
+]
 WAIT_S = 120  # for a subprocess to reach a state; generous on a loaded 2-core machine
 
 
@@ -34,8 +42,21 @@ def mnist_dir(tmp_path_factory) -> Path:
 
 
 def command(mnist_dir: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "cnnzoo", "nas", "search", "--dataset", "mnist", "--data-dir",
-            str(mnist_dir), "--out", str(out), *FLAGS, *extra]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "cnnzoo",
+        "nas",
+        "search",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(mnist_dir),
+        "--out",
+        str(out),
+        *FLAGS,
+        *extra,
+    ]
 
 
 def env() -> dict[str, str]:
@@ -46,17 +67,20 @@ def env() -> dict[str, str]:
 def start(argv: list[str], stderr: Path) -> subprocess.Popen:
     """The command in its own session (its process group is the session's id, its pid)."""
     with open(stderr, "w") as err:
-        return subprocess.Popen(argv, env=env(), stdout=subprocess.DEVNULL, stderr=err,
-                                start_new_session=True)  # fmt: skip
+        return subprocess.Popen(
+            argv, env=env(), stdout=subprocess.DEVNULL, stderr=err, start_new_session=True
+        )
 
 
 def trials(db: Path) -> dict[int, tuple[str, bool]]:
     """``{number: (state, has a genotype)}`` of the study in ``db`` ({} before it exists)."""
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
-            rows = c.execute("select t.number, t.state, exists(select 1 from "
-                             "trial_user_attributes a where a.trial_id = t.trial_id and "
-                             "a.key = 'genotype') from trials t").fetchall()  # fmt: skip
+            rows = c.execute(
+                "select t.number, t.state, exists(select 1 from "
+                "trial_user_attributes a where a.trial_id = t.trial_id and "
+                "a.key = 'genotype') from trials t"
+            ).fetchall()
     except sqlite3.OperationalError:
         return {}
     return {number: (state, bool(drawn)) for number, state, drawn in rows}
@@ -108,8 +132,12 @@ def stop_lines(stderr: Path) -> list[str]:
 
 def test_sigterm_to_a_multi_worker_search_leaves_no_process_behind(mnist_dir, tmp_path):
     out, err = tmp_path / "search", tmp_path / "stderr"
-    proc = start(command(mnist_dir, out, "--workers", "2", "--budget-candidates", "100",
-                         "--strategy", "random"), err)  # fmt: skip
+    proc = start(
+        command(
+            mnist_dir, out, "--workers", "2", "--budget-candidates", "100", "--strategy", "random"
+        ),
+        err,
+    )
     try:
         wait_until(training(out / "search.db", 2), "two workers training", proc)
         assert len(session_processes(proc.pid)) >= 3  # the command and its two workers
@@ -130,8 +158,12 @@ def test_sigterm_to_a_multi_worker_search_leaves_no_process_behind(mnist_dir, tm
 
 def test_a_killed_search_takes_its_workers_with_it(mnist_dir, tmp_path):
     out = tmp_path / "search"
-    proc = start(command(mnist_dir, out, "--workers", "2", "--budget-candidates", "100",
-                         "--strategy", "random"), tmp_path / "stderr")  # fmt: skip
+    proc = start(
+        command(
+            mnist_dir, out, "--workers", "2", "--budget-candidates", "100", "--strategy", "random"
+        ),
+        tmp_path / "stderr",
+    )
     try:
         wait_until(training(out / "search.db", 2), "two workers training", proc)
         proc.send_signal(signal.SIGKILL)  # no handler runs: the kernel tells the workers
@@ -143,8 +175,18 @@ def test_a_killed_search_takes_its_workers_with_it(mnist_dir, tmp_path):
     assert all(state == "WAITING" for state, _ in trials(out / "search.db").values())
 
 
-HISTORY_KEYS = ("number", "index", "state", "score", "val_loss", "macs", "params", "pareto",
-                "retry_of", "genotype")  # fmt: skip
+HISTORY_KEYS = (
+    "number",
+    "index",
+    "state",
+    "score",
+    "val_loss",
+    "macs",
+    "params",
+    "pareto",
+    "retry_of",
+    "genotype",
+)
 
 
 def history(out: Path) -> list[dict]:
@@ -156,15 +198,19 @@ def test_ctrl_c_mid_candidate_then_a_rerun_equals_an_uninterrupted_search(mnist_
     # Evolution with a population of 1: trial 1 is a mutation of trial 0, drawn from the study.
     extra = ("--budget-candidates", "2", "--population", "1", "--sample", "1", "--seed", "3")
     whole, stopped = tmp_path / "whole", tmp_path / "stopped"
-    done = subprocess.run(command(mnist_dir, whole, *extra), env=env(), capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        command(mnist_dir, whole, *extra), env=env(), capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
 
     err = tmp_path / "stderr"
     proc = start(command(mnist_dir, stopped, *extra), err)
     try:
-        wait_until(lambda: trials(stopped / "search.db").get(1) == ("RUNNING", True),
-                   "candidate 2 in training", proc)  # fmt: skip
+        wait_until(
+            lambda: trials(stopped / "search.db").get(1) == ("RUNNING", True),
+            "candidate 2 in training",
+            proc,
+        )
         os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the whole group
         assert proc.wait(timeout=60) == 130
     finally:
@@ -172,12 +218,14 @@ def test_ctrl_c_mid_candidate_then_a_rerun_equals_an_uninterrupted_search(mnist_
             os.killpg(proc.pid, signal.SIGKILL)
     lines = stop_lines(err)
     assert len(lines) == 1, lines
-    assert lines[0].startswith("cnnzoo nas search: stopped by SIGINT at 1/2 candidates "
-                               "(trial 1 put back)")  # fmt: skip
+    assert lines[0].startswith(
+        "cnnzoo nas search: stopped by SIGINT at 1/2 candidates (trial 1 put back)"
+    )
     assert trials(stopped / "search.db") == {0: ("COMPLETE", True), 1: ("WAITING", True)}
 
-    again = subprocess.run(command(mnist_dir, stopped, *extra), env=env(), capture_output=True,
-                           text=True, timeout=300)  # fmt: skip
+    again = subprocess.run(
+        command(mnist_dir, stopped, *extra), env=env(), capture_output=True, text=True, timeout=300
+    )
     assert again.returncode == 0, again.stderr
     rows = history(stopped)
     assert [r["state"] for r in rows] == ["COMPLETE"] * 2
@@ -195,9 +243,25 @@ def cli(*argv: str) -> tuple[int, str, str]:
 
 
 def search_args(mnist_dir: Path, out: Path, *extra: str) -> list[str]:
-    return ["nas", "search", "--dataset", "mnist", "--data-dir", str(mnist_dir), "--out",
-            str(out), "--proxy-filters", "4", "--proxy-train-images", "192",
-            "--proxy-val-images", "96", "--strategy", "random", *extra]  # fmt: skip
+    return [
+        "nas",
+        "search",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(mnist_dir),
+        "--out",
+        str(out),
+        "--proxy-filters",
+        "4",
+        "--proxy-train-images",
+        "192",
+        "--proxy-val-images",
+        "96",
+        "--strategy",
+        "random",
+        *extra,
+    ]
 
 
 def test_a_second_search_into_the_same_out_gets_one_line_naming_the_first(mnist_dir, tmp_path):
@@ -205,8 +269,10 @@ def test_a_second_search_into_the_same_out_gets_one_line_naming_the_first(mnist_
     with owned(out, "nas search"):  # the first search, as far as the folder is concerned
         code, _, err = cli(*search_args(mnist_dir, out, "--budget-candidates", "1"))
     assert code == 2 and err.count("\n") == 1, err
-    assert err.startswith(f"cnnzoo nas search: error: --out {out} is in use by cnnzoo nas "
-                          f"search (pid {os.getpid()} on ")  # fmt: skip
+    assert err.startswith(
+        f"cnnzoo nas search: error: --out {out} is in use by cnnzoo nas "
+        f"search (pid {os.getpid()} on "
+    )
     assert not (out / "search.db").exists()  # refused before the study was opened
 
 
@@ -229,8 +295,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
 
 
-def test_a_full_disk_gets_one_line_and_leaves_the_outputs_whole(mnist_dir, tmp_path,
-                                                                monkeypatch):  # fmt: skip
+def test_a_full_disk_gets_one_line_and_leaves_the_outputs_whole(mnist_dir, tmp_path, monkeypatch):
     out = tmp_path / "search"
     code, _, err = cli(*search_args(mnist_dir, out, "--budget-candidates", "1"))
     assert code == 0, err

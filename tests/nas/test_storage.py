@@ -21,16 +21,24 @@ SECRET = "Hunter2-s3cret"
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
-        ("postgresql+psycopg://ann:Hunter2-s3cret@db.lan:5432/nas",
-         "postgresql+psycopg://ann:***@db.lan:5432/nas"),
-        ("postgresql+psycopg://ann:Hunter2%40s3cret@db.lan/nas",  # percent-encoded
-         "postgresql+psycopg://ann:***@db.lan/nas"),
-        ("postgresql://ann:Hunter2@s3cret@db.lan/nas",  # malformed: an '@' in the password
-         "postgresql://ann:***@db.lan/nas"),
+        (
+            "postgresql+psycopg://ann:Hunter2-s3cret@db.lan:5432/nas",
+            "postgresql+psycopg://ann:***@db.lan:5432/nas",
+        ),
+        (
+            "postgresql+psycopg://ann:Hunter2%40s3cret@db.lan/nas",  # percent-encoded
+            "postgresql+psycopg://ann:***@db.lan/nas",
+        ),
+        (
+            "postgresql://ann:Hunter2@s3cret@db.lan/nas",  # malformed: an '@' in the password
+            "postgresql://ann:***@db.lan/nas",
+        ),
         ("postgresql://ann:Hunter2:s/3?cret@db.lan/nas", "postgresql://ann:***@db.lan/nas"),
         ("ann:Hunter2-s3cret@db.lan/nas", "ann:***@db.lan/nas"),  # no scheme: not a URL at all
-        ("postgresql://db.lan/nas?user=ann&password=Hunter2-s3cret&sslmode=require",
-         "postgresql://db.lan/nas?user=ann&password=***&sslmode=require"),
+        (
+            "postgresql://db.lan/nas?user=ann&password=Hunter2-s3cret&sslmode=require",
+            "postgresql://db.lan/nas?user=ann&password=***&sslmode=require",
+        ),
         ("postgresql+psycopg://ann@db.lan/nas", "postgresql+psycopg://ann@db.lan/nas"),
         ("sqlite:////runs/nas/search.db", "sqlite:////runs/nas/search.db"),
         ("", ""),
@@ -65,9 +73,27 @@ def cli(*argv: str) -> tuple[int, str, str]:
 
 
 def search_args(mnist_dir: Path, out: Path, storage: str, *extra: str) -> list[str]:
-    return ["nas", "search", "--dataset", "mnist", "--data-dir", str(mnist_dir), "--out",
-            str(out), "--storage", storage, "--proxy-filters", "4", "--proxy-train-images",
-            "192", "--proxy-val-images", "96", "--strategy", "random", *extra]  # fmt: skip
+    return [
+        "nas",
+        "search",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(mnist_dir),
+        "--out",
+        str(out),
+        "--storage",
+        storage,
+        "--proxy-filters",
+        "4",
+        "--proxy-train-images",
+        "192",
+        "--proxy-val-images",
+        "96",
+        "--strategy",
+        "random",
+        *extra,
+    ]
 
 
 def assert_nowhere(secret: str, folder: Path, *texts: str) -> None:
@@ -88,8 +114,10 @@ def test_an_unreachable_server_is_named_without_its_password(mnist_dir, tmp_path
     url = f"postgresql+psycopg://ann:{SECRET}@127.0.0.1:1/nas"
     code, out, err = cli(*search_args(mnist_dir, tmp_path / "s", url))
     assert code == 2 and err.count("\n") == 1, err
-    assert err.startswith("cnnzoo nas search: error: --storage "
-                          "'postgresql+psycopg://ann:***@127.0.0.1:1/nas' cannot be used: ")
+    assert err.startswith(
+        "cnnzoo nas search: error: --storage "
+        "'postgresql+psycopg://ann:***@127.0.0.1:1/nas' cannot be used: "
+    )
     assert "refused" in err.lower() or "failed" in err.lower(), err  # the cause is there
     assert_nowhere(SECRET, tmp_path / "s", out, err)
 
@@ -103,8 +131,7 @@ def test_a_password_with_an_unencoded_at_sign_is_refused_before_connecting(mnist
         assert_nowhere(part, tmp_path / "s", out, err)
 
 
-def test_a_wrong_password_is_refused_in_one_line_without_it(mnist_dir, tmp_path,
-                                                            postgres_login):  # fmt: skip
+def test_a_wrong_password_is_refused_in_one_line_without_it(mnist_dir, tmp_path, postgres_login):
     url, _ = postgres_login
     code, out, err = cli(*search_args(mnist_dir, tmp_path / "s", with_password(url, SECRET)))
     assert code == 2 and err.count("\n") == 1, err
@@ -117,8 +144,11 @@ def test_a_search_shows_and_writes_its_password_nowhere(mnist_dir, tmp_path, pos
     url, password = postgres_login
     secret_url = with_password(url, password)
     out_dir = tmp_path / "s"
-    code, out, err = cli(*search_args(mnist_dir, out_dir, secret_url, "--study", "masked",
-                                      "--budget-candidates", "1"))  # fmt: skip
+    code, out, err = cli(
+        *search_args(
+            mnist_dir, out_dir, secret_url, "--study", "masked", "--budget-candidates", "1"
+        )
+    )
     assert code == 0, err
     assert "nas search: 1/1 candidates" in err  # the progress lines were shown
     record = json.loads((out_dir / "search.json").read_text())
@@ -126,20 +156,33 @@ def test_a_search_shows_and_writes_its_password_nowhere(mnist_dir, tmp_path, pos
     assert (out_dir / "history.csv").is_file()
     assert_nowhere(password, out_dir, out, err)
     # The same study with other settings: refused, the URL masked.
-    code, out, err = cli(*search_args(mnist_dir, out_dir, secret_url, "--study", "masked",
-                                      "--budget-candidates", "1", "--seed", "5"))  # fmt: skip
+    code, out, err = cli(
+        *search_args(
+            mnist_dir,
+            out_dir,
+            secret_url,
+            "--study",
+            "masked",
+            "--budget-candidates",
+            "1",
+            "--seed",
+            "5",
+        )
+    )
     assert code == 2 and err.count("\n") == 1, err
     assert f"study 'masked' in {mask_url(secret_url)} exists with a different seed" in err
     assert_nowhere(password, out_dir, out, err)
 
 
-def test_a_password_from_pgpassword_or_a_password_file(mnist_dir, tmp_path, postgres_login,
-                                                       monkeypatch):  # fmt: skip
+def test_a_password_from_pgpassword_or_a_password_file(
+    mnist_dir, tmp_path, postgres_login, monkeypatch
+):
     url, password = postgres_login  # the URL has no password
     monkeypatch.delenv("PGPASSWORD", raising=False)
     monkeypatch.setenv("PGPASSFILE", str(tmp_path / "none"))
-    config = SearchConfig(dataset="mnist", data_dir=str(mnist_dir), storage=url, study="env",
-                          out=str(tmp_path / "s"))  # fmt: skip
+    config = SearchConfig(
+        dataset="mnist", data_dir=str(mnist_dir), storage=url, study="env", out=str(tmp_path / "s")
+    )
     with pytest.raises(ValueError, match="password"):  # none given: refused
         open_study(config)
     monkeypatch.setenv("PGPASSWORD", password)

@@ -32,25 +32,56 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     from cnnzoo.train.engine import run
 
     root = tmp_path_factory.mktemp("inputs")
-    run(TrainConfig("lenet5", dataset="fashion-mnist", epochs=2, subset=3000,
-                    out=str(root / "run")))  # fmt: skip
-    assert main(["bench", "lenet5", "--runtime", "eager,fold", "--rounds", "5", "--warmup", "3",
-                 "--format", "json", "--out", str(root / "bench.json")]) == 0  # fmt: skip
-    assert main(["embed", str(root / "run" / "best.pt"), "--n", "400",
-                 "--out", str(root / "embed")]) == 0  # fmt: skip
+    run(
+        TrainConfig("lenet5", dataset="fashion-mnist", epochs=2, subset=3000, out=str(root / "run"))
+    )
+    assert (
+        main(
+            [
+                "bench",
+                "lenet5",
+                "--runtime",
+                "eager,fold",
+                "--rounds",
+                "5",
+                "--warmup",
+                "3",
+                "--format",
+                "json",
+                "--out",
+                str(root / "bench.json"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["embed", str(root / "run" / "best.pt"), "--n", "400", "--out", str(root / "embed")])
+        == 0
+    )
     mnist = write_fake_mnist(root / "mnist", 400, 50)
-    search(SearchConfig(dataset="mnist", data_dir=str(mnist), out=str(root / "nas"),
-                        budget_candidates=2, proxy=Proxy(num_cells=1, filters=4, epochs=1,
-                                                         train_images=192, val_images=96)),
-           lambda state: None)  # fmt: skip
-    return {"runs": root / "run", "bench": root / "bench.json", "embed": root / "embed",
-            "nas": root / "nas"}  # fmt: skip
+    search(
+        SearchConfig(
+            dataset="mnist",
+            data_dir=str(mnist),
+            out=str(root / "nas"),
+            budget_candidates=2,
+            proxy=Proxy(num_cells=1, filters=4, epochs=1, train_images=192, val_images=96),
+        ),
+        lambda state: None,
+    )
+    return {
+        "runs": root / "run",
+        "bench": root / "bench.json",
+        "embed": root / "embed",
+        "nas": root / "nas",
+    }
 
 
 @pytest.fixture(scope="session")
 def inputs_site(tmp_path_factory, inputs) -> dict:
     """A LeNet-5-only site with every kind of input."""
     out = tmp_path_factory.mktemp("inputs-site")
-    config = ReportConfig(out=str(out), models=("lenet5",),
-                          **{kind: (str(path),) for kind, path in inputs.items()})  # fmt: skip
+    config = ReportConfig(
+        out=str(out), models=("lenet5",), **{kind: (str(path),) for kind, path in inputs.items()}
+    )
     return build_report(config)

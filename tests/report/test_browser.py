@@ -25,8 +25,12 @@ def session():
 
 @pytest.fixture(scope="module")
 def compare_json() -> list[dict]:
-    done = subprocess.run([sys.executable, "-m", "cnnzoo", "compare", "--format", "json"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "cnnzoo", "compare", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout)
 
 
@@ -63,8 +67,9 @@ def test_the_evolution_table_shows_what_compare_measures(zoo_site, session, comp
         else:
             assert abs(si_value(paper) - ours["paper_params"]) <= 0.005 * ours["paper_params"]
         diff = cells[9]
-        assert diff == ("" if ours["params_rel_diff"] is None
-                        else f"{ours['params_rel_diff']:+.1%}"), name  # fmt: skip
+        assert diff == (
+            "" if ours["params_rel_diff"] is None else f"{ours['params_rel_diff']:+.1%}"
+        ), name
 
 
 def test_a_click_on_a_heading_sorts_the_table(zoo_site, session):
@@ -74,7 +79,8 @@ def test_a_click_on_a_heading_sorts_the_table(zoo_site, session):
     heading = session.find_element(By.XPATH, "//table[@id='evolution']//th[text()='Params']")
     values = lambda: session.execute_script(  # noqa: E731
         "return Array.from(document.querySelectorAll('#evolution tbody tr'))"
-        ".map(r => Number(r.cells[4].dataset.value));")  # fmt: skip
+        ".map(r => Number(r.cells[4].dataset.value));"
+    )
     heading.click()
     assert values() == sorted(values())
     heading.click()
@@ -107,7 +113,8 @@ def test_report_check_loads_every_page_and_writes_screenshots(tmp_path, capsys):
 
 def test_a_missing_or_undecodable_image_is_reported_broken(tmp_path, session):
     (tmp_path / "bad.svg").write_text("not an svg")
-    (tmp_path / "page.html").write_text('<!doctype html><title>t</title><img src="missing.svg">'
-                                        '<img src="bad.svg">')  # fmt: skip
+    (tmp_path / "page.html").write_text(
+        '<!doctype html><title>t</title><img src="missing.svg"><img src="bad.svg">'
+    )
     load = load_page(session, tmp_path / "page.html")
     assert load.broken_images == ("missing.svg", "bad.svg")

@@ -84,8 +84,12 @@ def walk(site: Path) -> tuple[set[str], list[str]]:
 def test_the_site_has_an_index_and_one_page_per_family(zoo_site):
     site = Path(zoo_site["out"])
     families = {spec.family for spec in REGISTRY.values()}
-    assert set(zoo_site["pages"]) == {"index.html", "explain.html", "results.html",
-                                      *(f"{f}.html" for f in families)}  # fmt: skip
+    assert set(zoo_site["pages"]) == {
+        "index.html",
+        "explain.html",
+        "results.html",
+        *(f"{f}.html" for f in families),
+    }
     reached, broken = walk(site)
     assert broken == []
     assert reached == set(zoo_site["pages"])  # every page is linked from the index, in clicks
@@ -171,15 +175,28 @@ def test_bad_inputs_get_one_line_each_and_the_rest_is_written(tmp_path, inputs):
     (broken_run / "config.json").write_text("{}")
     (broken_run / "metrics.csv").write_text("epoch,oops\n1,2\n")
     site = tmp_path / "site"
-    code, out, err = cli("report", "--out", str(site), "--models", "lenet5",
-                         "--runs", str(tmp_path / "missing"), str(broken_run),
-                         "--bench", str(bad_json), "--embed", str(empty),
-                         "--nas", str(inputs["bench"]))  # fmt: skip
+    code, out, err = cli(
+        "report",
+        "--out",
+        str(site),
+        "--models",
+        "lenet5",
+        "--runs",
+        str(tmp_path / "missing"),
+        str(broken_run),
+        "--bench",
+        str(bad_json),
+        "--embed",
+        str(empty),
+        "--nas",
+        str(inputs["bench"]),
+    )
     assert code == 1
     lines = err.strip().splitlines()
     assert len(lines) == 5, err
-    for line, name in zip(lines, ["missing", "broken-run", "bad.json", "empty", "bench.json"],
-                          strict=True):  # fmt: skip
+    for line, name in zip(
+        lines, ["missing", "broken-run", "bad.json", "empty", "bench.json"], strict=True
+    ):
         assert line.startswith("cnnzoo report: error: --") and name in line, line
         assert "Traceback" not in line
     assert "lacks the columns" in lines[1] and "not a folder" in lines[4]
@@ -211,10 +228,14 @@ def test_docstrings_become_paragraphs_lists_and_deviations():
 
 
 def test_cross_references_and_double_backquotes_become_code():
-    html = str(inline_html("a :class:`Cell` of :func:`~cnnzoo.models.genotype.check_genotype`, "
-                       "``N`` & <b>"))  # fmt: skip
-    assert html == ("a <code>Cell</code> of <code>check_genotype</code>, <code>N</code> "
-                    "&amp; &lt;b&gt;")  # fmt: skip
+    html = str(
+        inline_html(
+            "a :class:`Cell` of :func:`~cnnzoo.models.genotype.check_genotype`, ``N`` & <b>"
+        )
+    )
+    assert html == (
+        "a <code>Cell</code> of <code>check_genotype</code>, <code>N</code> &amp; &lt;b&gt;"
+    )
 
 
 def test_receptive_field_grows_through_vgg16():
@@ -238,8 +259,9 @@ def test_stages_hold_every_row_once():
 def test_a_file_where_a_folder_is_expected_is_named(tmp_path, flag):
     path = tmp_path / "file.txt"
     path.write_text("x")
-    result = build_report(ReportConfig(out=str(tmp_path / "s"), models=("lenet5",),
-                                       **{flag[2:]: (str(path),)}))  # fmt: skip
+    result = build_report(
+        ReportConfig(out=str(tmp_path / "s"), models=("lenet5",), **{flag[2:]: (str(path),)})
+    )
     assert result["problems"] == [f"{flag} {path}: not a folder"]
 
 

@@ -55,8 +55,11 @@ def test_a_link_out_of_an_input_folder_never_brings_its_file_into_the_site(
     nas = copied(inputs["nas"], tmp_path / "nas")
     (nas / "search_curve.png").unlink()
     (nas / "search_curve.png").symlink_to(os.path.relpath(private, nas))  # climbs out, relative
-    result = build_report(ReportConfig(out=str(tmp_path / "site"), models=("lenet5",),
-                                       embed=(str(embed),), nas=(str(nas),)))  # fmt: skip
+    result = build_report(
+        ReportConfig(
+            out=str(tmp_path / "site"), models=("lenet5",), embed=(str(embed),), nas=(str(nas),)
+        )
+    )
     assert len(result["problems"]) == 2
     assert "scatter.png" in result["problems"][0] and "outside" in result["problems"][0]
     assert "search_curve.png" in result["problems"][1]
@@ -67,12 +70,16 @@ def test_a_link_out_of_an_input_folder_never_brings_its_file_into_the_site(
 
 def test_a_figure_that_is_not_what_its_name_says_is_refused(tmp_path, inputs):
     nas = copied(inputs["nas"], tmp_path / "nas")
-    (nas / "best_cell.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"><script>'
-                                       "alert(document.cookie)</script></svg>")  # fmt: skip
+    (nas / "best_cell.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>'
+    )
     embed = copied(inputs["embed"], tmp_path / "embed")
     (embed / "grid.png").write_text("a text file named like a figure")
-    result = build_report(ReportConfig(out=str(tmp_path / "site"), models=("lenet5",),
-                                       embed=(str(embed),), nas=(str(nas),)))  # fmt: skip
+    result = build_report(
+        ReportConfig(
+            out=str(tmp_path / "site"), models=("lenet5",), embed=(str(embed),), nas=(str(nas),)
+        )
+    )
     assert [line.split(": ", 1)[1] for line in result["problems"]] == [
         "grid.png is not a PNG file",
         "best_cell.svg holds a script or an active element",
@@ -89,13 +96,15 @@ def test_a_fifo_in_an_input_is_refused_at_once(tmp_path, inputs):
     previous = signal.signal(signal.SIGALRM, lambda *a: pytest.fail("blocked on the FIFO"))
     signal.alarm(30)
     try:
-        result = build_report(ReportConfig(out=str(tmp_path / "site"), models=("lenet5",),
-                                           runs=(str(run),)))  # fmt: skip
+        result = build_report(
+            ReportConfig(out=str(tmp_path / "site"), models=("lenet5",), runs=(str(run),))
+        )
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
-    assert result["problems"] == [f"--runs {run}: {run / 'metrics.csv'}: not a regular file "
-                                  "(a FIFO)"]  # fmt: skip
+    assert result["problems"] == [
+        f"--runs {run}: {run / 'metrics.csv'}: not a regular file (a FIFO)"
+    ]
 
 
 def test_links_planted_in_the_site_are_not_written_through(tmp_path, private):
@@ -144,8 +153,9 @@ def interrupt_on(monkeypatch, module, name: str, call: int) -> None:
     monkeypatch.setattr(module, name, stopping)
 
 
-@pytest.mark.parametrize("where", ["reading an input", "the first page", "the last file",
-                                   "the swap"])  # fmt: skip
+@pytest.mark.parametrize(
+    "where", ["reading an input", "the first page", "the last file", "the swap"]
+)
 def test_an_interrupt_at_any_point_leaves_the_previous_site_whole(
     tmp_path, inputs, monkeypatch, where
 ):
@@ -193,7 +203,9 @@ def test_a_signal_to_the_command_is_one_line_and_keeps_the_old_site(tmp_path, si
     code, err = signal_while_staged([*REPORT, "--out", str(site)], site, signum)
     name = signal.Signals(signum).name
     assert code == 128 + signum, err
-    assert err.splitlines() == [f"cnnzoo report: stopped by {name}; the site in --out is as it "
-                                "was before this command; run it again to build it"]  # fmt: skip
+    assert err.splitlines() == [
+        f"cnnzoo report: stopped by {name}; the site in --out is as it "
+        "was before this command; run it again to build it"
+    ]
     assert files_of(site) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]

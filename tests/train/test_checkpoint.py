@@ -119,9 +119,11 @@ def fail_in(monkeypatch, where: str, code: int) -> None:
 
 
 FAILURES = [
-    ("write", errno.ENOSPC), ("fsync", errno.ENOSPC), ("mkstemp", errno.EACCES),
+    ("write", errno.ENOSPC),
+    ("fsync", errno.ENOSPC),
+    ("mkstemp", errno.EACCES),
     ("replace", errno.EACCES),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("where", "code"), FAILURES)
@@ -164,14 +166,33 @@ def test_a_full_disk_in_training_is_one_line_and_keeps_last_pt(
     monkeypatch.setattr(os, "fsync", fsync_then_full)
     out = tmp_path / "run"
     capsys.readouterr()
-    code = main(["train", "lenet5", "--dataset", "mnist", "--data-dir", str(fake_mnist),
-                 "--epochs", "1", "--batch-size", "32", "--subset", "128", "--checkpoint-every",
-                 "1", "--out", str(out)])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "lenet5",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            str(fake_mnist),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--subset",
+            "128",
+            "--checkpoint-every",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     monkeypatch.undo()
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert (f"cannot write checkpoint {out / 'last.pt'}: [Errno 28] No space left on device; the "
-            "previous last.pt is intact") in err  # fmt: skip
+    assert (
+        f"cannot write checkpoint {out / 'last.pt'}: [Errno 28] No space left on device; the "
+        "previous last.pt is intact"
+    ) in err
     assert load_checkpoint(out / "last.pt")["step"] == 1
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
 

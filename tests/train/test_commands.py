@@ -14,11 +14,28 @@ from cnnzoo.cli import build_parser, config_from_args, main
 from cnnzoo.train import TrainConfig, run
 
 ISSUE_TRAIN_FLAGS = {
-    "--dataset", "--data-dir", "--epochs", "--batch-size", "--optimizer", "--lr", "--momentum",
-    "--weight-decay", "--schedule", "--warmup-epochs", "--label-smoothing", "--precision",
-    "--channels-last", "--compile", "--seed", "--subset", "--out", "--resume", "--deterministic",
-    "--input-size", "--checkpoint-every",
-}  # fmt: skip
+    "--dataset",
+    "--data-dir",
+    "--epochs",
+    "--batch-size",
+    "--optimizer",
+    "--lr",
+    "--momentum",
+    "--weight-decay",
+    "--schedule",
+    "--warmup-epochs",
+    "--label-smoothing",
+    "--precision",
+    "--channels-last",
+    "--compile",
+    "--seed",
+    "--subset",
+    "--out",
+    "--resume",
+    "--deterministic",
+    "--input-size",
+    "--checkpoint-every",
+}
 
 
 def option_strings(parser: argparse.ArgumentParser) -> set[str]:
@@ -30,8 +47,13 @@ def test_the_cli_has_the_three_parsers_with_the_issue_flags():
     assert {"train", "eval", "predict"} <= set(sub.choices)
     assert option_strings(sub.choices["train"]) == ISSUE_TRAIN_FLAGS
     assert option_strings(sub.choices["eval"]) == {
-        "--dataset", "--data-dir", "--tta", "--format", "--batch-size", "--out",
-    }  # fmt: skip
+        "--dataset",
+        "--data-dir",
+        "--tta",
+        "--format",
+        "--batch-size",
+        "--out",
+    }
     args = parser.parse_args(["train", "resnet20", "--lr", "0.2", "--channels-last"])
     assert (args.model, args.lr, args.channels_last, args.epochs) == ("resnet20", 0.2, True, None)
     # The flags' defaults are the configuration's: no flag, the dataclass's defaults.
@@ -41,8 +63,17 @@ def test_the_cli_has_the_three_parsers_with_the_issue_flags():
 @pytest.fixture(scope="module")
 def trained(fake_mnist, tmp_path_factory):
     out = tmp_path_factory.mktemp("cmd") / "run"
-    result = run(TrainConfig("lenet5", dataset="mnist", data_dir=str(fake_mnist), epochs=2,
-                             batch_size=64, subset=1024, out=str(out)))  # fmt: skip
+    result = run(
+        TrainConfig(
+            "lenet5",
+            dataset="mnist",
+            data_dir=str(fake_mnist),
+            epochs=2,
+            batch_size=64,
+            subset=1024,
+            out=str(out),
+        )
+    )
     return out, result
 
 
@@ -85,8 +116,20 @@ def test_predict_with_a_torchvision_state_dict_uses_imagenet_names(tmp_path, cap
     torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "tv.pth")
     Image.new("RGB", (300, 240), (120, 30, 200)).save(tmp_path / "x.jpg")
     capsys.readouterr()
-    assert main(["predict", str(tmp_path / "tv.pth"), str(tmp_path / "x.jpg"), "--model",
-                 "resnet18", "--format", "json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "predict",
+                str(tmp_path / "tv.pth"),
+                str(tmp_path / "x.jpg"),
+                "--model",
+                "resnet18",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     top = json.loads(capsys.readouterr().out)[0]["top"]
     names = torchvision.models.ResNet50_Weights.IMAGENET1K_V1.meta["categories"]
     assert all(row["class"] == names[row["index"]] for row in top)

@@ -26,11 +26,23 @@ def test_two_gloo_processes_match_one(fake_mnist, tmp_path):
     single = run_cli(*ARGS, *data, "--out", str(tmp_path / "one"), cwd=tmp_path)
     assert single.returncode == 0, single.stderr
     torchrun = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-        "-m", "cnnzoo", "train", *ARGS, *data, "--out", str(tmp_path / "two"),
-    ]  # fmt: skip
-    double = subprocess.run(torchrun, cwd=tmp_path, env=cli_env(), capture_output=True,
-                            text=True, timeout=180)  # fmt: skip
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "cnnzoo",
+        "train",
+        *ARGS,
+        *data,
+        "--out",
+        str(tmp_path / "two"),
+    ]
+    double = subprocess.run(
+        torchrun, cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=180
+    )
     assert double.returncode == 0, double.stderr[-3000:]
     assert "2 process(es)" in double.stdout
     assert double.stdout.count("final test top-1") == 1  # only rank 0 prints

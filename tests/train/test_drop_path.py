@@ -24,9 +24,18 @@ def test_cnnzoo_train_applies_scheduled_drop_path(fake_mnist, tmp_path, monkeypa
         return y
 
     monkeypatch.setattr(ScheduledDropPath, "forward", spy)
-    config = TrainConfig("nasnet_a_large", dataset="mnist", data_dir=str(fake_mnist), epochs=2,
-                         batch_size=8, subset=16, out=str(tmp_path / "run"), checkpoint_every=0,
-                         warmup_epochs=0, lr=0.01)  # fmt: skip
+    config = TrainConfig(
+        "nasnet_a_large",
+        dataset="mnist",
+        data_dir=str(fake_mnist),
+        epochs=2,
+        batch_size=8,
+        subset=16,
+        out=str(tmp_path / "run"),
+        checkpoint_every=0,
+        warmup_epochs=0,
+        lr=0.01,
+    )
     run(config)
 
     progress = list(dict.fromkeys(c[0] for c in calls))  # in the order the steps ran

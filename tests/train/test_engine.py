@@ -83,9 +83,19 @@ def test_train_one_epoch_returns_fractions_and_learns():
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     seen = []
-    out = train_one_epoch(model, stream, opt, sched, scaler, nn.CrossEntropyLoss(), Runtime(),
-                          epoch=0, epochs=1, checkpoint_every=3,
-                          on_checkpoint=lambda s, p: seen.append((s, p)))  # fmt: skip
+    out = train_one_epoch(
+        model,
+        stream,
+        opt,
+        sched,
+        scaler,
+        nn.CrossEntropyLoss(),
+        Runtime(),
+        epoch=0,
+        epochs=1,
+        checkpoint_every=3,
+        on_checkpoint=lambda s, p: seen.append((s, p)),
+    )
     assert out["steps"] == 8 and out["images"] == 256
     assert 0 <= out["top1"] <= 1 and math.isfinite(out["loss"]) and out["images_per_s"] > 0
     assert [s for s, _ in seen] == [3, 6]  # never after the last step (8)
@@ -113,8 +123,18 @@ def test_auxiliary_logits_are_weighted_into_the_objective_only(aux_weight):
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
-    out = train_one_epoch(model, stream, opt, sched, scaler, nn.CrossEntropyLoss(), Runtime(),
-                          epoch=0, epochs=1, aux_weight=aux_weight)  # fmt: skip
+    out = train_one_epoch(
+        model,
+        stream,
+        opt,
+        sched,
+        scaler,
+        nn.CrossEntropyLoss(),
+        Runtime(),
+        epoch=0,
+        epochs=1,
+        aux_weight=aux_weight,
+    )
     assert math.isfinite(out["loss"]) and out["steps"] == 2 and not out["stopped"]
     assert torch.equal(model.aux.weight, aux_before) == (aux_weight == 0)
 
@@ -126,13 +146,22 @@ def test_nan_loss_stops_the_epoch():
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     with pytest.raises(TrainingDiverged, match="epoch 1, step 1"):
-        train_one_epoch(model, stream, opt, sched, scaler, nn.CrossEntropyLoss(), Runtime(),
-                        epoch=0, epochs=1)  # fmt: skip
+        train_one_epoch(
+            model, stream, opt, sched, scaler, nn.CrossEntropyLoss(), Runtime(), epoch=0, epochs=1
+        )
 
 
 def test_schedules_shapes_and_warmup():
-    recipe = Recipe(epochs=10, batch_size=1, optimizer="sgd", lr=1.0, momentum=0.0,
-                    weight_decay=0.0, schedule="step", milestones=(0.5, 0.75))  # fmt: skip
+    recipe = Recipe(
+        epochs=10,
+        batch_size=1,
+        optimizer="sgd",
+        lr=1.0,
+        momentum=0.0,
+        weight_decay=0.0,
+        schedule="step",
+        milestones=(0.5, 0.75),
+    )
     assert SCHEDULES["cosine"](0.0, recipe) == 1.0
     assert SCHEDULES["cosine"](1.0, recipe) == pytest.approx(0.0)
     assert [SCHEDULES["step"](p, recipe) for p in (0.49, 0.5, 0.8)] == pytest.approx([1, 0.1, 0.01])
@@ -174,16 +203,29 @@ def test_bad_options_raise_clear_value_errors():
 
 
 def test_model_that_cannot_take_the_images_suggests_input_size(fake_mnist, tmp_path):
-    config = TrainConfig("lenet5", dataset="mnist", data_dir=str(fake_mnist), input_size=30,
-                         out=str(tmp_path / "run"))  # fmt: skip
+    config = TrainConfig(
+        "lenet5",
+        dataset="mnist",
+        data_dir=str(fake_mnist),
+        input_size=30,
+        out=str(tmp_path / "run"),
+    )
     with pytest.raises(ValueError, match="rerun with --input-size 32"):
         run(config)
 
 
 def test_run_writes_its_files(fake_mnist, tmp_path, capsys):
     out = tmp_path / "run"
-    config = TrainConfig("lenet5", dataset="mnist", data_dir=str(fake_mnist), epochs=2,
-                         batch_size=64, subset=512, out=str(out), checkpoint_every=3)  # fmt: skip
+    config = TrainConfig(
+        "lenet5",
+        dataset="mnist",
+        data_dir=str(fake_mnist),
+        epochs=2,
+        batch_size=64,
+        subset=512,
+        out=str(out),
+        checkpoint_every=3,
+    )
     result = run(config)
     printed = capsys.readouterr().out
     assert "final test top-1" in printed and "epoch 2/2" in printed
@@ -213,9 +255,18 @@ def test_run_writes_its_files(fake_mnist, tmp_path, capsys):
 
 def test_diverging_run_stops_and_keeps_a_finite_checkpoint(fake_mnist, tmp_path):
     out = tmp_path / "run"
-    config = TrainConfig("lenet5", dataset="mnist", data_dir=str(fake_mnist), epochs=1,
-                         batch_size=64, subset=512, optimizer="sgd", lr=1e6, out=str(out),
-                         checkpoint_every=1)  # fmt: skip
+    config = TrainConfig(
+        "lenet5",
+        dataset="mnist",
+        data_dir=str(fake_mnist),
+        epochs=1,
+        batch_size=64,
+        subset=512,
+        optimizer="sgd",
+        lr=1e6,
+        out=str(out),
+        checkpoint_every=1,
+    )
     with pytest.raises(TrainingDiverged, match=r"the last good checkpoint is .*last\.pt"):
         run(config)
     last = load_checkpoint(out / "last.pt")
@@ -224,8 +275,16 @@ def test_diverging_run_stops_and_keeps_a_finite_checkpoint(fake_mnist, tmp_path)
 
 
 def test_bf16_autocast_on_cpu(fake_mnist, tmp_path):
-    config = TrainConfig("lenet5", dataset="mnist", data_dir=str(fake_mnist), epochs=1,
-                         batch_size=64, subset=256, precision="bf16", channels_last=True,
-                         out=str(tmp_path / "run"))  # fmt: skip
+    config = TrainConfig(
+        "lenet5",
+        dataset="mnist",
+        data_dir=str(fake_mnist),
+        epochs=1,
+        batch_size=64,
+        subset=256,
+        precision="bf16",
+        channels_last=True,
+        out=str(tmp_path / "run"),
+    )
     result = run(config)
     assert math.isfinite(result["train_loss"]) and result["test_top1"] >= 0

@@ -26,9 +26,27 @@ EPOCHS, STEPS = 2, 3  # 96 images in batches of 32
 
 
 def train_args(data_dir, out) -> list[str]:
-    return ["train", "lenet5", "--dataset", "mnist", "--data-dir", str(data_dir), "--epochs",
-            str(EPOCHS), "--batch-size", "32", "--subset", str(32 * STEPS), "--deterministic",
-            "--seed", "3", "--checkpoint-every", "0", "--out", str(out)]  # fmt: skip
+    return [
+        "train",
+        "lenet5",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(data_dir),
+        "--epochs",
+        str(EPOCHS),
+        "--batch-size",
+        "32",
+        "--subset",
+        str(32 * STEPS),
+        "--deterministic",
+        "--seed",
+        "3",
+        "--checkpoint-every",
+        "0",
+        "--out",
+        str(out),
+    ]
 
 
 def parsed(argv: list[str]) -> TrainConfig:
@@ -36,9 +54,19 @@ def parsed(argv: list[str]) -> TrainConfig:
 
 
 def config_of(data_dir, out, **changes) -> TrainConfig:
-    return TrainConfig("lenet5", dataset="mnist", data_dir=str(data_dir), epochs=EPOCHS,
-                       batch_size=32, subset=32 * STEPS, deterministic=True, seed=3,
-                       checkpoint_every=0, out=str(out), **changes)  # fmt: skip
+    return TrainConfig(
+        "lenet5",
+        dataset="mnist",
+        data_dir=str(data_dir),
+        epochs=EPOCHS,
+        batch_size=32,
+        subset=32 * STEPS,
+        deterministic=True,
+        seed=3,
+        checkpoint_every=0,
+        out=str(out),
+        **changes,
+    )
 
 
 def record_progress(monkeypatch, signal_at: float | None = None) -> list[float]:
@@ -60,8 +88,9 @@ def assert_same_weights(a, b) -> None:
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_progress_fractions_and_sigint_mid_epoch_through_the_cli(fake_mnist, tmp_path,
-                                                                 monkeypatch, capsys):  # fmt: skip
+def test_progress_fractions_and_sigint_mid_epoch_through_the_cli(
+    fake_mnist, tmp_path, monkeypatch, capsys
+):
     whole = tmp_path / "whole"
     seen = record_progress(monkeypatch)
     run(config_of(fake_mnist, whole))
@@ -112,8 +141,9 @@ def test_sigint_during_evaluation_stops_at_the_epoch_end(fake_mnist, tmp_path, m
     assert seen == [3 / 6, 4 / 6, 5 / 6]
 
 
-def test_sigint_before_the_first_step_says_nothing_was_trained(fake_mnist, tmp_path,
-                                                               monkeypatch, capsys):  # fmt: skip
+def test_sigint_before_the_first_step_says_nothing_was_trained(
+    fake_mnist, tmp_path, monkeypatch, capsys
+):
     real_load = build_module.load_dataset
 
     def load_dataset(*args, **kwargs):

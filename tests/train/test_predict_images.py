@@ -20,8 +20,18 @@ from timelimit import deadline
 def checkpoint(fake_mnist, tmp_path_factory):
     """A LeNet-5 trained for one short epoch on the fake digits (1 channel, 28 x 28)."""
     out = tmp_path_factory.mktemp("predict") / "run"
-    run(TrainConfig("lenet5", dataset="mnist", data_dir=str(fake_mnist), epochs=1,
-                    batch_size=64, subset=256, out=str(out), checkpoint_every=0))  # fmt: skip
+    run(
+        TrainConfig(
+            "lenet5",
+            dataset="mnist",
+            data_dir=str(fake_mnist),
+            epochs=1,
+            batch_size=64,
+            subset=256,
+            out=str(out),
+            checkpoint_every=0,
+        )
+    )
     return out / "last.pt"
 
 

@@ -6,8 +6,17 @@ import io
 
 from cnnzoo.train.progress import PlainReporter, RichReporter, make_reporter, reporter_kind
 
-ROW = {"epoch": 1, "train_loss": 0.5, "train_top1": 0.8, "test_loss": 0.4, "test_top1": 0.85,
-       "test_top5": 0.99, "lr": 0.01, "seconds": 2.0, "images_per_s": 1000.0}  # fmt: skip
+ROW = {
+    "epoch": 1,
+    "train_loss": 0.5,
+    "train_top1": 0.8,
+    "test_loss": 0.4,
+    "test_top1": 0.85,
+    "test_top5": 0.99,
+    "lr": 0.01,
+    "seconds": 2.0,
+    "images_per_s": 1000.0,
+}
 
 
 class Terminal(io.StringIO):

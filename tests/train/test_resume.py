@@ -25,9 +25,19 @@ from cnnzoo.train.checkpoint import load_checkpoint
 from cnnzoo.train.metrics import read_metrics_csv
 
 ARGS = (
-    "lenet5", "--dataset", "mnist", "--epochs", "2", "--batch-size", "16", "--deterministic",
-    "--seed", "7", "--subset", "1024",
-)  # fmt: skip
+    "lenet5",
+    "--dataset",
+    "mnist",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "16",
+    "--deterministic",
+    "--seed",
+    "7",
+    "--subset",
+    "1024",
+)
 STEPS = 1024 // 16
 
 
@@ -47,8 +57,9 @@ def assert_same_run(a_dir, b_dir) -> None:
     assert a["model"].keys() == b["model"].keys()
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
-    for state_a, state_b in zip(a["optimizer"]["state"].values(),
-                                b["optimizer"]["state"].values(), strict=True):  # fmt: skip
+    for state_a, state_b in zip(
+        a["optimizer"]["state"].values(), b["optimizer"]["state"].values(), strict=True
+    ):
         assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)  # AdamW moments, step
     rows_a = read_metrics_csv(a_dir / "metrics.csv")
     rows_b = read_metrics_csv(b_dir / "metrics.csv")
@@ -59,8 +70,13 @@ def assert_same_run(a_dir, b_dir) -> None:
 
 def kill_at_first_checkpoint(args: list[str], last: os.PathLike, cwd) -> None:
     """Start a training process and SIGKILL it once ``last`` exists."""
-    proc = subprocess.Popen(train_command(*args), cwd=cwd, env=cli_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        train_command(*args),
+        cwd=cwd,
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 60
         while not os.path.exists(last) and proc.poll() is None and time.monotonic() < deadline:
@@ -91,8 +107,14 @@ def test_sigkill_and_resume_is_bitwise_identical(fake_mnist, whole, tmp_path):
 
 def signal_once_training(args: list[str], signum: int, cwd) -> subprocess.CompletedProcess:
     """Start a training process and send it ``signum`` as soon as it says it is training."""
-    proc = subprocess.Popen(train_command(*args), cwd=cwd, env=cli_env(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        train_command(*args),
+        cwd=cwd,
+        env=cli_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         for line in proc.stdout:
             if line.startswith("training "):
@@ -106,8 +128,7 @@ def signal_once_training(args: list[str], signum: int, cwd) -> subprocess.Comple
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_saves_the_step_and_resume_is_bitwise_identical(fake_mnist, whole, tmp_path,
-                                                               signum):  # fmt: skip
+def test_signal_saves_the_step_and_resume_is_bitwise_identical(fake_mnist, whole, tmp_path, signum):
     stopped = tmp_path / "stopped"
     args = [*ARGS, "--data-dir", str(fake_mnist), "--checkpoint-every", "0", "--out", str(stopped)]
     done = signal_once_training(args, signum, tmp_path)
@@ -127,8 +148,9 @@ def test_signal_saves_the_step_and_resume_is_bitwise_identical(fake_mnist, whole
     command = shlex.split(lines[0].split("continue with: ", 1)[1])
     assert command[:3] == [sys.executable, "-m", "cnnzoo"] and "--resume" in command
     assert command[command.index("--out") + 1] == str(stopped)
-    resumed = subprocess.run(command, cwd=tmp_path, env=cli_env(), capture_output=True, text=True,
-                             timeout=120)  # fmt: skip
+    resumed = subprocess.run(
+        command, cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=120
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert f"epoch 1/2: resuming at step {saved['step']}/{STEPS}" in resumed.stdout
     assert_same_run(whole, stopped)

@@ -58,13 +58,33 @@ def test_git_state_outside_a_repository_is_unknown(tmp_path):
 
 def test_environment_is_recorded_in_config_json(fake_mnist, tmp_path):
     env = environment("cpu")
-    assert set(env) == {"device", "device_name", "cpu", "cpu_flags", "cores", "threads", "torch",
-                        "torchvision", "python", "commit", "dirty"}  # fmt: skip
+    assert set(env) == {
+        "device",
+        "device_name",
+        "cpu",
+        "cpu_flags",
+        "cores",
+        "threads",
+        "torch",
+        "torchvision",
+        "python",
+        "commit",
+        "dirty",
+    }
     assert env["device"] == "cpu" and set(env["cpu_flags"]) <= set(SPEED_FLAGS)
     assert env["commit"] is None or len(env["commit"]) == 40
     out = tmp_path / "run"
-    run(TrainConfig("lenet5", dataset="mnist", data_dir=str(fake_mnist), epochs=1, batch_size=64,
-                    subset=128, out=str(out)))  # fmt: skip
+    run(
+        TrainConfig(
+            "lenet5",
+            dataset="mnist",
+            data_dir=str(fake_mnist),
+            epochs=1,
+            batch_size=64,
+            subset=128,
+            out=str(out),
+        )
+    )
     saved = json.loads((out / "config.json").read_text())["environment"]
     assert saved == {**env, "threads": saved["threads"], "world_size": 1}
 
@@ -76,17 +96,43 @@ def test_two_runs_into_one_folder_the_second_gets_one_line(fake_mnist, tmp_path,
     from trainutil import cli_env, train_command
 
     out = tmp_path / "run"
-    first = subprocess.Popen(train_command("lenet5", "--dataset", "mnist", "--data-dir",
-                                           str(fake_mnist), "--epochs", "3", "--out", str(out)),
-                             env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)  # fmt: skip
+    first = subprocess.Popen(
+        train_command(
+            "lenet5",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            str(fake_mnist),
+            "--epochs",
+            "3",
+            "--out",
+            str(out),
+        ),
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not (out / "config.json").exists():  # written once the folder is locked
             assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
             time.sleep(0.05)
-        err = one_line_error(["train", "lenet5", "--dataset", "mnist", "--data-dir",
-                              str(fake_mnist), "--epochs", "1", "--out", str(out)], capsys)
+        err = one_line_error(
+            [
+                "train",
+                "lenet5",
+                "--dataset",
+                "mnist",
+                "--data-dir",
+                str(fake_mnist),
+                "--epochs",
+                "1",
+                "--out",
+                str(out),
+            ],
+            capsys,
+        )
         assert f"--out {out} is in use by cnnzoo train (pid {first.pid} on " in err
     finally:
         _, err = first.communicate(timeout=120)
@@ -105,8 +151,16 @@ def test_a_new_run_into_a_folder_of_other_files_is_refused(tmp_path, capsys):
 def test_every_training_step_is_a_tensorboard_scalar(fake_mnist, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    result = run(TrainConfig("lenet5", dataset="mnist", data_dir=str(fake_mnist), epochs=2,
-                             batch_size=64, out=str(tmp_path)))  # fmt: skip
+    result = run(
+        TrainConfig(
+            "lenet5",
+            dataset="mnist",
+            data_dir=str(fake_mnist),
+            epochs=2,
+            batch_size=64,
+            out=str(tmp_path),
+        )
+    )
     events = EventAccumulator(str(tmp_path))
     events.Reload()
     loss, lr = events.Scalars("train/loss_step"), events.Scalars("train/lr")

@@ -10,9 +10,19 @@ from cnnzoo.train import TrainConfig, run
 
 def test_subset_cuts_the_training_images_only(fake_mnist, tmp_path):
     printed = io.StringIO()
-    result = run(TrainConfig("lenet5", dataset="mnist", data_dir=str(fake_mnist), epochs=1,
-                             batch_size=32, subset=64, out=str(tmp_path / "run"),
-                             checkpoint_every=0), stream=printed)  # fmt: skip
+    result = run(
+        TrainConfig(
+            "lenet5",
+            dataset="mnist",
+            data_dir=str(fake_mnist),
+            epochs=1,
+            batch_size=32,
+            subset=64,
+            out=str(tmp_path / "run"),
+            checkpoint_every=0,
+        ),
+        stream=printed,
+    )
     text = printed.getvalue()
     assert "(64 train / 256 test images" in text  # the fake digits' 256, not 64
     assert result["test_images"] == 256

@@ -96,7 +96,7 @@ def default_names() -> list[str]:
 
 def measured_setting(
     name: str, reference: ReferenceModel | None = None
-) -> tuple[tuple[int, int, int], dict]:  # fmt: skip
+) -> tuple[tuple[int, int, int], dict]:
     """The input size and builder options ``name`` is compared at: its reference's, if any,
     else its standard input with the builder's defaults."""
     if reference is None:
@@ -106,7 +106,7 @@ def measured_setting(
 
 def compare_row(
     name: str, reference: ReferenceModel | None = None, report: Report | None = None
-) -> CompareRow:  # fmt: skip
+) -> CompareRow:
     """Profile ``name`` (at :func:`measured_setting`) and pair it with the paper; ``report``:
     a profile already measured at that setting, used instead of profiling again."""
     spec = get_model_spec(name)
@@ -170,11 +170,20 @@ def render_compare_table(rows: Sequence[CompareRow], *, width: int = 200) -> str
     """The rows as a text table: ours, then the paper's, with relative differences."""
     table = Table(title="Evolution of depth: measured here vs. reported in the papers")
     for header, justify in (
-        ("Model", "left"), ("Year", "right"), ("Input", "left"), ("Depth", "right"),
-        ("Params", "right"), ("MACs", "right"), ("Act. mem", "right"), ("RF", "right"),
-        ("Paper params", "right"), ("Δ", "right"), ("Paper mult-adds", "right"), ("Δ", "right"),
+        ("Model", "left"),
+        ("Year", "right"),
+        ("Input", "left"),
+        ("Depth", "right"),
+        ("Params", "right"),
+        ("MACs", "right"),
+        ("Act. mem", "right"),
+        ("RF", "right"),
+        ("Paper params", "right"),
+        ("Δ", "right"),
+        ("Paper mult-adds", "right"),
+        ("Δ", "right"),
         ("Paper ImageNet (top-1/top-5 err %, 'acc' = accuracy)", "left"),
-    ):  # fmt: skip
+    ):
         table.add_column(header, justify=justify, overflow="fold")
     for r in rows:
         table.add_row(

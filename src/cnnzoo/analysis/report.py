@@ -262,10 +262,24 @@ def _row_from_dict(data: dict) -> Row:
 # --- CSV ----------------------------------------------------------------------------------------
 
 CSV_COLUMNS = (
-    "name", "type", "output_shape", "params_trainable", "params_non_trainable",
-    "macs_conv_linear", "macs_other", "activation_bytes", "allocated_bytes",
-    "rf_h", "rf_w", "jump_h", "jump_w", "start_h", "start_w", "rf_global", "unknown_ops",
-)  # fmt: skip
+    "name",
+    "type",
+    "output_shape",
+    "params_trainable",
+    "params_non_trainable",
+    "macs_conv_linear",
+    "macs_other",
+    "activation_bytes",
+    "allocated_bytes",
+    "rf_h",
+    "rf_w",
+    "jump_h",
+    "jump_w",
+    "start_h",
+    "start_w",
+    "rf_global",
+    "unknown_ops",
+)
 
 
 def to_csv(report: Report, *, depth: int | None = None) -> str:
@@ -368,8 +382,18 @@ def render_table(report: Report, depth: int | None = None, *, width: int = 160) 
     """
     rows = report.rows if depth is None else collapse(report.rows, depth, report.module_types)
     c, h, w = report.input_size
-    headers = ("Layer", "Type", "Output", "Params", "MACs conv+lin", "MACs other",
-               "Output memory", "RF", "Jump", "Start")  # fmt: skip
+    headers = (
+        "Layer",
+        "Type",
+        "Output",
+        "Params",
+        "MACs conv+lin",
+        "MACs other",
+        "Output memory",
+        "RF",
+        "Jump",
+        "Start",
+    )
     right = (False, False, False, True, True, True, True, True, True, True)
     cells = []
     for row in rows:

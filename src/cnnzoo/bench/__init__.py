@@ -7,6 +7,11 @@ from cnnzoo.bench.fold import fold_batchnorm
 from cnnzoo.bench.render import render_table, to_csv, to_json
 
 __all__ = [
-    "BenchConfig", "bench_models", "fold_batchnorm", "make_config", "render_table", "to_csv",
+    "BenchConfig",
+    "bench_models",
+    "fold_batchnorm",
+    "make_config",
+    "render_table",
+    "to_csv",
     "to_json",
-]  # fmt: skip
+]

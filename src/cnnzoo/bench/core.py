@@ -118,8 +118,10 @@ def parse_names(text: str, known: Sequence[str], what: str) -> tuple[str, ...]:
         return tuple(known)
     unknown = [n for n in names if n not in known]
     if unknown or not names:
-        raise ValueError(f"unknown {what} {', '.join(map(repr, unknown)) or repr(text)}; "
-                         f"known: {', '.join(known)} (or all)")  # fmt: skip
+        raise ValueError(
+            f"unknown {what} {', '.join(map(repr, unknown)) or repr(text)}; "
+            f"known: {', '.join(known)} (or all)"
+        )
     return tuple(dict.fromkeys(names))
 
 
@@ -162,8 +164,9 @@ def make_config(
             package, CUDA without a GPU, a bad ``--input``, ...).
     """
     runtimes = parse_names(runtime, tuple(RUNTIMES), "runtime")
-    precisions = parse_names(precision, PRECISIONS[:3] if precision == "all" else PRECISIONS,
-                             "precision")  # fmt: skip
+    precisions = parse_names(
+        precision, PRECISIONS[:3] if precision == "all" else PRECISIONS, "precision"
+    )
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}; known: {', '.join(DEVICES)}")
     if device == "cuda" and not torch.cuda.is_available():
@@ -175,8 +178,10 @@ def make_config(
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}; known: {', '.join(FORMATS)}")
     if rounds < 1 or warmup < MIN_WARMUP:
-        raise ValueError(f"--rounds must be >= 1 (>= {MIN_ROUNDS} for numbers to quote) and "
-                         f"--warmup >= {MIN_WARMUP}, got {rounds} and {warmup}")  # fmt: skip
+        raise ValueError(
+            f"--rounds must be >= 1 (>= {MIN_ROUNDS} for numbers to quote) and "
+            f"--warmup >= {MIN_WARMUP}, got {rounds} and {warmup}"
+        )
     if threads is not None and threads < 1:
         raise ValueError(f"--threads must be positive, got {threads}")
     if judge_images < 1:
@@ -233,8 +238,12 @@ def load_subject(name: str, input_size: tuple[int, int, int] | None) -> Subject:
         size = record["input_size"]
         own = (record["in_chans"], size, size)
         path = Path(name)  # "run/best": run folders tell apart checkpoints named alike
-        subject = Subject(f"{path.parent.name}/{path.stem}" if path.parent.name else path.stem,
-                          model, input_size or own, record)  # fmt: skip
+        subject = Subject(
+            f"{path.parent.name}/{path.stem}" if path.parent.name else path.stem,
+            model,
+            input_size or own,
+            record,
+        )
     else:
         create_model(name)  # raises the registry's "unknown model" with the closest names
         raise ValueError(f"unknown model {name!r}")
@@ -251,9 +260,13 @@ def calibration_for(subject: Subject, batch: int) -> tuple[list[torch.Tensor], s
         from cnnzoo.export.calibration import calibration_batches
 
         batches = calibration_batches(
-            record["name"], data_dir=record.get("data_dir"), input_size=subject.input[-1],
-            batch_size=batch, mean=tuple(record["mean"]), std=tuple(record["std"]),
-        )  # fmt: skip
+            record["name"],
+            data_dir=record.get("data_dir"),
+            input_size=subject.input[-1],
+            batch_size=batch,
+            mean=tuple(record["mean"]),
+            std=tuple(record["std"]),
+        )
         return [b for b in batches if b.shape[0] == batch] or batches, None
     generator = torch.Generator().manual_seed(1)
     count = max(1, RANDOM_CALIBRATION_IMAGES // batch)
@@ -267,8 +280,13 @@ def fixed_input(batch: int, subject: Subject, device: torch.device) -> torch.Ten
     int8 network's ranges are calibrated for real images, noise lies outside them), else seeded
     random inputs."""
     if subject.record is not None:
-        _, batches = eval_batches(subject.record, data_dir=None, input_size=subject.input[-1],
-                                  batch_size=batch, limit=batch)  # fmt: skip
+        _, batches = eval_batches(
+            subject.record,
+            data_dir=None,
+            input_size=subject.input[-1],
+            batch_size=batch,
+            limit=batch,
+        )
         images = next(batches)[0]
         if len(images) == batch:
             return images.to(device)
@@ -302,18 +320,40 @@ def one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
 
 
-def base_record(subject: Subject, runtime: str, precision: str, batch: int, config: BenchConfig,
-                cpu_flags: Sequence[str]) -> dict:  # fmt: skip
+def base_record(
+    subject: Subject,
+    runtime: str,
+    precision: str,
+    batch: int,
+    config: BenchConfig,
+    cpu_flags: Sequence[str],
+) -> dict:
     """A result record with every schema field, not yet measured."""
     return {
-        "model": subject.name, "runtime": runtime, "precision": precision, "batch_size": batch,
-        "input": list(subject.input), "mode": config.mode, "status": "skipped", "reason": None,
-        "note": None, "prepare_s": None, "latency_ms": None, "images_per_s": None,
-        "peak_memory_mib": None, "max_abs_diff": None, "max_rel_diff": None, "exact": None,
-        "agreement": None, "top1": None, "top1_fp32": None, "judged_images": None,
-        "speedup": None, "emulated": bf16_emulated(precision, config.device, cpu_flags),
+        "model": subject.name,
+        "runtime": runtime,
+        "precision": precision,
+        "batch_size": batch,
+        "input": list(subject.input),
+        "mode": config.mode,
+        "status": "skipped",
+        "reason": None,
+        "note": None,
+        "prepare_s": None,
+        "latency_ms": None,
+        "images_per_s": None,
+        "peak_memory_mib": None,
+        "max_abs_diff": None,
+        "max_rel_diff": None,
+        "exact": None,
+        "agreement": None,
+        "top1": None,
+        "top1_fp32": None,
+        "judged_images": None,
+        "speedup": None,
+        "emulated": bf16_emulated(precision, config.device, cpu_flags),
         "iterations_per_sample": None,
-    }  # fmt: skip
+    }
 
 
 def variant_keys(config: BenchConfig) -> list[tuple[int, str, str]]:
@@ -326,9 +366,13 @@ def variant_keys(config: BenchConfig) -> list[tuple[int, str, str]]:
 
 
 def judge_on_test_images(
-    run, subject: Subject, config: BenchConfig, batch: int, references: dict,
+    run,
+    subject: Subject,
+    config: BenchConfig,
+    batch: int,
+    references: dict,
     progress: Callable[[int, int], None],
-) -> dict:  # fmt: skip
+) -> dict:
     """:func:`~cnnzoo.export.judge.agreement` of a variant on the checkpoint's first
     ``config.judge_images`` test images, run in pieces of its ``batch``; fp32 eager's
     predictions are computed once per batch size and kept in ``references``."""
@@ -339,14 +383,23 @@ def judge_on_test_images(
 
     def stream():
         size = batch * max(1, EVAL_BATCH // batch)  # whole pieces of the variant's batch
-        return eval_batches(subject.record, data_dir=None, input_size=subject.input[-1],
-                            batch_size=size, limit=config.judge_images)  # fmt: skip
+        return eval_batches(
+            subject.record,
+            data_dir=None,
+            input_size=subject.input[-1],
+            batch_size=size,
+            limit=config.judge_images,
+        )
 
     if batch not in references:
         total, batches = stream()
         model = subject.model.eval()
-        (ref,), labels = top1([on_device(lambda x: logits(model, x))], batches, batch,
-                              lambda done: progress(done, total))  # fmt: skip
+        (ref,), labels = top1(
+            [on_device(lambda x: logits(model, x))],
+            batches,
+            batch,
+            lambda done: progress(done, total),
+        )
         references[batch] = ref, labels
     total, batches = stream()
     (ours,), _ = top1([on_device(run)], batches, batch, lambda done: progress(done, total))
@@ -354,8 +407,9 @@ def judge_on_test_images(
     return agreement(ours, ref, labels)
 
 
-def prepare(subject: Subject, config: BenchConfig, tmp: Path, progress: Progress,
-            cpu_flags: Sequence[str]):  # fmt: skip
+def prepare(
+    subject: Subject, config: BenchConfig, tmp: Path, progress: Progress, cpu_flags: Sequence[str]
+):
     """Prepare every variant of one model, compare its output with fp32 eager's and judge it
     (:func:`~cnnzoo.bench.stats.verdict`; a checkpoint's variants on its test images).
 
@@ -393,8 +447,15 @@ def prepare(subject: Subject, config: BenchConfig, tmp: Path, progress: Progress
             torch.cuda.reset_peak_memory_stats(device)
         (tmp / f"{index}").mkdir(exist_ok=True)
         try:
-            made = RUNTIMES[runtime](model, x, precision, config.threads, tmp / f"{index}",
-                                     mode=config.mode, calibration=calibration)  # fmt: skip
+            made = RUNTIMES[runtime](
+                model,
+                x,
+                precision,
+                config.threads,
+                tmp / f"{index}",
+                mode=config.mode,
+                calibration=calibration,
+            )
             if isinstance(made, Skip):
                 record["reason"] = made.reason
                 continue
@@ -403,8 +464,11 @@ def prepare(subject: Subject, config: BenchConfig, tmp: Path, progress: Progress
         except Exception as err:  # a variant that fails is a result, not a crash
             record.update(status="failed", reason=one_line(err))
             continue
-        record.update(status="ok", prepare_s=made.prepare_s,
-                      note="; ".join(n for n in (made.note, note) if n) or None)  # fmt: skip
+        record.update(
+            status="ok",
+            prepare_s=made.prepare_s,
+            note="; ".join(n for n in (made.note, note) if n) or None,
+        )
         record["peak_memory_mib"] = (
             torch.cuda.max_memory_allocated(device) / 2**20
             if device.type == "cuda"
@@ -412,18 +476,27 @@ def prepare(subject: Subject, config: BenchConfig, tmp: Path, progress: Progress
         )
         if config.mode == "infer":
             abs_diff, rel_diff = output_difference(output, references[batch])
-            record.update(max_abs_diff=abs_diff, max_rel_diff=rel_diff,
-                          exact=is_exact(precision, rel_diff))  # fmt: skip
+            record.update(
+                max_abs_diff=abs_diff, max_rel_diff=rel_diff, exact=is_exact(precision, rel_diff)
+            )
             judged = None
             if not record["exact"] and subject.record is not None:
                 judged = judge_on_test_images(
-                    made.run, subject, config, batch, judged_references,
+                    made.run,
+                    subject,
+                    config,
+                    batch,
+                    judged_references,
                     lambda done, total, label=label: progress(
-                        f"judge {label} on {total:,} test images", done, total),
-                )  # fmt: skip
-                record.update(agreement=judged["agreement"], top1=judged["top1"],
-                              top1_fp32=judged["top1_fp32"],
-                              judged_images=judged["images"])  # fmt: skip
+                        f"judge {label} on {total:,} test images", done, total
+                    ),
+                )
+                record.update(
+                    agreement=judged["agreement"],
+                    top1=judged["top1"],
+                    top1_fp32=judged["top1_fp32"],
+                    judged_images=judged["images"],
+                )
             status, reason = verdict(precision, record["exact"], judged)
             record.update(status=status, reason=reason)
             if status == "disagrees":
@@ -433,8 +506,12 @@ def prepare(subject: Subject, config: BenchConfig, tmp: Path, progress: Progress
     return records, prepared
 
 
-def measure(prepared: list[tuple[dict, Variant, torch.Tensor]], config: BenchConfig,
-            progress: Progress, name: str) -> None:  # fmt: skip
+def measure(
+    prepared: list[tuple[dict, Variant, torch.Tensor]],
+    config: BenchConfig,
+    progress: Progress,
+    name: str,
+) -> None:
     """Time the prepared variants in interleaved rounds and fill in their latency fields."""
     sync = synchronizer(torch.device(config.device))
     runs = [(made.run, x) for _, made, x in prepared]
@@ -452,8 +529,11 @@ def measure(prepared: list[tuple[dict, Variant, torch.Tensor]], config: BenchCon
             samples[i].append(timed(*runs[i], loops[i], sync) * 1e3)
     for (record, _, x), times, n in zip(prepared, samples, loops, strict=True):
         stats = latency_stats(times)
-        record.update(latency_ms=stats, images_per_s=x.shape[0] / stats["median"] * 1e3,
-                      iterations_per_sample=n)  # fmt: skip
+        record.update(
+            latency_ms=stats,
+            images_per_s=x.shape[0] / stats["median"] * 1e3,
+            iterations_per_sample=n,
+        )
 
 
 def add_speedups(records: list[dict]) -> None:
@@ -489,9 +569,11 @@ def spin_warning(runtimes: Sequence[str], omp_wait_policy: str | None) -> str | 
     torch_side = {"eager", "fold", "compile"} & set(runtimes)
     others = {"onnxruntime", "executorch"} & set(runtimes)
     if torch_side and others and (omp_wait_policy or "").upper() != "PASSIVE":
-        return ("OMP_WAIT_POLICY is not PASSIVE: spinning OpenMP threads take the cores from "
-                "ONNX Runtime / XNNPACK in interleaved rounds and slow every runtime; start "
-                "the process with OMP_WAIT_POLICY=PASSIVE")  # fmt: skip
+        return (
+            "OMP_WAIT_POLICY is not PASSIVE: spinning OpenMP threads take the cores from "
+            "ONNX Runtime / XNNPACK in interleaved rounds and slow every runtime; start "
+            "the process with OMP_WAIT_POLICY=PASSIVE"
+        )
     return None
 
 
@@ -524,8 +606,11 @@ def threads_set(threads: int | None):
         torch.set_num_threads(before)
 
 
-def bench_models(config: BenchConfig, progress: Progress | None = None,
-                 on_model: Callable[[list[dict]], None] | None = None) -> dict:  # fmt: skip
+def bench_models(
+    config: BenchConfig,
+    progress: Progress | None = None,
+    on_model: Callable[[list[dict]], None] | None = None,
+) -> dict:
     """Run the benchmark of ``config``, one model after another.
 
     Args:

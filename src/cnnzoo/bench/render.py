@@ -11,11 +11,32 @@ from cnnzoo.bench.core import SCHEMA, VERSION
 from cnnzoo.export.judge import MIN_AGREEMENT
 
 CSV_FIELDS = (
-    "model", "runtime", "precision", "batch_size", "input", "mode", "status", "reason", "note",
-    "prepare_s", "latency_median_ms", "latency_min_ms", "latency_max_ms", "latency_iqr_ms",
-    "images_per_s", "peak_memory_mib", "max_abs_diff", "max_rel_diff", "exact", "speedup",
-    "emulated", "agreement", "top1", "top1_fp32", "judged_images",
-)  # fmt: skip
+    "model",
+    "runtime",
+    "precision",
+    "batch_size",
+    "input",
+    "mode",
+    "status",
+    "reason",
+    "note",
+    "prepare_s",
+    "latency_median_ms",
+    "latency_min_ms",
+    "latency_max_ms",
+    "latency_iqr_ms",
+    "images_per_s",
+    "peak_memory_mib",
+    "max_abs_diff",
+    "max_rel_diff",
+    "exact",
+    "speedup",
+    "emulated",
+    "agreement",
+    "top1",
+    "top1_fp32",
+    "judged_images",
+)
 
 
 def fmt(value, spec: str, empty: str = "-") -> str:
@@ -49,41 +70,76 @@ def render_table(record: dict) -> str:
     Returns:
         The text, ending with one line per model, batch size and mode (see :func:`fastest_line`).
     """
-    header = ("model", "runtime", "prec", "batch", "status", "prepare s", "median ms", "iqr ms",
-              "img/s", "speedup", "max rel diff", "exact", "agree", "peak MiB")  # fmt: skip
+    header = (
+        "model",
+        "runtime",
+        "prec",
+        "batch",
+        "status",
+        "prepare s",
+        "median ms",
+        "iqr ms",
+        "img/s",
+        "speedup",
+        "max rel diff",
+        "exact",
+        "agree",
+        "peak MiB",
+    )
     rows, notes = [], []
     for r in record["results"]:
         lat = r["latency_ms"] or {}
         precision = r["precision"] + ("*" if r["emulated"] else "")
-        rows.append((
-            r["model"], r["runtime"], precision, str(r["batch_size"]), r["status"],
-            fmt(r["prepare_s"], ".2f"), fmt(lat.get("median"), ".3f"), fmt(lat.get("iqr"), ".3f"),
-            fmt(r["images_per_s"], ",.1f"), fmt(r["speedup"], ".2f"),
-            fmt(r["max_rel_diff"], ".1e"), fmt(r["exact"], ""), fmt(r.get("agreement"), ".2%"),
-            fmt(r["peak_memory_mib"], ".0f"),
-        ))  # fmt: skip
+        rows.append(
+            (
+                r["model"],
+                r["runtime"],
+                precision,
+                str(r["batch_size"]),
+                r["status"],
+                fmt(r["prepare_s"], ".2f"),
+                fmt(lat.get("median"), ".3f"),
+                fmt(lat.get("iqr"), ".3f"),
+                fmt(r["images_per_s"], ",.1f"),
+                fmt(r["speedup"], ".2f"),
+                fmt(r["max_rel_diff"], ".1e"),
+                fmt(r["exact"], ""),
+                fmt(r.get("agreement"), ".2%"),
+                fmt(r["peak_memory_mib"], ".0f"),
+            )
+        )
         if r["status"] != "ok":
-            notes.append(f"{r['model']} {r['runtime']} {r['precision']} b{r['batch_size']} "
-                         f"{r['status']}: {r['reason']}")  # fmt: skip
+            notes.append(
+                f"{r['model']} {r['runtime']} {r['precision']} b{r['batch_size']} "
+                f"{r['status']}: {r['reason']}"
+            )
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) if i < 5 else c.rjust(w)
-                       for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
-             for row in [header, *rows]]  # fmt: skip
+    lines = [
+        "  ".join(
+            c.ljust(w) if i < 5 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in [header, *rows]
+    ]
     settings = record["settings"]
     env = record["environment"]
     lines.append("")
-    lines.append(f"{env['cpu']}; flags {' '.join(env['cpu_flags']) or 'none'}; "
-                 f"{settings['threads']} threads; {settings['rounds']} rounds after "
-                 f"{settings['warmup']} warm-up; torch {env['torch']}")  # fmt: skip
+    lines.append(
+        f"{env['cpu']}; flags {' '.join(env['cpu_flags']) or 'none'}; "
+        f"{settings['threads']} threads; {settings['rounds']} rounds after "
+        f"{settings['warmup']} warm-up; torch {env['torch']}"
+    )
     if settings.get("warning"):
         lines.append(f"warning: {settings['warning']}")
     if any(r["emulated"] for r in record["results"]):
         lines.append("* bf16 emulated: this CPU has no avx512_bf16 or amx_bf16")
     judged = [r["judged_images"] for r in record["results"] if r.get("judged_images")]
     if judged:
-        lines.append(f"agree: share of the checkpoint's first {max(judged):,} test images on "
-                     f"which the variant's top-1 is fp32 eager's (needs >= "
-                     f"{MIN_AGREEMENT:.0%})")  # fmt: skip
+        lines.append(
+            f"agree: share of the checkpoint's first {max(judged):,} test images on "
+            f"which the variant's top-1 is fp32 eager's (needs >= "
+            f"{MIN_AGREEMENT:.0%})"
+        )
     lines += notes
     lines += [fastest_line(row) for row in record["summary"]]
     return "\n".join(lines) + "\n"

@@ -140,8 +140,9 @@ def eager(model, example, precision, threads, tmpdir, *, mode="infer", calibrati
     start = time.perf_counter()
     net = copy.deepcopy(model)
     if mode == "train":
-        return Variant(train_step_fn(net.train(), net, example, precision),
-                       time.perf_counter() - start)  # fmt: skip
+        return Variant(
+            train_step_fn(net.train(), net, example, precision), time.perf_counter() - start
+        )
     return Variant(inference_fn(net.eval(), precision), time.perf_counter() - start)
 
 
@@ -155,8 +156,9 @@ def fold(model, example, precision, threads, tmpdir, *, mode="infer", calibratio
     start = time.perf_counter()
     net = fold_batchnorm(model).to(memory_format=torch.channels_last)
     note = f"{net.folded_batchnorms}/{net.total_batchnorms} BatchNorm2d folded"
-    return Variant(inference_fn(net, precision, torch.channels_last),
-                   time.perf_counter() - start, note)  # fmt: skip
+    return Variant(
+        inference_fn(net, precision, torch.channels_last), time.perf_counter() - start, note
+    )
 
 
 def compile_(model, example, precision, threads, tmpdir, *, mode="infer", calibration=None):
@@ -256,8 +258,10 @@ def exported_skip(runtime: str, example, precision: str, mode: str) -> Skip | No
     if example.device.type != "cpu":
         return Skip(f"{runtime} runs on the CPU here (no GPU execution provider is set up)")
     if precision not in ("fp32", "int8"):
-        return Skip(f"{runtime} {precision}: no supported path (its CPU kernels here run fp32 and "
-                    "int8; bf16 would fall back to casts around fp32 operators)")  # fmt: skip
+        return Skip(
+            f"{runtime} {precision}: no supported path (its CPU kernels here run fp32 and "
+            "int8; bf16 would fall back to casts around fp32 operators)"
+        )
     return None
 
 
@@ -270,8 +274,9 @@ def onnxruntime(model, example, precision, threads, tmpdir, *, mode="infer", cal
     start = time.perf_counter()
     path = onnx_export.export_onnx(model.eval(), example, Path(tmpdir) / "model.onnx")
     if precision == "int8":
-        path = onnx_export.quantize_onnx_int8(path, Path(tmpdir) / "model.int8.onnx",
-                                              list(calibration or [example]))  # fmt: skip
+        path = onnx_export.quantize_onnx_int8(
+            path, Path(tmpdir) / "model.int8.onnx", list(calibration or [example])
+        )
     run = onnx_export.onnx_runner(path, threads=threads)
     return Variant(run, time.perf_counter() - start, f"intra_op threads {threads or 'default'}")
 
@@ -284,8 +289,9 @@ def executorch(model, example, precision, threads, tmpdir, *, mode="infer", cali
         return skip
     start = time.perf_counter()
     batches = list(calibration or [example]) if precision == "int8" else None
-    path = et_export.export_executorch(model.eval(), example, Path(tmpdir) / "model.pte",
-                                       calibration=batches)  # fmt: skip
+    path = et_export.export_executorch(
+        model.eval(), example, Path(tmpdir) / "model.pte", calibration=batches
+    )
     run = et_export.executorch_runner(path)
     return Variant(run, time.perf_counter() - start, "XNNPACK threadpool: executorch's default")
 
@@ -309,5 +315,6 @@ def check_runtime_packages(runtimes: Sequence[str]) -> None:
     for runtime in runtimes:
         for package in RUNTIME_PACKAGES.get(runtime, ()):
             if importlib.util.find_spec(package) is None:
-                raise ValueError(f"runtime {runtime!r} needs the {package!r} package: "
-                                 f"{EXPORT_EXTRA}")  # fmt: skip
+                raise ValueError(
+                    f"runtime {runtime!r} needs the {package!r} package: {EXPORT_EXTRA}"
+                )

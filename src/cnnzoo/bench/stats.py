@@ -125,9 +125,11 @@ def int8_refusal(runtime: str, precision: str, max_logit: float) -> str | None:
     """
     if precision != "int8" or runtime not in PT2E_RUNTIMES or max_logit >= PT2E_SCALE_FLOOR:
         return None
-    return (f"fp32 logits reach only {max_logit:.1e}, under one step of PT2E int8's smallest "
-            f"scale (its observers' eps, {PT2E_SCALE_FLOOR:.1e}): the activations vanish "
-            "(random init), so int8 outputs zeros")  # fmt: skip
+    return (
+        f"fp32 logits reach only {max_logit:.1e}, under one step of PT2E int8's smallest "
+        f"scale (its observers' eps, {PT2E_SCALE_FLOOR:.1e}): the activations vanish "
+        "(random init), so int8 outputs zeros"
+    )
 
 
 def bf16_emulated(precision: str, device: str, cpu_flags: Iterable[str]) -> bool:

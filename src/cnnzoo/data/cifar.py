@@ -68,8 +68,10 @@ class Budget:
     def charge(self, nbytes: int) -> None:
         """Take ``nbytes`` from the budget, or raise :class:`TooLarge`."""
         if nbytes > self.left:
-            raise TooLarge(f"its arrays would take more than its own {self.size:,} bytes (one "
-                           f"asks for {nbytes:,}): refused")  # fmt: skip
+            raise TooLarge(
+                f"its arrays would take more than its own {self.size:,} bytes (one "
+                f"asks for {nbytes:,}): refused"
+            )
         self.left -= nbytes
 
 
@@ -77,8 +79,9 @@ def number_dtype(spec: Any) -> np.dtype:
     """``np.dtype(spec)``, refused unless of numbers (no objects, strings or raw records)."""
     dtype = spec if isinstance(spec, np.dtype) else np.dtype(spec)
     if dtype.kind not in NUMBER_KINDS or dtype.fields is not None:
-        raise pickle.UnpicklingError(f"refused an array of {dtype} (only arrays of numbers are "
-                                     "allowed in a dataset file)")  # fmt: skip
+        raise pickle.UnpicklingError(
+            f"refused an array of {dtype} (only arrays of numbers are allowed in a dataset file)"
+        )
     return dtype
 
 
@@ -198,8 +201,14 @@ def read_pickle(path: Path, within: Path | None = None) -> dict[str, Any]:
         obj = RestrictedUnpickler(io.BytesIO(raw), size=len(raw)).load()
     except TooLarge as err:
         raise DataError(f"{path}: {err}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            OverflowError) as err:  # fmt: skip
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        OverflowError,
+    ) as err:
         raise DataError(f"{path}: not a readable pickle, truncated or corrupt? ({err})") from None
     if not isinstance(obj, dict):
         raise DataError(f"{path}: holds a {type(obj).__name__}, expected a dict")

@@ -109,8 +109,9 @@ def read_payload(path: Path, data: Data, dims: tuple[int, ...]) -> np.ndarray:
             f"{path}: truncated: {header + got:,} bytes for dimensions {dims}, need {expected:,}"
         )
     if data.stream.read(1):
-        raise DataError(f"{path}: decompresses to more than the {expected:,} bytes its header "
-                        "promises")  # fmt: skip
+        raise DataError(
+            f"{path}: decompresses to more than the {expected:,} bytes its header promises"
+        )
     return array
 
 

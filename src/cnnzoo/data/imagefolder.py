@@ -72,8 +72,9 @@ def list_images(root: Path, within: Path) -> tuple[list[str], list[tuple[Path, i
         try:
             name.encode("utf-8")
         except UnicodeEncodeError:  # os.scandir gives undecodable bytes as lone surrogates
-            raise DataError(f"{root}: the class folder {os.fsencode(name)!r} is not named in "
-                            "UTF-8; rename it") from None  # fmt: skip
+            raise DataError(
+                f"{root}: the class folder {os.fsencode(name)!r} is not named in UTF-8; rename it"
+            ) from None
         with refusals_as_data_errors():
             images = list(walk_files(root / name, IMAGE_EXTENSIONS, within=within))
         if not images:
@@ -98,9 +99,12 @@ class ImageFiles(torch.utils.data.Dataset):
     """
 
     def __init__(
-        self, classes: list[str], samples: list[tuple[Path, int]], transform: Callable,
+        self,
+        classes: list[str],
+        samples: list[tuple[Path, int]],
+        transform: Callable,
         within: Path,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.classes = classes
         self.samples = samples
         self.targets = [label for _, label in samples]

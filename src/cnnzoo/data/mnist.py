@@ -44,9 +44,17 @@ UPPER = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 LOWER = tuple("abcdefghijklmnopqrstuvwxyz")
 # Xiao et al. 2017 (arXiv:1708.07747), Table 1 / the dataset's README: labels 0-9.
 FASHION_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)  # fmt: skip
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 # Clanuwat et al. 2018 (arXiv:1812.01718), kmnist_classmap.csv: the hiragana, romanised.
 KMNIST_CLASSES = ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo")
 # Cohen et al. 2017 (arXiv:1702.05373), Sec. II-C and Fig. 2: the classes of each EMNIST split.
@@ -64,15 +72,19 @@ EMNIST_SPLITS = tuple(EMNIST_CLASSES)
 
 # LeCun's file names, shared by MNIST, Fashion-MNIST and KMNIST.
 MNIST_FILES = (
-    "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
-)  # fmt: skip
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 
 # EMNIST's names after the "emnist-<split>-" prefix (its test files say "test", not "t10k").
 EMNIST_FILE_PARTS = (
-    "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-    "test-images-idx3-ubyte", "test-labels-idx1-ubyte",
-)  # fmt: skip
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "test-images-idx3-ubyte",
+    "test-labels-idx1-ubyte",
+)
 
 # Mean and std over the full training split, computed with channel_stats (the published values).
 KNOWN_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {

@@ -77,9 +77,12 @@ def resize_matrix(size: int, new_size: int) -> torch.Tensor:
     """
     basis = torch.eye(size, dtype=torch.float64).view(size, 1, 1, size)
     out = F.interpolate(
-        basis, size=(1, new_size), mode="bilinear", align_corners=False,
+        basis,
+        size=(1, new_size),
+        mode="bilinear",
+        align_corners=False,
         antialias=new_size < size,
-    )  # fmt: skip
+    )
     return out[:, 0, 0, :].T.to(torch.float32).contiguous()
 
 
@@ -301,9 +304,12 @@ class BatchStream:
             out = self.resize @ out @ self.resize.T
         elif self.resize is not None:  # exact on accelerators, whatever their matmul precision
             out = F.interpolate(
-                out, size=(self.input_size, self.input_size), mode="bilinear",
-                align_corners=False, antialias=self.input_size < self.window,
-            )  # fmt: skip
+                out,
+                size=(self.input_size, self.input_size),
+                mode="bilinear",
+                align_corners=False,
+                antialias=self.input_size < self.window,
+            )
         if self.channels_last:
             out = out.contiguous(memory_format=torch.channels_last)
         return out

@@ -39,8 +39,16 @@ from cnnzoo.train.checkpoint import is_checkpoint
 
 SPLITS = ("test", "train")
 DEFAULT_N = 5000
-MAP_FILES = ("features.npy", "labels.npy", "indices.npy", "embedding.npy", "scatter.png",
-             "grid.png", "map.png", "summary.json")  # fmt: skip
+MAP_FILES = (
+    "features.npy",
+    "labels.npy",
+    "indices.npy",
+    "embedding.npy",
+    "scatter.png",
+    "grid.png",
+    "map.png",
+    "summary.json",
+)
 MAP_ARRAYS = ("features", "labels", "indices", "embedding")
 LEGACY = ("summary.json", "compare.json")  # map folders written before output markers
 RUNS = Path("runs")
@@ -193,17 +201,34 @@ def stream_for(split, info: DatasetInfo, subject: Subject, batch_size: int):
     from cnnzoo.train.inference import default_device
 
     if subject.record is not None:
-        info = dataclasses.replace(info, mean=tuple(subject.record["mean"]),
-                                   std=tuple(subject.record["std"]))  # fmt: skip
+        info = dataclasses.replace(
+            info, mean=tuple(subject.record["mean"]), std=tuple(subject.record["std"])
+        )
     runtime = Runtime(DistInfo(device=default_device()))
-    return make_stream(split, info, batch_size=batch_size, train=False, seed=0, size=subject.size,
-                       runtime=runtime), info, runtime.device  # fmt: skip
+    return (
+        make_stream(
+            split,
+            info,
+            batch_size=batch_size,
+            train=False,
+            seed=0,
+            size=subject.size,
+            runtime=runtime,
+        ),
+        info,
+        runtime.device,
+    )
 
 
 def codes(
-    subject: Subject, split, info: DatasetInfo, *, layer: str | None, batch_size: int,
+    subject: Subject,
+    split,
+    info: DatasetInfo,
+    *,
+    layer: str | None,
+    batch_size: int,
     progress: Progress | None,
-) -> tuple[np.ndarray, np.ndarray, list[torch.Tensor]]:  # fmt: skip
+) -> tuple[np.ndarray, np.ndarray, list[torch.Tensor]]:
     """Features, labels (and, for folder datasets, the un-normalised inputs) of every image."""
     fn = feature_function(subject.model, layer)
     stream, fed, device = stream_for(split, info, subject, batch_size)
@@ -223,19 +248,32 @@ def save_array(path: Path, array: np.ndarray) -> Path:
 
 
 def make_map(
-    subject: Subject, split, info: DatasetInfo, indices: np.ndarray, thumbs: np.ndarray | None,
-    config: EmbedConfig, out: Path, progress: Progress | None, shown: Path,
-) -> MapResult:  # fmt: skip
+    subject: Subject,
+    split,
+    info: DatasetInfo,
+    indices: np.ndarray,
+    thumbs: np.ndarray | None,
+    config: EmbedConfig,
+    out: Path,
+    progress: Progress | None,
+    shown: Path,
+) -> MapResult:
     """Embed ``split`` with ``subject`` and write one map folder (:data:`MAP_FILES`) into the
     staged folder ``out``; ``summary.json`` names the files where they will be, under ``shown``."""
     started = time.perf_counter()
-    features, labels, kept = codes(subject, split, info, layer=config.layer,
-                                   batch_size=config.batch_size, progress=progress)  # fmt: skip
+    features, labels, kept = codes(
+        subject, split, info, layer=config.layer, batch_size=config.batch_size, progress=progress
+    )
     if thumbs is None:
         thumbs = thumbnails(torch.cat(kept))
     extracted = time.perf_counter()
-    embedding = fit_map(features, perplexity=config.perplexity, seed=config.seed,
-                        threads=torch.get_num_threads(), progress=progress)  # fmt: skip
+    embedding = fit_map(
+        features,
+        perplexity=config.perplexity,
+        seed=config.seed,
+        threads=torch.get_num_threads(),
+        progress=progress,
+    )
     mapped = time.perf_counter()
     if progress:
         progress("k-NN and trustworthiness", 0, 1)
@@ -244,16 +282,24 @@ def make_map(
     measured = time.perf_counter()
     names = list(info.class_names) or [str(i) for i in range(info.num_classes)]
     title = f"{subject.label}: {info.name} {config.split}, {len(labels):,} images"
-    for name, array in (("features", features), ("labels", labels), ("indices", indices),
-                        ("embedding", embedding)):  # fmt: skip
+    for name, array in (
+        ("features", features),
+        ("labels", labels),
+        ("indices", indices),
+        ("embedding", embedding),
+    ):
         save_array(out / f"{name}.npy", array)
     if progress:
         progress("figures", 0, 1)
     figures.save_scatter(out / "scatter.png", embedding, labels, names, title=title)
-    figures.save_grid(out / "grid.png", figures.grid_layout(embedding, figures.default_grid_cells(
-        len(embedding))), thumbs)  # fmt: skip
-    figures.save_map(out / "map.png", embedding, thumbs, labels=labels, num_classes=len(names),
-                     seed=config.seed)  # fmt: skip
+    figures.save_grid(
+        out / "grid.png",
+        figures.grid_layout(embedding, figures.default_grid_cells(len(embedding))),
+        thumbs,
+    )
+    figures.save_map(
+        out / "map.png", embedding, thumbs, labels=labels, num_classes=len(names), seed=config.seed
+    )
     finished = time.perf_counter()
     summary = {
         "source": subject.source,
@@ -296,8 +342,9 @@ def default_out(config: EmbedConfig, labels: list[str], dataset: str) -> Path:
 def load_images(config: EmbedConfig, record: dict | None):
     """The dataset and the split to embed; its default is the first checkpoint's dataset."""
     name = config.dataset or (record["name"] if record else DEFAULT_DATASET)
-    data_dir = config.data_dir or (record.get("data_dir") if record and name == record["name"]
-                                   else None)  # fmt: skip
+    data_dir = config.data_dir or (
+        record.get("data_dir") if record and name == record["name"] else None
+    )
     size = record["input_size"] if record else config.input_size
     data = load_dataset(name, data_dir=data_dir, input_size=size)
     return data.info, getattr(data, config.split)
@@ -317,8 +364,9 @@ def check_packages() -> None:
 
     for module, package in PACKAGES.items():
         if importlib.util.find_spec(module) is None:
-            raise ValueError(f"cnnzoo embed needs the {package!r} package: "
-                             "pip install 'cnnzoo[embed]'")  # fmt: skip
+            raise ValueError(
+                f"cnnzoo embed needs the {package!r} package: pip install 'cnnzoo[embed]'"
+            )
 
 
 def embed(config: EmbedConfig, progress: Progress | None = None) -> dict:
@@ -341,25 +389,37 @@ def embed(config: EmbedConfig, progress: Progress | None = None) -> dict:
     indices = sample_indices(len(split), config.n, config.seed, what)
     chosen = subset(split, indices)
     thumbs = split_thumbnails(split, indices)
-    subjects = [load_subject(s, info, seed=config.seed, input_size=config.input_size)
-                for s in sources]  # fmt: skip
-    out = Path(config.out) if config.out else default_out(config, [s.label for s in subjects],
-                                                          info.name)  # fmt: skip
+    subjects = [
+        load_subject(s, info, seed=config.seed, input_size=config.input_size) for s in sources
+    ]
+    out = (
+        Path(config.out)
+        if config.out
+        else default_out(config, [s.label for s in subjects], info.name)
+    )
     names = [""] if len(subjects) == 1 else ["a", "b"]
-    with owned(out, "embed", legacy=LEGACY, force=config.force) as folder, \
-            folder.staged() as stage:  # fmt: skip
-        results = [make_map(subject, chosen, info, indices, thumbs, config, stage / name,
-                            progress, out / name)
-                   for subject, name in zip(subjects, names, strict=True)]  # fmt: skip
+    with owned(out, "embed", legacy=LEGACY, force=config.force) as folder, folder.staged() as stage:
+        results = [
+            make_map(
+                subject, chosen, info, indices, thumbs, config, stage / name, progress, out / name
+            )
+            for subject, name in zip(subjects, names, strict=True)
+        ]
         answer = {"out": str(out), "maps": [r.summary for r in results]}
         if len(results) == 2:
-            figures.save_compare(stage / "compare.png", [
-                {"embedding": r.embedding, "labels": r.labels,
-                 "class_names": r.summary["class_names"],
-                 "title": f"{r.summary['model']}\n{K}-NN: features "
-                          f"{r.summary['knn_features']:.1%}, map {r.summary['knn_map']:.1%}"}
-                for r in results
-            ])  # fmt: skip
+            figures.save_compare(
+                stage / "compare.png",
+                [
+                    {
+                        "embedding": r.embedding,
+                        "labels": r.labels,
+                        "class_names": r.summary["class_names"],
+                        "title": f"{r.summary['model']}\n{K}-NN: features "
+                        f"{r.summary['knn_features']:.1%}, map {r.summary['knn_map']:.1%}",
+                    }
+                    for r in results
+                ],
+            )
             answer["compare_png"] = str(out / "compare.png")
             write_text_atomic(stage / "compare.json", json.dumps(answer, indent=2) + "\n")
     return answer
@@ -376,8 +436,11 @@ def load_array(path: Path, folder: Path) -> np.ndarray:
     with open(real, "rb") as f:
         try:
             version = np.lib.format.read_magic(f)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)  # fmt: skip
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
             shape, fortran, dtype = read_header(f)
         except (ValueError, EOFError, SyntaxError) as err:
             raise ValueError(f"{folder}: {path.name} is not an .npy array ({err})") from None
@@ -386,8 +449,10 @@ def load_array(path: Path, folder: Path) -> np.ndarray:
         need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         have = os.fstat(f.fileno()).st_size - f.tell()
         if need != have:
-            raise ValueError(f"{folder}: {path.name} is damaged: its header promises {need:,} "
-                             f"bytes of data, the file holds {have:,}")  # fmt: skip
+            raise ValueError(
+                f"{folder}: {path.name} is damaged: its header promises {need:,} "
+                f"bytes of data, the file holds {have:,}"
+            )
         array = np.fromfile(f, dtype=dtype, count=need // dtype.itemsize if dtype.itemsize else 0)
     return array.reshape(shape, order="F" if fortran else "C")
 
@@ -400,40 +465,58 @@ def read_map(folder: Path) -> tuple[dict, dict[str, np.ndarray]]:
     """
     if not folder.is_dir():
         raise ValueError(f"--add-to {str(folder)!r} is not a folder")
-    missing = [name for name in ("summary.json", *(f"{a}.npy" for a in MAP_ARRAYS))
-               if not os.path.lexists(folder / name)]  # fmt: skip
+    missing = [
+        name
+        for name in ("summary.json", *(f"{a}.npy" for a in MAP_ARRAYS))
+        if not os.path.lexists(folder / name)
+    ]
     if missing:
-        raise ValueError(f"{folder}: not a map folder of `cnnzoo embed` ({missing[0]} is "
-                         "missing)")  # fmt: skip
+        raise ValueError(f"{folder}: not a map folder of `cnnzoo embed` ({missing[0]} is missing)")
     try:
         text = regular_file(folder / "summary.json", within=folder, what=f"{folder}:").read_text(
-            encoding="utf-8")  # fmt: skip
+            encoding="utf-8"
+        )
         summary = json.loads(text)
         summary["perplexity"], summary["seed"], summary["source"]
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{folder}: cannot read its summary.json: {err}") from None
     arrays = {name: load_array(folder / f"{name}.npy", folder) for name in MAP_ARRAYS}
     rows = len(arrays["features"])
-    if arrays["features"].ndim != 2 or arrays["embedding"].shape != (rows, 2) or \
-            arrays["labels"].shape != (rows,) or arrays["indices"].shape != (rows,):  # fmt: skip
-        raise ValueError(f"{folder}: its arrays do not belong together (features "
-                         f"{arrays['features'].shape}, embedding {arrays['embedding'].shape}, "
-                         f"labels {arrays['labels'].shape}, indices "
-                         f"{arrays['indices'].shape})")  # fmt: skip
+    if (
+        arrays["features"].ndim != 2
+        or arrays["embedding"].shape != (rows, 2)
+        or arrays["labels"].shape != (rows,)
+        or arrays["indices"].shape != (rows,)
+    ):
+        raise ValueError(
+            f"{folder}: its arrays do not belong together (features "
+            f"{arrays['features'].shape}, embedding {arrays['embedding'].shape}, "
+            f"labels {arrays['labels'].shape}, indices "
+            f"{arrays['indices'].shape})"
+        )
     return summary, arrays
 
 
 def new_images(
-    config: EmbedConfig, summary: dict, subject: Subject, info: DatasetInfo, split,
+    config: EmbedConfig,
+    summary: dict,
+    subject: Subject,
+    info: DatasetInfo,
+    split,
     map_indices: np.ndarray,
-) -> tuple[object, np.ndarray | None, str]:  # fmt: skip
+) -> tuple[object, np.ndarray | None, str]:
     """What to place: image files (labels -1), or ``n`` images of the split that are not
     already in the map. Returns the images, their split indices (``None`` for files), a name."""
     if config.images:
         from cnnzoo.train.inference import read_image
 
-        fed = info if subject.record is None else dataclasses.replace(
-            info, mean=tuple(subject.record["mean"]), std=tuple(subject.record["std"]))  # fmt: skip
+        fed = (
+            info
+            if subject.record is None
+            else dataclasses.replace(
+                info, mean=tuple(subject.record["mean"]), std=tuple(subject.record["std"])
+            )
+        )
         transform = image_transform(fed, input_size=subject.size)
         batch = torch.stack([transform(read_image(path)) for path in config.images])
         labels = torch.full((len(batch),), -1, dtype=torch.int64)
@@ -462,51 +545,97 @@ def place_into_map(config: EmbedConfig, folder: Path, progress: Progress | None)
     """The body of :func:`add_to_map`, with the map folder held."""
     summary, arrays = read_map(folder)
     if config.source != summary["source"]:
-        raise ValueError(f"the map in {folder} was made with {summary['source']!r}; give that as "
-                         f"the source to add images to it, not {config.source!r}")  # fmt: skip
-    settings = dataclasses.replace(config, dataset=config.dataset or summary["dataset"],
-                                   layer=summary["layer"] if summary["layer"] != "pre-logits"
-                                   else None)  # fmt: skip
+        raise ValueError(
+            f"the map in {folder} was made with {summary['source']!r}; give that as "
+            f"the source to add images to it, not {config.source!r}"
+        )
+    settings = dataclasses.replace(
+        config,
+        dataset=config.dataset or summary["dataset"],
+        layer=summary["layer"] if summary["layer"] != "pre-logits" else None,
+    )
     info, split = load_images(settings, checkpoint_record(config.source))
-    subject = load_subject(config.source, info, seed=summary["seed"],
-                           input_size=summary["input_size"])  # fmt: skip
+    subject = load_subject(
+        config.source, info, seed=summary["seed"], input_size=summary["input_size"]
+    )
     images, picked, name = new_images(settings, summary, subject, info, split, arrays["indices"])
     started = time.perf_counter()
     if picked is None:
         batches = torch.utils.data.DataLoader(images, batch_size=config.batch_size)
-        features, labels, _ = extract(feature_function(subject.model, settings.layer), batches,
-                                      total=len(images), progress=progress)  # fmt: skip
+        features, labels, _ = extract(
+            feature_function(subject.model, settings.layer),
+            batches,
+            total=len(images),
+            progress=progress,
+        )
     else:
-        features, labels, _ = codes(subject, images, info, layer=settings.layer,
-                                    batch_size=config.batch_size, progress=progress)  # fmt: skip
+        features, labels, _ = codes(
+            subject,
+            images,
+            info,
+            layer=settings.layer,
+            batch_size=config.batch_size,
+            progress=progress,
+        )
     if features.shape[1] != arrays["features"].shape[1]:
-        raise ValueError(f"the new codes have {features.shape[1]} dimensions, the map's "
-                         f"{arrays['features'].shape[1]}")  # fmt: skip
-    tsne_map = rebuild_map(arrays["features"], arrays["embedding"],
-                           perplexity=summary["perplexity"], seed=summary["seed"],
-                           threads=torch.get_num_threads())  # fmt: skip
+        raise ValueError(
+            f"the new codes have {features.shape[1]} dimensions, the map's "
+            f"{arrays['features'].shape[1]}"
+        )
+    tsne_map = rebuild_map(
+        arrays["features"],
+        arrays["embedding"],
+        perplexity=summary["perplexity"],
+        seed=summary["seed"],
+        threads=torch.get_num_threads(),
+    )
     placed = place(tsne_map, features, progress=progress)
     seconds = time.perf_counter() - started
     out = Path(config.out) if config.out else folder / f"added-{name}"
     labelled = labels >= 0
-    accuracy = (knn_placed_accuracy(arrays["embedding"], arrays["labels"], placed[labelled],
-                                    labels[labelled]) if labelled.any() else None)  # fmt: skip
-    title = (f"{len(placed):,} {name} images placed into {summary['model']}'s map"
-             + (f": {K}-NN accuracy {accuracy:.1%}" if accuracy is not None else ""))
+    accuracy = (
+        knn_placed_accuracy(
+            arrays["embedding"], arrays["labels"], placed[labelled], labels[labelled]
+        )
+        if labelled.any()
+        else None
+    )
+    title = f"{len(placed):,} {name} images placed into {summary['model']}'s map" + (
+        f": {K}-NN accuracy {accuracy:.1%}" if accuracy is not None else ""
+    )
     result = {
-        "map": str(folder), "out": str(out), "source": config.source, "what": name,
-        "n": len(placed), "files": list(config.images), "knn_placed": accuracy, "k": K,
-        "seconds": seconds, "added_png": str(out / "added.png"),
-    }  # fmt: skip
-    with owned(out, "embed", legacy=("added.json",), force=config.force) as target, \
-            target.staged() as stage:  # fmt: skip
-        for stem, array in (("added_features", features), ("added_labels", labels),
-                            ("added_embedding", placed)):  # fmt: skip
+        "map": str(folder),
+        "out": str(out),
+        "source": config.source,
+        "what": name,
+        "n": len(placed),
+        "files": list(config.images),
+        "knn_placed": accuracy,
+        "k": K,
+        "seconds": seconds,
+        "added_png": str(out / "added.png"),
+    }
+    with (
+        owned(out, "embed", legacy=("added.json",), force=config.force) as target,
+        target.staged() as stage,
+    ):
+        for stem, array in (
+            ("added_features", features),
+            ("added_labels", labels),
+            ("added_embedding", placed),
+        ):
             save_array(stage / f"{stem}.npy", array)
         if picked is not None:
             save_array(stage / "added_indices.npy", picked)
-        figures.save_added(stage / "added.png", arrays["embedding"], arrays["labels"], placed,
-                           labels, summary["class_names"], title=title)  # fmt: skip
+        figures.save_added(
+            stage / "added.png",
+            arrays["embedding"],
+            arrays["labels"],
+            placed,
+            labels,
+            summary["class_names"],
+            title=title,
+        )
         write_text_atomic(stage / "added.json", json.dumps(result, indent=2) + "\n")
     return result
 
@@ -515,10 +644,14 @@ def summary_lines(answer: dict) -> list[str]:
     """What ``cnnzoo embed`` prints."""
     if "map" in answer:
         accuracy = answer["knn_placed"]
-        score = f"; {answer['k']}-NN accuracy in the map {accuracy:.2%}" if accuracy is not None \
-            else ""  # fmt: skip
-        return [f"placed {answer['n']:,} {answer['what']} images into {answer['map']}{score} "
-                f"({answer['seconds']:.1f} s)", f"wrote {answer['added_png']}"]  # fmt: skip
+        score = (
+            f"; {answer['k']}-NN accuracy in the map {accuracy:.2%}" if accuracy is not None else ""
+        )
+        return [
+            f"placed {answer['n']:,} {answer['what']} images into {answer['map']}{score} "
+            f"({answer['seconds']:.1f} s)",
+            f"wrote {answer['added_png']}",
+        ]
     lines = []
     for summary in answer["maps"]:
         sec = summary["seconds"]

@@ -81,9 +81,14 @@ def thumbnails(images: torch.Tensor, side: int = THUMB_SIDE) -> np.ndarray:
     """``uint8 (N, C, H, W)`` -> ``uint8 (N, h, w, C)``, shrunk (antialiased) to ``side`` when
     larger."""
     if max(images.shape[-2:]) > side:
-        images = torch.nn.functional.interpolate(
-            images.float(), size=(side, side), mode="bilinear", antialias=True
-        ).round().clamp(0, 255).to(torch.uint8)  # fmt: skip
+        images = (
+            torch.nn.functional.interpolate(
+                images.float(), size=(side, side), mode="bilinear", antialias=True
+            )
+            .round()
+            .clamp(0, 255)
+            .to(torch.uint8)
+        )
     return images.permute(0, 2, 3, 1).contiguous().numpy()
 
 

@@ -49,9 +49,12 @@ def drop_self(neighbours: np.ndarray) -> np.ndarray:
 
 
 def knn_placed_accuracy(
-    map_points: np.ndarray, map_labels: np.ndarray, new_points: np.ndarray,
-    new_labels: np.ndarray, k: int = K,
-) -> float:  # fmt: skip
+    map_points: np.ndarray,
+    map_labels: np.ndarray,
+    new_points: np.ndarray,
+    new_labels: np.ndarray,
+    k: int = K,
+) -> float:
     """``k``-NN accuracy of new points classified by the map's points around them."""
     from sklearn.neighbors import NearestNeighbors
 
@@ -62,9 +65,13 @@ def knn_placed_accuracy(
 
 
 def trustworthiness(
-    features: np.ndarray, embedding: np.ndarray, *, k: int = K, max_points: int = TRUST_POINTS,
+    features: np.ndarray,
+    embedding: np.ndarray,
+    *,
+    k: int = K,
+    max_points: int = TRUST_POINTS,
     seed: int = 0,
-) -> tuple[float, int]:  # fmt: skip
+) -> tuple[float, int]:
     """scikit-learn's trustworthiness of the map (1 = every map neighbour is a feature neighbour).
 
     Returns:

@@ -20,8 +20,13 @@ ITERATIONS = 500  # and its main phase
 PROGRESS_EVERY = 10  # iterations between progress updates
 # New points (openTSNE's defaults for ``transform``): one phase, no early exaggeration, small steps
 # so that a point cannot shoot off the map.
-PLACE = {"n_iter": 250, "learning_rate": 0.1, "exaggeration": 1.5, "momentum": 0.8,
-         "max_grad_norm": 0.25}  # fmt: skip
+PLACE = {
+    "n_iter": 250,
+    "learning_rate": 0.1,
+    "exaggeration": 1.5,
+    "momentum": 0.8,
+    "max_grad_norm": 0.25,
+}
 PLACE_PERPLEXITY = 5  # a new point's affinities to the map's points
 PLACE_NEIGHBOURS = 25
 
@@ -58,20 +63,29 @@ def centred(embedding: np.ndarray) -> np.ndarray:
 
 
 def fit_map(
-    features: np.ndarray, *, perplexity: float, seed: int, threads: int,
+    features: np.ndarray,
+    *,
+    perplexity: float,
+    seed: int,
+    threads: int,
     progress: Progress | None = None,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """The 2-D t-SNE map of ``features`` (PCA initialisation), as float32 ``(N, 2)``, centred."""
     from openTSNE import TSNE
 
     check_perplexity(perplexity, len(features))
     total = EARLY_ITERATIONS + ITERATIONS
     tsne = TSNE(
-        perplexity=perplexity, initialization="pca", early_exaggeration_iter=EARLY_ITERATIONS,
-        n_iter=ITERATIONS, n_jobs=threads, random_state=seed,
+        perplexity=perplexity,
+        initialization="pca",
+        early_exaggeration_iter=EARLY_ITERATIONS,
+        n_iter=ITERATIONS,
+        n_jobs=threads,
+        random_state=seed,
         callbacks=counting_callback(progress, "t-SNE", total),
-        callbacks_every_iters=PROGRESS_EVERY, verbose=False,
-    )  # fmt: skip
+        callbacks_every_iters=PROGRESS_EVERY,
+        verbose=False,
+    )
     embedding = np.asarray(tsne.fit(np.ascontiguousarray(features, dtype=np.float64)))
     if progress:
         progress("t-SNE", total, total)
@@ -80,35 +94,40 @@ def fit_map(
 
 def rebuild_map(
     features: np.ndarray, embedding: np.ndarray, *, perplexity: float, seed: int, threads: int
-):  # fmt: skip
+):
     """An openTSNE ``TSNEEmbedding`` of a saved map, ready to take new points."""
     from openTSNE import TSNEEmbedding
     from openTSNE.affinity import PerplexityBasedNN
 
     affinities = PerplexityBasedNN(
-        np.ascontiguousarray(features, dtype=np.float64), perplexity=perplexity, n_jobs=threads,
-        random_state=seed,
-    )  # fmt: skip
-    return TSNEEmbedding(
-        np.ascontiguousarray(embedding, dtype=np.float64), affinities, random_state=seed,
+        np.ascontiguousarray(features, dtype=np.float64),
+        perplexity=perplexity,
         n_jobs=threads,
-    )  # fmt: skip
+        random_state=seed,
+    )
+    return TSNEEmbedding(
+        np.ascontiguousarray(embedding, dtype=np.float64),
+        affinities,
+        random_state=seed,
+        n_jobs=threads,
+    )
 
 
-def place(
-    tsne_map, features: np.ndarray, *, progress: Progress | None = None
-) -> np.ndarray:  # fmt: skip
+def place(tsne_map, features: np.ndarray, *, progress: Progress | None = None) -> np.ndarray:
     """Positions of new points in ``tsne_map`` (from :func:`rebuild_map`); the map is unchanged."""
     total = PLACE["n_iter"]
     partial = tsne_map.prepare_partial(
-        np.ascontiguousarray(features, dtype=np.float64), perplexity=PLACE_PERPLEXITY,
+        np.ascontiguousarray(features, dtype=np.float64),
+        perplexity=PLACE_PERPLEXITY,
         k=min(PLACE_NEIGHBOURS, len(tsne_map) - 1),
-    )  # fmt: skip
+    )
     partial.optimize(
-        **PLACE, inplace=True, propagate_exception=True,
+        **PLACE,
+        inplace=True,
+        propagate_exception=True,
         callbacks=counting_callback(progress, "placing", total),
         callbacks_every_iters=PROGRESS_EVERY,
-    )  # fmt: skip
+    )
     if progress:
         progress("placing", total, total)
     return np.asarray(partial, dtype=np.float32)

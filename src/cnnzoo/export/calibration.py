@@ -55,8 +55,10 @@ def calibration_batches(
         raise ValueError(f"num_images and batch_size must be >= 1, got {num_images}, {batch_size}")
     data = load_dataset(dataset, data_dir=data_dir, input_size=input_size)
     info = data.info
-    for what, want, have in (("channels", in_chans, info.in_chans),
-                             ("classes", num_classes, info.num_classes)):  # fmt: skip
+    for what, want, have in (
+        ("channels", in_chans, info.in_chans),
+        ("classes", num_classes, info.num_classes),
+    ):
         if want is not None and want != have:
             raise ValueError(
                 f"calibration dataset {dataset} has {have} {what}; the model has {want}"
@@ -69,8 +71,15 @@ def calibration_batches(
     index = sample_indices(len(train), num_images, seed)
     if isinstance(train, Split):
         split = Split(train.images[index], train.labels[index])
-        stream = BatchStream(split, info, batch_size=batch_size, train=False, seed=0,
-                             device="cpu", input_size=input_size)  # fmt: skip
+        stream = BatchStream(
+            split,
+            info,
+            batch_size=batch_size,
+            train=False,
+            seed=0,
+            device="cpu",
+            input_size=input_size,
+        )
         return [images.contiguous() for images, _ in stream.epoch(0)]
     images = torch.stack([train[int(i)][0] for i in index]).float()  # an image folder's transform
     return list(images.split(batch_size))

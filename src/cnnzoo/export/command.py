@@ -112,8 +112,13 @@ def load_subject(config: ExportConfig) -> Subject:
         model, record = load_model(config.model)
         side = record["input_size"]
         own = (record["in_chans"], side, side)
-        subject = Subject(model_name_of(model, config.model), model, config.input or own, record,
-                          Path(config.model))  # fmt: skip
+        subject = Subject(
+            model_name_of(model, config.model),
+            model,
+            config.input or own,
+            record,
+            Path(config.model),
+        )
     else:
         spec = get_model_spec(config.model)
         model = create_model(config.model, weights=config.weights)
@@ -151,12 +156,16 @@ def calibration_for(config: ExportConfig, subject: Subject) -> list[torch.Tensor
     if own and data_dir is None:
         data_dir = record.get("data_dir")
     return calibration_batches(
-        dataset, data_dir=data_dir, input_size=subject.input[-1],
-        num_images=CALIBRATION_IMAGES, batch_size=CALIBRATION_BATCH,
+        dataset,
+        data_dir=data_dir,
+        input_size=subject.input[-1],
+        num_images=CALIBRATION_IMAGES,
+        batch_size=CALIBRATION_BATCH,
         in_chans=subject.input[0],
         num_classes=record["num_classes"] if record else None,
-        mean=tuple(record["mean"]) if own else None, std=tuple(record["std"]) if own else None,
-    )  # fmt: skip
+        mean=tuple(record["mean"]) if own else None,
+        std=tuple(record["std"]) if own else None,
+    )
 
 
 def write_onnx(model, example, path, *, dynamic_batch, calibration) -> Path:
@@ -189,8 +198,9 @@ def executorch_file_runner(path: Path) -> tuple[Callable[[torch.Tensor], torch.T
 
 WRITERS: dict[str, Callable[..., Path]] = {"onnx": write_onnx, "executorch": write_executorch}
 RUNNERS: dict[str, Callable[[Path], tuple]] = {
-    "onnx": onnx_file_runner, "executorch": executorch_file_runner,
-}  # fmt: skip
+    "onnx": onnx_file_runner,
+    "executorch": executorch_file_runner,
+}
 RUNTIME_NAMES = {"onnx": "ONNX Runtime", "executorch": "ExecuTorch"}
 
 
@@ -214,8 +224,12 @@ def differences(out: torch.Tensor, ref: torch.Tensor) -> dict:
     largest ``|ref|`` and the share of rows whose argmax agrees."""
     diff, rel = output_difference(out, ref)
     agree = float((out.argmax(1) == ref.argmax(1)).float().mean())
-    return {"max_abs_diff": diff, "max_logit": float(ref.abs().max()), "max_rel_diff": rel,
-            "argmax_agree": agree}  # fmt: skip
+    return {
+        "max_abs_diff": diff,
+        "max_logit": float(ref.abs().max()),
+        "max_rel_diff": rel,
+        "argmax_agree": agree,
+    }
 
 
 def verify_examples(
@@ -253,15 +267,24 @@ def test_top1(
         ``{"dataset", "count", "top1_file", "top1_fp32", "agree", "agrees"}``: ``agrees`` is the
         judgement of :func:`cnnzoo.export.judge.agreement` (``agree >= MIN_AGREEMENT``).
     """
-    total, batches = eval_batches(subject.record, data_dir=config.data_dir,
-                                  input_size=subject.input[-1], batch_size=EVAL_BATCH)  # fmt: skip
+    total, batches = eval_batches(
+        subject.record,
+        data_dir=config.data_dir,
+        input_size=subject.input[-1],
+        batch_size=EVAL_BATCH,
+    )
     (ours, ref), labels = top1(
         [run, model], batches, progress=progress and (lambda done: progress(done, total))
     )
     judged = agreement(ours, ref, labels)
-    return {"dataset": subject.record["name"], "count": judged["images"],
-            "top1_file": judged["top1"], "top1_fp32": judged["top1_fp32"],
-            "agree": judged["agreement"], "agrees": judged["agrees"]}  # fmt: skip
+    return {
+        "dataset": subject.record["name"],
+        "count": judged["images"],
+        "top1_file": judged["top1"],
+        "top1_fp32": judged["top1_fp32"],
+        "agree": judged["agreement"],
+        "agrees": judged["agrees"],
+    }
 
 
 def export_model(config: ExportConfig, progress: Callable[[int, int], None] | None = None) -> dict:
@@ -292,11 +315,15 @@ def export_model(config: ExportConfig, progress: Callable[[int, int], None] | No
         subject.model, example, path, dynamic_batch=config.dynamic_batch, calibration=calibration
     )
     result = {
-        "file": str(written), "bytes": written.stat().st_size, "format": config.format,
-        "precision": config.quantize or "fp32", "model": subject.name,
-        "input": list(subject.input), "dynamic_batch": config.dynamic_batch,
+        "file": str(written),
+        "bytes": written.stat().st_size,
+        "format": config.format,
+        "precision": config.quantize or "fp32",
+        "model": subject.name,
+        "input": list(subject.input),
+        "dynamic_batch": config.dynamic_batch,
         "export_s": time.perf_counter() - start,
-    }  # fmt: skip
+    }
     if not config.verify:
         return result
     run = file_runner(written, config.format, example.shape[0])
@@ -311,9 +338,11 @@ def export_model(config: ExportConfig, progress: Callable[[int, int], None] | No
         if not accuracy["agrees"]:
             written.unlink()
             judged = {"agreement": accuracy["agree"], "images": accuracy["count"]}
-            raise Disagrees(f"{written.name} ({config.quantize} {config.format}) disagrees "
-                            f"with fp32 PyTorch: {disagreement_reason(judged)}; the file was "
-                            "removed")  # fmt: skip
+            raise Disagrees(
+                f"{written.name} ({config.quantize} {config.format}) disagrees "
+                f"with fp32 PyTorch: {disagreement_reason(judged)}; the file was "
+                "removed"
+            )
     return result
 
 
@@ -343,6 +372,8 @@ def summary_lines(result: dict) -> list[str]:
             f"{acc['agree']:.2%} (needs >= {MIN_AGREEMENT:.0%}: agrees)"
         )
     elif result["precision"] != "fp32" and "verify" in result:
-        lines.append(f"{result['precision']} not judged: agreement with fp32 is judged on the "
-                     "test images of a trained checkpoint (export a checkpoint)")  # fmt: skip
+        lines.append(
+            f"{result['precision']} not judged: agreement with fp32 is judged on the "
+            "test images of a trained checkpoint (export a checkpoint)"
+        )
     return lines

@@ -47,8 +47,9 @@ def rebatch(batches: Iterable[torch.Tensor], batch: int | None) -> Iterator[torc
                 yield piece.contiguous()
 
 
-def run_batched(run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-                batch: int | None) -> torch.Tensor:  # fmt: skip
+def run_batched(
+    run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch: int | None
+) -> torch.Tensor:
     """``run`` over ``x`` in pieces of the file's static ``batch`` (all at once if dynamic)."""
     if batch is None or x.shape[0] == batch:
         return run(x)

@@ -47,9 +47,13 @@ def output_difference(output: torch.Tensor, reference: torch.Tensor) -> tuple[fl
 
 
 def eval_batches(
-    record: dict, *, data_dir: str | None, input_size: int, batch_size: int,
+    record: dict,
+    *,
+    data_dir: str | None,
+    input_size: int,
+    batch_size: int,
     limit: int | None = None,
-) -> tuple[int, Iterator[tuple[torch.Tensor, torch.Tensor]]]:  # fmt: skip
+) -> tuple[int, Iterator[tuple[torch.Tensor, torch.Tensor]]]:
     """The test split of a checkpoint's dataset, normalised as in training, in file order.
 
     Args:
@@ -70,13 +74,21 @@ def eval_batches(
     from cnnzoo.train.distributed import DistInfo
     from cnnzoo.train.inference import check_fits
 
-    data = load_dataset(record["name"], data_dir=data_dir or record.get("data_dir"),
-                        input_size=input_size)  # fmt: skip
+    data = load_dataset(
+        record["name"], data_dir=data_dir or record.get("data_dir"), input_size=input_size
+    )
     check_fits(record, data.info)
     info = dataclasses.replace(data.info, mean=tuple(record["mean"]), std=tuple(record["std"]))
     runtime = Runtime(DistInfo(device=torch.device("cpu")))
-    stream = make_stream(data.test, info, batch_size=batch_size, train=False, seed=0,
-                         size=input_size, runtime=runtime)  # fmt: skip
+    stream = make_stream(
+        data.test,
+        info,
+        batch_size=batch_size,
+        train=False,
+        seed=0,
+        size=input_size,
+        runtime=runtime,
+    )
     total = len(data.test) if limit is None else min(limit, len(data.test))
 
     def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -122,8 +134,7 @@ def top1(
             if progress:
                 progress(done)
     empty = torch.zeros(0, dtype=torch.long)
-    return ([torch.cat(p) if p else empty for p in predictions],
-            torch.cat(kept) if kept else empty)  # fmt: skip
+    return ([torch.cat(p) if p else empty for p in predictions], torch.cat(kept) if kept else empty)
 
 
 def agreement(predictions: torch.Tensor, reference: torch.Tensor, labels: torch.Tensor) -> dict:
@@ -143,8 +154,10 @@ def agreement(predictions: torch.Tensor, reference: torch.Tensor, labels: torch.
     """
     n = len(labels)
     if n == 0 or len(predictions) != n or len(reference) != n:
-        raise ValueError(f"agreement needs equal, non-empty predictions; got "
-                         f"{len(predictions)}, {len(reference)} and {n} labels")  # fmt: skip
+        raise ValueError(
+            f"agreement needs equal, non-empty predictions; got "
+            f"{len(predictions)}, {len(reference)} and {n} labels"
+        )
     share = int((predictions == reference).sum()) / n  # counts, so 99 of 100 is exactly 0.99
     return {
         "images": n,
@@ -157,5 +170,7 @@ def agreement(predictions: torch.Tensor, reference: torch.Tensor, labels: torch.
 
 def disagreement_reason(judged: dict) -> str:
     """``"top-1 is fp32's on 97.10% of 10,000 test images (needs >= 99%)"``."""
-    return (f"top-1 is fp32's on {judged['agreement']:.2%} of {judged['images']:,} test images "
-            f"(needs >= {MIN_AGREEMENT:.0%})")  # fmt: skip
+    return (
+        f"top-1 is fp32's on {judged['agreement']:.2%} of {judged['images']:,} test images "
+        f"(needs >= {MIN_AGREEMENT:.0%})"
+    )

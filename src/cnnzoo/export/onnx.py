@@ -64,10 +64,16 @@ def export_onnx(
     try:
         with torch.no_grad():
             program = torch.onnx.export(
-                net, (example,), dynamo=True, opset_version=OPSET, dynamic_shapes=shapes,
-                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], verbose=False,
+                net,
+                (example,),
+                dynamo=True,
+                opset_version=OPSET,
+                dynamic_shapes=shapes,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                verbose=False,
                 report=False,
-            )  # fmt: skip
+            )
     except Exception as err:  # torch.onnx wraps every failure; name the op it gives
         raise unsupported(model_name(model), "torch.onnx (dynamo)", err) from None
 
@@ -131,14 +137,17 @@ def quantize_onnx_int8(
             quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
             graph = onnx.load(str(prepared), load_external_data=False).graph
             quantization.quantize_static(
-                str(prepared), str(tmp), Reader(),
-                quant_format=quantization.QuantFormat.QDQ, per_channel=True,
+                str(prepared),
+                str(tmp),
+                Reader(),
+                quant_format=quantization.QuantFormat.QDQ,
+                per_channel=True,
                 activation_type=quantization.QuantType.QInt8,
                 weight_type=quantization.QuantType.QInt8,
                 calibrate_method=quantization.CalibrationMethod.MinMax,
                 nodes_to_exclude=[n.name for n in graph.node if n.op_type in FLOAT_OPS],
                 extra_options={"QDQKeepRemovableActivations": True},
-            )  # fmt: skip
+            )
         finally:
             prepared.unlink(missing_ok=True)
 

@@ -300,10 +300,23 @@ def zfnet(*, wide: bool = False, **kwargs) -> AlexNet:
 
 
 MODELS = (
-    ModelSpec("alexnet", alexnet, family="alexnet", paper=PAPER_TRICK, year=2012,
-              torchvision_name="alexnet"),
-    ModelSpec("alexnet_original", alexnet_original, family="alexnet", paper=PAPER, year=2012,
-              input_size=(3, 227, 227)),
-    ModelSpec("zfnet", zfnet, family="alexnet", paper=PAPER_ZF, year=2013,
-              defaults={"wide": False}),
-)  # fmt: skip
+    ModelSpec(
+        "alexnet",
+        alexnet,
+        family="alexnet",
+        paper=PAPER_TRICK,
+        year=2012,
+        torchvision_name="alexnet",
+    ),
+    ModelSpec(
+        "alexnet_original",
+        alexnet_original,
+        family="alexnet",
+        paper=PAPER,
+        year=2012,
+        input_size=(3, 227, 227),
+    ),
+    ModelSpec(
+        "zfnet", zfnet, family="alexnet", paper=PAPER_ZF, year=2013, defaults={"wide": False}
+    ),
+)

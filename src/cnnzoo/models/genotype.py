@@ -198,8 +198,10 @@ def read_genotype_file(path: str | Path) -> str:
     except OSError as err:
         raise ValueError(f"genotype file {str(path)!r}: {err.strerror or err}") from None
     if len(data) > MAX_FILE_BYTES:
-        raise ValueError(f"genotype file {str(path)!r}: larger than {MAX_FILE_BYTES:,} bytes, "
-                         "too large for a genotype or a pareto.json")  # fmt: skip
+        raise ValueError(
+            f"genotype file {str(path)!r}: larger than {MAX_FILE_BYTES:,} bytes, "
+            "too large for a genotype or a pareto.json"
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -257,8 +259,10 @@ def check_genotype(genotype: Genotype) -> None:
     if not _is_index(num_blocks):
         raise ValueError(f"genotype: num_blocks must be an integer, got {num_blocks!r}")
     if not 1 <= num_blocks <= MAX_BLOCKS:
-        raise ValueError(f"genotype: num_blocks must be 1 .. {MAX_BLOCKS}, got {num_blocks} "
-                         f"(Sec. 3: B = {NUM_BLOCKS} blocks per cell)")  # fmt: skip
+        raise ValueError(
+            f"genotype: num_blocks must be 1 .. {MAX_BLOCKS}, got {num_blocks} "
+            f"(Sec. 3: B = {NUM_BLOCKS} blocks per cell)"
+        )
     for name in ("normal", "reduction"):
         _check_cell(getattr(genotype, name), name, num_blocks)
 
@@ -285,8 +289,9 @@ def _check_block(block: Any, at: str, j: int) -> None:
         raise ValueError(f"{at}: expected a Block, got {type(block).__name__}")
     pairs = (block.inputs, block.ops)
     if not all(isinstance(p, tuple) for p in pairs) or [len(p) for p in pairs] != [2, 2]:
-        raise ValueError(f"{at}: needs exactly 2 inputs and 2 ops, got {block.inputs!r} and "
-                         f"{block.ops!r}")  # fmt: skip
+        raise ValueError(
+            f"{at}: needs exactly 2 inputs and 2 ops, got {block.inputs!r} and {block.ops!r}"
+        )
     for op in block.ops:
         if op not in OPERATION_NAMES:
             raise ValueError(f"{at}: unknown operation {op!r}; known: {', '.join(OPERATION_NAMES)}")

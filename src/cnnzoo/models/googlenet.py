@@ -342,8 +342,21 @@ def googlenet_original(**kwargs) -> GoogLeNet:
 
 
 MODELS = (
-    ModelSpec("googlenet", googlenet, family="googlenet", paper=PAPER, year=2014,
-              torchvision_name="googlenet", defaults={"aux_logits": True}),
-    ModelSpec("googlenet_original", googlenet_original, family="googlenet", paper=PAPER,
-              year=2014, defaults={"aux_logits": True}),
-)  # fmt: skip
+    ModelSpec(
+        "googlenet",
+        googlenet,
+        family="googlenet",
+        paper=PAPER,
+        year=2014,
+        torchvision_name="googlenet",
+        defaults={"aux_logits": True},
+    ),
+    ModelSpec(
+        "googlenet_original",
+        googlenet_original,
+        family="googlenet",
+        paper=PAPER,
+        year=2014,
+        defaults={"aux_logits": True},
+    ),
+)

@@ -166,9 +166,13 @@ class ReductionA(NamedTuple):
 
     def block(self) -> Mixed:
         """Fig. 7: 3x3/2 n V | 1x1 k -> 3x3 l -> 3x3/2 m V | 3x3/2 max-pool V."""
-        return Mixed(((Conv(self.n, 3, 2, valid=True),),
-                      (Conv(self.k, 1), Conv(self.l, 3), Conv(self.m, 3, 2, valid=True)),
-                      (MAX_POOL,)))  # fmt: skip
+        return Mixed(
+            (
+                (Conv(self.n, 3, 2, valid=True),),
+                (Conv(self.k, 1), Conv(self.l, 3), Conv(self.m, 3, 2, valid=True)),
+                (MAX_POOL,),
+            )
+        )
 
 
 TABLE1 = {
@@ -185,39 +189,57 @@ STEM_V4: tuple[tuple[str, Layer], ...] = (
     ("conv2a", Conv(32, 3, valid=True)),  # 32 x 147 x 147
     ("conv2b", Conv(64, 3)),  # 64 x 147 x 147
     ("mixed3a", Mixed(((MAX_POOL,), (Conv(96, 3, 2, valid=True),)))),  # 160 x 73 x 73
-    ("mixed4a", Mixed(((Conv(64, 1), Conv(96, 3, valid=True)),
-                       (Conv(64, 1), Conv(64, (1, 7)), Conv(64, (7, 1)),
-                        Conv(96, 3, valid=True))))),  # 192 x 71 x 71
+    (
+        "mixed4a",
+        Mixed(
+            (
+                (Conv(64, 1), Conv(96, 3, valid=True)),
+                (Conv(64, 1), Conv(64, (1, 7)), Conv(64, (7, 1)), Conv(96, 3, valid=True)),
+            )
+        ),
+    ),  # 192 x 71 x 71
     ("mixed5a", Mixed(((Conv(192, 3, 2, valid=True),), (MAX_POOL,)))),  # 384 x 35 x 35
-)  # fmt: skip
+)
 
-INCEPTION_A = Mixed((
-    (Conv(96, 1),),
-    (Conv(64, 1), Conv(96, 3)),
-    (Conv(64, 1), Conv(96, 3), Conv(96, 3)),
-    (AVG_POOL, Conv(96, 1)),
-))  # Fig. 4: 384 -> 96 + 96 + 96 + 96 = 384  # fmt: skip
+INCEPTION_A = Mixed(
+    (
+        (Conv(96, 1),),
+        (Conv(64, 1), Conv(96, 3)),
+        (Conv(64, 1), Conv(96, 3), Conv(96, 3)),
+        (AVG_POOL, Conv(96, 1)),
+    )
+)  # Fig. 4: 384 -> 96 + 96 + 96 + 96 = 384
 
-INCEPTION_B = Mixed((
-    (Conv(384, 1),),
-    (Conv(192, 1), Conv(224, (1, 7)), Conv(256, (7, 1))),
-    (Conv(192, 1), Conv(192, (7, 1)), Conv(224, (1, 7)), Conv(224, (7, 1)), Conv(256, (1, 7))),
-    (AVG_POOL, Conv(128, 1)),
-))  # Fig. 5: 1024 -> 384 + 256 + 256 + 128 = 1024  # fmt: skip
+INCEPTION_B = Mixed(
+    (
+        (Conv(384, 1),),
+        (Conv(192, 1), Conv(224, (1, 7)), Conv(256, (7, 1))),
+        (Conv(192, 1), Conv(192, (7, 1)), Conv(224, (1, 7)), Conv(224, (7, 1)), Conv(256, (1, 7))),
+        (AVG_POOL, Conv(128, 1)),
+    )
+)  # Fig. 5: 1024 -> 384 + 256 + 256 + 128 = 1024
 
-REDUCTION_B_V4 = Mixed((
-    (Conv(192, 1), Conv(192, 3, 2, valid=True)),
-    (Conv(256, 1), Conv(256, (1, 7)), Conv(320, (7, 1)), Conv(320, 3, 2, valid=True)),
-    (MAX_POOL,),
-))  # Fig. 8: 1024 -> 192 + 320 + 1024 = 1536, 17 -> 8  # fmt: skip
+REDUCTION_B_V4 = Mixed(
+    (
+        (Conv(192, 1), Conv(192, 3, 2, valid=True)),
+        (Conv(256, 1), Conv(256, (1, 7)), Conv(320, (7, 1)), Conv(320, 3, 2, valid=True)),
+        (MAX_POOL,),
+    )
+)  # Fig. 8: 1024 -> 192 + 320 + 1024 = 1536, 17 -> 8
 
-INCEPTION_C = Mixed((
-    (Conv(256, 1),),
-    (Conv(384, 1), fork(Conv(256, (1, 3)), Conv(256, (3, 1)))),
-    (Conv(384, 1), Conv(448, (3, 1)), Conv(512, (1, 3)),
-     fork(Conv(256, (1, 3)), Conv(256, (3, 1)))),
-    (AVG_POOL, Conv(256, 1)),
-))  # Fig. 6: 1536 -> 256 + 512 + 512 + 256 = 1536  # fmt: skip
+INCEPTION_C = Mixed(
+    (
+        (Conv(256, 1),),
+        (Conv(384, 1), fork(Conv(256, (1, 3)), Conv(256, (3, 1)))),
+        (
+            Conv(384, 1),
+            Conv(448, (3, 1)),
+            Conv(512, (1, 3)),
+            fork(Conv(256, (1, 3)), Conv(256, (3, 1))),
+        ),
+        (AVG_POOL, Conv(256, 1)),
+    )
+)  # Fig. 6: 1536 -> 256 + 512 + 512 + 256 = 1536
 
 # Inception-ResNet-v1 -----------------------------------------------------------------------------
 
@@ -232,28 +254,36 @@ STEM_RESNET_V1: tuple[tuple[str, Layer], ...] = (
     ("conv4b", Conv(256, 3, 2, valid=True)),  # 256 x 35 x 35
 )
 
-RESNET_A_V1 = Mixed((
-    (Conv(32, 1),),
-    (Conv(32, 1), Conv(32, 3)),
-    (Conv(32, 1), Conv(32, 3), Conv(32, 3)),
-))  # Fig. 10: 96 channels, then "1x1 Conv (256 Linear)"  # fmt: skip
+RESNET_A_V1 = Mixed(
+    (
+        (Conv(32, 1),),
+        (Conv(32, 1), Conv(32, 3)),
+        (Conv(32, 1), Conv(32, 3), Conv(32, 3)),
+    )
+)  # Fig. 10: 96 channels, then "1x1 Conv (256 Linear)"
 
-RESNET_B_V1 = Mixed((
-    (Conv(128, 1),),
-    (Conv(128, 1), Conv(128, (1, 7)), Conv(128, (7, 1))),
-))  # Fig. 11: 256 channels, then "1x1 Conv (896 Linear)"  # fmt: skip
+RESNET_B_V1 = Mixed(
+    (
+        (Conv(128, 1),),
+        (Conv(128, 1), Conv(128, (1, 7)), Conv(128, (7, 1))),
+    )
+)  # Fig. 11: 256 channels, then "1x1 Conv (896 Linear)"
 
-REDUCTION_B_RESNET_V1 = Mixed((
-    (Conv(256, 1), Conv(384, 3, 2, valid=True)),
-    (Conv(256, 1), Conv(256, 3, 2, valid=True)),
-    (Conv(256, 1), Conv(256, 3), Conv(256, 3, 2, valid=True)),
-    (MAX_POOL,),
-))  # Fig. 12: 896 -> 384 + 256 + 256 + 896 = 1792, 17 -> 8  # fmt: skip
+REDUCTION_B_RESNET_V1 = Mixed(
+    (
+        (Conv(256, 1), Conv(384, 3, 2, valid=True)),
+        (Conv(256, 1), Conv(256, 3, 2, valid=True)),
+        (Conv(256, 1), Conv(256, 3), Conv(256, 3, 2, valid=True)),
+        (MAX_POOL,),
+    )
+)  # Fig. 12: 896 -> 384 + 256 + 256 + 896 = 1792, 17 -> 8
 
-RESNET_C_V1 = Mixed((
-    (Conv(192, 1),),
-    (Conv(192, 1), Conv(192, (1, 3)), Conv(192, (3, 1))),
-))  # Fig. 13: 384 channels, then "1x1 Conv (1792 Linear)"  # fmt: skip
+RESNET_C_V1 = Mixed(
+    (
+        (Conv(192, 1),),
+        (Conv(192, 1), Conv(192, (1, 3)), Conv(192, (3, 1))),
+    )
+)  # Fig. 13: 384 channels, then "1x1 Conv (1792 Linear)"
 
 # Inception-ResNet-v2 -----------------------------------------------------------------------------
 
@@ -266,35 +296,50 @@ STEM_RESNET_V2_TF_SLIM: tuple[tuple[str, Layer], ...] = (
     ("conv3b", Conv(80, 1)),  # 80 x 73 x 73
     ("conv4a", Conv(192, 3, valid=True)),  # 192 x 71 x 71
     ("maxpool5a", MAX_POOL),  # 192 x 35 x 35
-    ("mixed5b", Mixed(((Conv(96, 1),),
-                       (Conv(48, 1), Conv(64, 5)),
-                       (Conv(64, 1), Conv(96, 3), Conv(96, 3)),
-                       (AVG_POOL, Conv(64, 1))))),  # 320 x 35 x 35
-)  # fmt: skip
+    (
+        "mixed5b",
+        Mixed(
+            (
+                (Conv(96, 1),),
+                (Conv(48, 1), Conv(64, 5)),
+                (Conv(64, 1), Conv(96, 3), Conv(96, 3)),
+                (AVG_POOL, Conv(64, 1)),
+            )
+        ),
+    ),  # 320 x 35 x 35
+)
 TF_SLIM_FINAL_CONV = 1536  # TF-slim's Conv2d_7b_1x1 before the average pooling
 
-RESNET_A_V2 = Mixed((
-    (Conv(32, 1),),
-    (Conv(32, 1), Conv(32, 3)),
-    (Conv(32, 1), Conv(48, 3), Conv(64, 3)),
-))  # Fig. 16: 128 channels, then "1x1 Conv (384 Linear)"  # fmt: skip
+RESNET_A_V2 = Mixed(
+    (
+        (Conv(32, 1),),
+        (Conv(32, 1), Conv(32, 3)),
+        (Conv(32, 1), Conv(48, 3), Conv(64, 3)),
+    )
+)  # Fig. 16: 128 channels, then "1x1 Conv (384 Linear)"
 
-RESNET_B_V2 = Mixed((
-    (Conv(192, 1),),
-    (Conv(128, 1), Conv(160, (1, 7)), Conv(192, (7, 1))),
-))  # Fig. 17: 384 channels, then "1x1 Conv (1154 Linear)" (see the deviations)  # fmt: skip
+RESNET_B_V2 = Mixed(
+    (
+        (Conv(192, 1),),
+        (Conv(128, 1), Conv(160, (1, 7)), Conv(192, (7, 1))),
+    )
+)  # Fig. 17: 384 channels, then "1x1 Conv (1154 Linear)" (see the deviations)
 
-REDUCTION_B_RESNET_V2 = Mixed((
-    (Conv(256, 1), Conv(384, 3, 2, valid=True)),
-    (Conv(256, 1), Conv(288, 3, 2, valid=True)),
-    (Conv(256, 1), Conv(288, 3), Conv(320, 3, 2, valid=True)),
-    (MAX_POOL,),
-))  # Fig. 18: in + 384 + 288 + 320, 17 -> 8  # fmt: skip
+REDUCTION_B_RESNET_V2 = Mixed(
+    (
+        (Conv(256, 1), Conv(384, 3, 2, valid=True)),
+        (Conv(256, 1), Conv(288, 3, 2, valid=True)),
+        (Conv(256, 1), Conv(288, 3), Conv(320, 3, 2, valid=True)),
+        (MAX_POOL,),
+    )
+)  # Fig. 18: in + 384 + 288 + 320, 17 -> 8
 
-RESNET_C_V2 = Mixed((
-    (Conv(192, 1),),
-    (Conv(192, 1), Conv(224, (1, 3)), Conv(256, (3, 1))),
-))  # Fig. 19: 448 channels, then "1x1 Conv (2048 Linear)" (see the deviations)  # fmt: skip
+RESNET_C_V2 = Mixed(
+    (
+        (Conv(192, 1),),
+        (Conv(192, 1), Conv(224, (1, 3)), Conv(256, (3, 1))),
+    )
+)  # Fig. 19: 448 channels, then "1x1 Conv (2048 Linear)" (see the deviations)
 
 
 # Configuration tables: the networks --------------------------------------------------------------
@@ -360,31 +405,51 @@ def _stages(
 
 INCEPTION_V4 = Layout(
     stem=STEM_V4,
-    stages=_stages(TABLE1["inception_v4"], (INCEPTION_A, INCEPTION_B, INCEPTION_C),
-                   REDUCTION_B_V4, repeats=(4, 7, 3), residual=False),  # Fig. 9: 4, 7, 3
-)  # fmt: skip
+    stages=_stages(
+        TABLE1["inception_v4"],
+        (INCEPTION_A, INCEPTION_B, INCEPTION_C),
+        REDUCTION_B_V4,
+        repeats=(4, 7, 3),
+        residual=False,
+    ),  # Fig. 9: 4, 7, 3
+)
 INCEPTION_RESNET_V1 = Layout(
     stem=STEM_RESNET_V1,
-    stages=_stages(TABLE1["inception_resnet_v1"], (RESNET_A_V1, RESNET_B_V1, RESNET_C_V1),
-                   REDUCTION_B_RESNET_V1, repeats=(5, 10, 5), residual=True),  # Fig. 15
+    stages=_stages(
+        TABLE1["inception_resnet_v1"],
+        (RESNET_A_V1, RESNET_B_V1, RESNET_C_V1),
+        REDUCTION_B_RESNET_V1,
+        repeats=(5, 10, 5),
+        residual=True,
+    ),  # Fig. 15
     residual_scale=TF_SLIM_SCALES,
-)  # fmt: skip
+)
 INCEPTION_RESNET_V2_LAYOUTS = {
     "tf_slim": Layout(
         stem=STEM_RESNET_V2_TF_SLIM,
-        stages=_stages(TABLE1["inception_resnet_v2"], (RESNET_A_V2, RESNET_B_V2, RESNET_C_V2),
-                       REDUCTION_B_RESNET_V2, repeats=(10, 20, 10), residual=True,
-                       last_linear=True),  # TF-slim: 10, 20, 9 + 1 blocks
+        stages=_stages(
+            TABLE1["inception_resnet_v2"],
+            (RESNET_A_V2, RESNET_B_V2, RESNET_C_V2),
+            REDUCTION_B_RESNET_V2,
+            repeats=(10, 20, 10),
+            residual=True,
+            last_linear=True,
+        ),  # TF-slim: 10, 20, 9 + 1 blocks
         residual_scale=TF_SLIM_SCALES,
         final_conv=TF_SLIM_FINAL_CONV,
     ),
     "paper": Layout(
         stem=STEM_V4,  # Fig. 3 caption: the stem of Inception-v4 and Inception-ResNet-v2
-        stages=_stages(TABLE1["inception_resnet_v2"], (RESNET_A_V2, RESNET_B_V2, RESNET_C_V2),
-                       REDUCTION_B_RESNET_V2, repeats=(5, 10, 5), residual=True),  # Fig. 15
+        stages=_stages(
+            TABLE1["inception_resnet_v2"],
+            (RESNET_A_V2, RESNET_B_V2, RESNET_C_V2),
+            REDUCTION_B_RESNET_V2,
+            repeats=(5, 10, 5),
+            residual=True,
+        ),  # Fig. 15
         residual_scale=TF_SLIM_SCALES,
     ),
-}  # fmt: skip
+}
 
 
 # Building blocks ---------------------------------------------------------------------------------
@@ -515,9 +580,11 @@ class InceptionNet(ZooModel):
                     channels = stage.block.out_channels(channels)
                     continue
                 linear = stage.last_linear and i == stage.repeats - 1
-                blocks.append(InceptionResNetBlock(
-                    stage.block, channels, 1.0 if linear else scale, activation=not linear
-                ))  # fmt: skip
+                blocks.append(
+                    InceptionResNetBlock(
+                        stage.block, channels, 1.0 if linear else scale, activation=not linear
+                    )
+                )
             self.add_module(stage.name, nn.Sequential(*blocks))
             self.trunk += (stage.name,)
         # N x 1536 x 8 x 8 (Inception-v4), 1792 x 8 x 8 (Inception-ResNet-v1) at 299 x 299
@@ -605,13 +672,31 @@ def inception_resnet_v2(*, layout: str = "tf_slim", **kwargs) -> InceptionNet:
 
 
 MODELS = (
-    ModelSpec("inception_v4", inception_v4, family="inception", paper=PAPER, year=2016,
-              input_size=(3, 299, 299), defaults={"dropout": DROPOUT}),
-    ModelSpec("inception_resnet_v1", inception_resnet_v1, family="inception", paper=PAPER,
-              year=2016, input_size=(3, 299, 299),
-              defaults={"dropout": DROPOUT, "residual_scale": TF_SLIM_SCALES}),
-    ModelSpec("inception_resnet_v2", inception_resnet_v2, family="inception", paper=PAPER,
-              year=2016, input_size=(3, 299, 299),
-              defaults={"layout": "tf_slim", "dropout": DROPOUT,
-                        "residual_scale": TF_SLIM_SCALES}),
-)  # fmt: skip
+    ModelSpec(
+        "inception_v4",
+        inception_v4,
+        family="inception",
+        paper=PAPER,
+        year=2016,
+        input_size=(3, 299, 299),
+        defaults={"dropout": DROPOUT},
+    ),
+    ModelSpec(
+        "inception_resnet_v1",
+        inception_resnet_v1,
+        family="inception",
+        paper=PAPER,
+        year=2016,
+        input_size=(3, 299, 299),
+        defaults={"dropout": DROPOUT, "residual_scale": TF_SLIM_SCALES},
+    ),
+    ModelSpec(
+        "inception_resnet_v2",
+        inception_resnet_v2,
+        family="inception",
+        paper=PAPER,
+        year=2016,
+        input_size=(3, 299, 299),
+        defaults={"layout": "tf_slim", "dropout": DROPOUT, "residual_scale": TF_SLIM_SCALES},
+    ),
+)

@@ -230,14 +230,44 @@ def conv_mobilenet_v1(*, width_mult: float = 1.0, **kwargs) -> MobileNetV1:
 
 
 MODELS = (
-    ModelSpec("mobilenet_v1", mobilenet_v1, family="mobilenet", paper=PAPER, year=2017,
-              defaults={"width_mult": 1.0}),
-    ModelSpec("mobilenet_v1_075", mobilenet_v1_075, family="mobilenet", paper=PAPER, year=2017,
-              defaults={"width_mult": 0.75}),
-    ModelSpec("mobilenet_v1_050", mobilenet_v1_050, family="mobilenet", paper=PAPER, year=2017,
-              defaults={"width_mult": 0.5}),
-    ModelSpec("mobilenet_v1_025", mobilenet_v1_025, family="mobilenet", paper=PAPER, year=2017,
-              defaults={"width_mult": 0.25}),
-    ModelSpec("conv_mobilenet_v1", conv_mobilenet_v1, family="mobilenet", paper=PAPER,
-              year=2017, defaults={"width_mult": 1.0, "separable": False}),
-)  # fmt: skip
+    ModelSpec(
+        "mobilenet_v1",
+        mobilenet_v1,
+        family="mobilenet",
+        paper=PAPER,
+        year=2017,
+        defaults={"width_mult": 1.0},
+    ),
+    ModelSpec(
+        "mobilenet_v1_075",
+        mobilenet_v1_075,
+        family="mobilenet",
+        paper=PAPER,
+        year=2017,
+        defaults={"width_mult": 0.75},
+    ),
+    ModelSpec(
+        "mobilenet_v1_050",
+        mobilenet_v1_050,
+        family="mobilenet",
+        paper=PAPER,
+        year=2017,
+        defaults={"width_mult": 0.5},
+    ),
+    ModelSpec(
+        "mobilenet_v1_025",
+        mobilenet_v1_025,
+        family="mobilenet",
+        paper=PAPER,
+        year=2017,
+        defaults={"width_mult": 0.25},
+    ),
+    ModelSpec(
+        "conv_mobilenet_v1",
+        conv_mobilenet_v1,
+        family="mobilenet",
+        paper=PAPER,
+        year=2017,
+        defaults={"width_mult": 1.0, "separable": False},
+    ),
+)

@@ -526,10 +526,18 @@ class NASNet(ZooModel):
         in_chans: int = 3,
     ) -> None:
         genotype = as_genotype(genotype)
-        filters = _check_options(genotype, stem, num_cells, num_reductions, penultimate_filters,
-                                 drop_path_prob, aux_logits)  # fmt: skip
-        super().__init__(num_classes=num_classes, in_chans=in_chans,
-                         min_input_size=STEMS[stem].min_input_size)  # fmt: skip
+        filters = _check_options(
+            genotype,
+            stem,
+            num_cells,
+            num_reductions,
+            penultimate_filters,
+            drop_path_prob,
+            aux_logits,
+        )
+        super().__init__(
+            num_classes=num_classes, in_chans=in_chans, min_input_size=STEMS[stem].min_input_size
+        )
         self.genotype = genotype
         self.aux_logits = aux_logits
         self.drop_path_prob = drop_path_prob
@@ -623,9 +631,14 @@ class NASNet(ZooModel):
 
 
 def _check_options(
-    genotype: Genotype, stem: str, num_cells: int, num_reductions: int, penultimate_filters: int,
-    drop_path_prob: float, aux_logits: bool,
-) -> int:  # fmt: skip
+    genotype: Genotype,
+    stem: str,
+    num_cells: int,
+    num_reductions: int,
+    penultimate_filters: int,
+    drop_path_prob: float,
+    aux_logits: bool,
+) -> int:
     """Raise ``ValueError`` for options that build no network; return F, the first stack's
     filters (44 for 4 @ 1056, 168 for 6 @ 4032)."""
     if stem not in STEMS:

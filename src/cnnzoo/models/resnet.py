@@ -285,9 +285,13 @@ class ResNet(ZooModel):
         # H >= 1; every later convolution and pooling maps a 1x1 map to 1x1.
         super().__init__(num_classes=num_classes, in_chans=in_chans, min_input_size=1)
         self.conv1 = nn.Conv2d(
-            in_chans, stem.width, stem.kernel, stride=stem.stride, padding=stem.kernel // 2,
+            in_chans,
+            stem.width,
+            stem.kernel,
+            stride=stem.stride,
+            padding=stem.kernel // 2,
             bias=False,
-        )  # fmt: skip
+        )
         self.bn1 = nn.BatchNorm2d(stem.width)
         self.relu = nn.ReLU(inplace=True)
         # Table 1: 3x3 max pool, stride 2 (ImageNet only).
@@ -476,25 +480,41 @@ def _specs(
 ) -> tuple[ModelSpec, ...]:
     return tuple(
         ModelSpec(
-            fn.__name__, fn, family="resnet", paper=paper, year=year,
+            fn.__name__,
+            fn,
+            family="resnet",
+            paper=paper,
+            year=year,
             input_size=(3, 32, 32) if cifar else (3, 224, 224),
             torchvision_name=fn.__name__ if torchvision else None,
             num_classes=10 if cifar else 1000,
         )
         for fn in builders
-    )  # fmt: skip
+    )
 
 
 MODELS = (
-    *_specs((resnet18, resnet34, resnet50, resnet101, resnet152), paper=PAPER, year=2015,
-            torchvision=True),
+    *_specs(
+        (resnet18, resnet34, resnet50, resnet101, resnet152),
+        paper=PAPER,
+        year=2015,
+        torchvision=True,
+    ),
     *_specs((plain18, plain34), paper=PAPER, year=2015),
-    *_specs((preact_resnet18, preact_resnet34, preact_resnet50, preact_resnet101,
-             preact_resnet152), paper=PAPER_PREACT, year=2016),
-    *_specs((resnext50_32x4d, resnext101_32x8d, resnext101_64x4d), paper=PAPER_RESNEXT,
-            year=2016, torchvision=True),
+    *_specs(
+        (preact_resnet18, preact_resnet34, preact_resnet50, preact_resnet101, preact_resnet152),
+        paper=PAPER_PREACT,
+        year=2016,
+    ),
+    *_specs(
+        (resnext50_32x4d, resnext101_32x8d, resnext101_64x4d),
+        paper=PAPER_RESNEXT,
+        year=2016,
+        torchvision=True,
+    ),
     *_specs((resnext101_32x4d,), paper=PAPER_RESNEXT, year=2016),  # timm only
     *_specs((wide_resnet50_2, wide_resnet101_2), paper=PAPER_WIDE, year=2016, torchvision=True),
-    *_specs((resnet20, resnet32, resnet44, resnet56, resnet110), paper=PAPER, year=2015,
-            cifar=True),
-)  # fmt: skip
+    *_specs(
+        (resnet20, resnet32, resnet44, resnet56, resnet110), paper=PAPER, year=2015, cifar=True
+    ),
+)

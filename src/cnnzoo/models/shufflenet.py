@@ -396,17 +396,40 @@ def shufflenet_v2_x2_0(**kwargs) -> ShuffleNetV2:
 
 
 MODELS = (
-    ModelSpec("shufflenet_v1", shufflenet_v1, family="shufflenet", paper=PAPER_V1, year=2017,
-              defaults={"groups": 3, "width_mult": 1.0}),
-    *(
-        ModelSpec(fn.__name__, fn, family="shufflenet", paper=PAPER_V1, year=2017,
-                  defaults={"groups": groups, "width_mult": 1.0})
-        for fn, groups in ((shufflenet_v1_g1, 1), (shufflenet_v1_g2, 2), (shufflenet_v1_g3, 3),
-                           (shufflenet_v1_g4, 4), (shufflenet_v1_g8, 8))
+    ModelSpec(
+        "shufflenet_v1",
+        shufflenet_v1,
+        family="shufflenet",
+        paper=PAPER_V1,
+        year=2017,
+        defaults={"groups": 3, "width_mult": 1.0},
     ),
     *(
-        ModelSpec(fn.__name__, fn, family="shufflenet", paper=PAPER_V2, year=2018,
-                  torchvision_name=fn.__name__)
+        ModelSpec(
+            fn.__name__,
+            fn,
+            family="shufflenet",
+            paper=PAPER_V1,
+            year=2017,
+            defaults={"groups": groups, "width_mult": 1.0},
+        )
+        for fn, groups in (
+            (shufflenet_v1_g1, 1),
+            (shufflenet_v1_g2, 2),
+            (shufflenet_v1_g3, 3),
+            (shufflenet_v1_g4, 4),
+            (shufflenet_v1_g8, 8),
+        )
+    ),
+    *(
+        ModelSpec(
+            fn.__name__,
+            fn,
+            family="shufflenet",
+            paper=PAPER_V2,
+            year=2018,
+            torchvision_name=fn.__name__,
+        )
         for fn in (shufflenet_v2_x0_5, shufflenet_v2_x1_0, shufflenet_v2_x1_5, shufflenet_v2_x2_0)
     ),
-)  # fmt: skip
+)

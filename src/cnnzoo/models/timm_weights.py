@@ -53,11 +53,18 @@ class TimmMapping(NamedTuple):
 # timm's InceptionV4.features is one flat Sequential; its i-th module is our module _V4_TRUNK[i]
 # (Fig. 9: the stem of Fig. 3, 4 x A, Reduction-A, 7 x B, Reduction-B, 3 x C).
 _V4_TRUNK = (
-    "stem.conv1a", "stem.conv2a", "stem.conv2b", "stem.mixed3a", "stem.mixed4a", "stem.mixed5a",
-    *(f"inception_a.{i}" for i in range(4)), "reduction_a.0",
-    *(f"inception_b.{i}" for i in range(7)), "reduction_b.0",
+    "stem.conv1a",
+    "stem.conv2a",
+    "stem.conv2b",
+    "stem.mixed3a",
+    "stem.mixed4a",
+    "stem.mixed5a",
+    *(f"inception_a.{i}" for i in range(4)),
+    "reduction_a.0",
+    *(f"inception_b.{i}" for i in range(7)),
+    "reduction_b.0",
     *(f"inception_c.{i}" for i in range(3)),
-)  # fmt: skip
+)
 
 INCEPTION_V4 = TimmMapping(
     "inception_v4",

@@ -30,11 +30,50 @@ PAPER = "Simonyan & Zisserman 2015, arXiv:1409.1556"
 CONFIGS: dict[str, list[int | str]] = {
     "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],  # VGG-11
     "B": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],  # VGG-13
-    "D": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
-          512, 512, 512, "M"],  # VGG-16
-    "E": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
-          512, 512, 512, 512, "M"],  # VGG-19
-}  # fmt: skip
+    "D": [
+        64,
+        64,
+        "M",
+        128,
+        128,
+        "M",
+        256,
+        256,
+        256,
+        "M",
+        512,
+        512,
+        512,
+        "M",
+        512,
+        512,
+        512,
+        "M",
+    ],  # VGG-16
+    "E": [
+        64,
+        64,
+        "M",
+        128,
+        128,
+        "M",
+        256,
+        256,
+        256,
+        256,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
+    ],  # VGG-19
+}
 
 FC_WIDTH = 4096  # Sec. 2.1: two FC layers of 4096 channels
 DROPOUT = 0.5  # Sec. 3.1: dropout ratio 0.5 on the first two FC layers
@@ -155,7 +194,6 @@ def vgg19_bn(**kwargs) -> VGG:
 
 
 MODELS = tuple(
-    ModelSpec(fn.__name__, fn, family="vgg", paper=PAPER, year=2014,
-              torchvision_name=fn.__name__)
+    ModelSpec(fn.__name__, fn, family="vgg", paper=PAPER, year=2014, torchvision_name=fn.__name__)
     for fn in (vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn, vgg19_bn)
-)  # fmt: skip
+)

@@ -593,8 +593,13 @@ def save_search_curve(
         median = _median_curve(seeds.values())
         ax.step(*_xy(median), where="post", color=colour, linewidth=2.4, label=label)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    _label_accuracy_axes(ax, values, "candidates evaluated", "best validation accuracy so far",
-                         title or "search: best validation accuracy so far")  # fmt: skip
+    _label_accuracy_axes(
+        ax,
+        values,
+        "candidates evaluated",
+        "best validation accuracy so far",
+        title or "search: best validation accuracy so far",
+    )
     return _save(fig, Path(path))
 
 
@@ -655,12 +660,30 @@ def save_pareto_front(
     fig, ax, cmap = _strategy_figure(len(by_strategy))
     for i, (strategy, group) in enumerate(by_strategy.items()):
         colour = cmap(i % cmap.N)
-        ax.scatter([float(r["macs"]) / 1e6 for r in group], [float(r["score"]) for r in group],
-                   s=12, color=colour, alpha=0.35, linewidths=0)  # fmt: skip
+        ax.scatter(
+            [float(r["macs"]) / 1e6 for r in group],
+            [float(r["score"]) for r in group],
+            s=12,
+            color=colour,
+            alpha=0.35,
+            linewidths=0,
+        )
         front = pareto_front(group)
-        ax.step([float(r["macs"]) / 1e6 for r in front], [float(r["score"]) for r in front],
-                where="post", color=colour, linewidth=1.8, marker="o", markersize=4,
-                label=f"{strategy}: {len(front)} on the front of {len(group)}")  # fmt: skip
-    _label_accuracy_axes(ax, scores, "MACs of one image (millions)", "validation accuracy",
-                         title or "search: validation accuracy against MACs")  # fmt: skip
+        ax.step(
+            [float(r["macs"]) / 1e6 for r in front],
+            [float(r["score"]) for r in front],
+            where="post",
+            color=colour,
+            linewidth=1.8,
+            marker="o",
+            markersize=4,
+            label=f"{strategy}: {len(front)} on the front of {len(group)}",
+        )
+    _label_accuracy_axes(
+        ax,
+        scores,
+        "MACs of one image (millions)",
+        "validation accuracy",
+        title or "search: validation accuracy against MACs",
+    )
     return _save(fig, Path(path))

@@ -56,8 +56,10 @@ def hypervolume(rows: Iterable[Mapping[str, Any]], ref_score: float, ref_macs: f
 
 def front_entries(rows: Iterable[Mapping[str, Any]]) -> list[dict]:
     """``pareto.json``'s entries for history rows (``genotype`` as compact JSON text)."""
-    return [{key: row[key] for key in FRONT_FIELDS} | {"genotype": json.loads(row["genotype"])}
-            for row in pareto_front(rows)]  # fmt: skip
+    return [
+        {key: row[key] for key in FRONT_FIELDS} | {"genotype": json.loads(row["genotype"])}
+        for row in pareto_front(rows)
+    ]
 
 
 def genotype_from_file(path: str | Path, trial: int | None = None) -> Genotype:
@@ -80,8 +82,10 @@ def genotype_from_file(path: str | Path, trial: int | None = None) -> Genotype:
     numbers = [entry.get("number") for entry in data if isinstance(entry, dict)]
     if trial not in numbers:
         wanted = "give --trial" if trial is None else f"it has no trial {trial}"
-        raise ValueError(f"{str(path)!r} is a Pareto front: {wanted} (its trials: "
-                         f"{', '.join(map(str, numbers)) or 'none'})")  # fmt: skip
+        raise ValueError(
+            f"{str(path)!r} is a Pareto front: {wanted} (its trials: "
+            f"{', '.join(map(str, numbers)) or 'none'})"
+        )
     entry = data[numbers.index(trial)]
     try:
         return Genotype.from_dict(entry.get("genotype"))

@@ -55,8 +55,7 @@ class Proxy:
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        for name in ("num_cells", "filters", "epochs", "train_images", "val_images",
-                     "batch_size"):  # fmt: skip
+        for name in ("num_cells", "filters", "epochs", "train_images", "val_images", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"the proxy's {name} must be positive")
 
@@ -70,9 +69,11 @@ def proxy_data(train: Split, info: DatasetInfo, proxy: Proxy, seed: int) -> Data
     """
     need = proxy.train_images + proxy.val_images
     if need > len(train):
-        raise ValueError(f"the proxy needs {need:,} training images ({proxy.train_images:,} to "
-                         f"train, {proxy.val_images:,} to validate); {info.name} has "
-                         f"{len(train):,}")  # fmt: skip
+        raise ValueError(
+            f"the proxy needs {need:,} training images ({proxy.train_images:,} to "
+            f"train, {proxy.val_images:,} to validate); {info.name} has "
+            f"{len(train):,}"
+        )
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
     val, fit = order[: proxy.val_images], order[proxy.val_images : need]
     part = lambda idx: Split(train.images[idx], train.labels[idx])  # noqa: E731
@@ -80,9 +81,13 @@ def proxy_data(train: Split, info: DatasetInfo, proxy: Proxy, seed: int) -> Data
 
 
 def candidate_kwargs(
-    genotype: Genotype, num_cells: int, filters: int | None = None,
-    drop_path_prob: float = 0.0, *, penultimate_filters: int | None = None,
-) -> dict:  # fmt: skip
+    genotype: Genotype,
+    num_cells: int,
+    filters: int | None = None,
+    drop_path_prob: float = 0.0,
+    *,
+    penultimate_filters: int | None = None,
+) -> dict:
     """``nasnet_cifar``'s options (plain data) for a genotype at N cells and F filters, or at
     ``penultimate_filters`` P when given."""
     if penultimate_filters is None and filters is None:
@@ -95,8 +100,14 @@ def candidate_kwargs(
     }
 
 
-def evaluate_candidate(genotype: Genotype, data: Dataset, proxy: Proxy, *, seed: int,
-                       should_stop: Callable[[], bool] | None = None) -> dict | None:  # fmt: skip
+def evaluate_candidate(
+    genotype: Genotype,
+    data: Dataset,
+    proxy: Proxy,
+    *,
+    seed: int,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict | None:
     """Train the candidate network on ``data.train`` and score it on ``data.test``.
 
     Args:
@@ -125,13 +136,24 @@ def evaluate_candidate(genotype: Genotype, data: Dataset, proxy: Proxy, *, seed:
     from cnnzoo.train.inference import default_device
 
     config = TrainConfig(
-        MODEL, dataset=data.info.name, epochs=proxy.epochs, batch_size=proxy.batch_size,
-        optimizer="sgd", lr=proxy.lr, momentum=0.9, weight_decay=proxy.weight_decay,
-        schedule="cosine", warmup_epochs=0.0, label_smoothing=proxy.label_smoothing,
-        precision=proxy.precision, channels_last=True, seed=seed,
-        model_kwargs=candidate_kwargs(genotype, proxy.num_cells, proxy.filters,
-                                      proxy.drop_path_prob),
-    )  # fmt: skip
+        MODEL,
+        dataset=data.info.name,
+        epochs=proxy.epochs,
+        batch_size=proxy.batch_size,
+        optimizer="sgd",
+        lr=proxy.lr,
+        momentum=0.9,
+        weight_decay=proxy.weight_decay,
+        schedule="cosine",
+        warmup_epochs=0.0,
+        label_smoothing=proxy.label_smoothing,
+        precision=proxy.precision,
+        channels_last=True,
+        seed=seed,
+        model_kwargs=candidate_kwargs(
+            genotype, proxy.num_cells, proxy.filters, proxy.drop_path_prob
+        ),
+    )
     dist = DistInfo(device=default_device())
     config, recipe = resolve_config(config, data, dist)
     runtime = build_runtime(config, dist)
@@ -144,10 +166,19 @@ def evaluate_candidate(genotype: Genotype, data: Dataset, proxy: Proxy, *, seed:
     start = time.perf_counter()
     try:
         for epoch in range(config.epochs):
-            stats = train_one_epoch(nets.train_net, train, opt.optimizer, opt.scheduler,
-                                    opt.scaler, opt.criterion, runtime, epoch=epoch,
-                                    epochs=config.epochs, base_model=nets.model,
-                                    should_stop=should_stop)  # fmt: skip
+            stats = train_one_epoch(
+                nets.train_net,
+                train,
+                opt.optimizer,
+                opt.scheduler,
+                opt.scaler,
+                opt.criterion,
+                runtime,
+                epoch=epoch,
+                epochs=config.epochs,
+                base_model=nets.model,
+                should_stop=should_stop,
+            )
             if stats["stopped"] or (should_stop is not None and should_stop()):
                 return None
     except TrainingDiverged as err:

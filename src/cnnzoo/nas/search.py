@@ -82,9 +82,24 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h: the signal a process gets when its parent
 COMMAND = "nas search"  # the output folder's owner (cnnzoo.outdir)
 LEGACY = ("search.db", "history.csv")  # a search folder from before output markers
 RECORD = "search.json"  # the configuration (storage masked), environment and summary
-HISTORY_FIELDS = ("number", "strategy", "seed", "index", "state", "score", "val_loss", "macs",
-                  "params", "pareto", "train_s", "images_per_s", "seconds", "worker",
-                  "retry_of", "genotype")  # fmt: skip
+HISTORY_FIELDS = (
+    "number",
+    "strategy",
+    "seed",
+    "index",
+    "state",
+    "score",
+    "val_loss",
+    "macs",
+    "params",
+    "pareto",
+    "train_s",
+    "images_per_s",
+    "seconds",
+    "worker",
+    "retry_of",
+    "genotype",
+)
 
 
 @dataclass(frozen=True)
@@ -127,8 +142,9 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
-            raise ValueError(f"--strategy must be one of {', '.join(STRATEGIES)}, got "
-                             f"{self.strategy!r}")  # fmt: skip
+            raise ValueError(
+                f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"
+            )
         if self.budget_candidates < 1:
             raise ValueError("--budget-candidates must be positive")
         if self.budget_minutes is not None and self.budget_minutes <= 0:
@@ -136,11 +152,14 @@ class SearchConfig:
         if self.workers < 1:
             raise ValueError("--workers must be positive")
         if self.strategy == "nsga2" and self.population < 2:
-            raise ValueError(f"--population must be at least 2 for nsga2 (its children have two "
-                             f"parents), got {self.population}")  # fmt: skip
+            raise ValueError(
+                f"--population must be at least 2 for nsga2 (its children have two "
+                f"parents), got {self.population}"
+            )
         if self.strategy == "evolution" and not 1 <= self.sample <= self.population:
-            raise ValueError(f"--sample must be 1 .. --population ({self.population}), got "
-                             f"{self.sample}")  # fmt: skip
+            raise ValueError(
+                f"--sample must be 1 .. --population ({self.population}), got {self.sample}"
+            )
 
     @property
     def space(self) -> SearchSpace:
@@ -156,8 +175,13 @@ class SearchConfig:
 
     def identity(self) -> dict:
         """What a study is bound to: another search may share it only if these are equal."""
-        return {"space": self.space.to_dict(), "proxy": proxy_dict(self.proxy),
-                "dataset": self.dataset, "strategy": self.strategy, "seed": self.seed}  # fmt: skip
+        return {
+            "space": self.space.to_dict(),
+            "proxy": proxy_dict(self.proxy),
+            "dataset": self.dataset,
+            "strategy": self.strategy,
+            "seed": self.seed,
+        }
 
 
 def quiet_optuna() -> None:
@@ -184,10 +208,12 @@ def make_storage(url: str):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
         return optuna.storages.RDBStorage(
-            url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+            url,
+            heartbeat_interval=HEARTBEAT_S,
+            grace_period=GRACE_S,
             heartbeat_stale_trial_callback=requeue_candidate,
             engine_kwargs={"pool_pre_ping": True},
-        )  # fmt: skip
+        )
     except Exception as err:  # SQLAlchemy's many connection and URL errors, the drivers' own
         raise storage_error(err, url) from None
 
@@ -212,14 +238,23 @@ def open_study(config: SearchConfig):
     import optuna
 
     quiet_optuna()
-    sampler = make_sampler(config.space, config.strategy, seed=config.seed,
-                           population=config.population, sample=config.sample)  # fmt: skip
+    sampler = make_sampler(
+        config.space,
+        config.strategy,
+        seed=config.seed,
+        population=config.population,
+        sample=config.sample,
+    )
     directions = [DIRECTIONS[name] for name in objectives(config.strategy)]
     url = config.storage_url
     with storage_errors(url):
-        study = optuna.create_study(storage=make_storage(url), study_name=config.study_name,
-                                    directions=directions, sampler=sampler,
-                                    load_if_exists=True)  # fmt: skip
+        study = optuna.create_study(
+            storage=make_storage(url),
+            study_name=config.study_name,
+            directions=directions,
+            sampler=sampler,
+            load_if_exists=True,
+        )
         want = config.identity()
         have = study.user_attrs.get("identity")
         if have is None:
@@ -315,13 +350,15 @@ def over_budget(study, trial, budget: int) -> bool:
     """Whether ``budget`` live trials (COMPLETE, RUNNING, WAITING) come before ``trial``."""
     from optuna.trial import TrialState
 
-    live = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING,
-                                                    TrialState.WAITING))  # fmt: skip
+    live = study.get_trials(
+        deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    )
     return sum(t.number < trial.number for t in live) >= budget
 
 
-def objective(config: SearchConfig, data, worker: str, started: list[int],
-              stop: StopFlag) -> Callable:  # fmt: skip
+def objective(
+    config: SearchConfig, data, worker: str, started: list[int], stop: StopFlag
+) -> Callable:
     """The study's objective: decode the trial's genotype, train and score it on the proxy;
     returns the values of the strategy's :func:`~cnnzoo.nas.strategies.objectives`. Each trial's
     id is appended to ``started`` first (the trial a stopped worker puts back). A stop signal
@@ -338,8 +375,10 @@ def objective(config: SearchConfig, data, worker: str, started: list[int],
         # is a candidate, and one killed at any later point is re-run with its own genotype.
         started.append(trial._trial_id)
         trial.set_user_attr("worker", worker)
-        params = {name: trial.suggest_categorical(name, options)
-                  for name, options in space.choices().items()}  # fmt: skip
+        params = {
+            name: trial.suggest_categorical(name, options)
+            for name, options in space.choices().items()
+        }
         genotype = space.decode(params)
         trial.set_user_attr("genotype", genotype.to_dict())
         if over_budget(trial.study, trial, config.budget_candidates):
@@ -348,8 +387,9 @@ def objective(config: SearchConfig, data, worker: str, started: list[int],
         if stop.requested:
             raise stop.immediate(stop.signum)
         start = time.perf_counter()
-        result = evaluate_candidate(genotype, data, config.proxy, seed=config.seed,
-                                    should_stop=lambda: stop.requested)  # fmt: skip
+        result = evaluate_candidate(
+            genotype, data, config.proxy, seed=config.seed, should_stop=lambda: stop.requested
+        )
         if result is None or stop.requested:
             raise stop.immediate(stop.signum)
         for key, value in result.items():
@@ -374,8 +414,7 @@ def stopped_search(signum: int, study, budget: int) -> Interrupted:
     from optuna.trial import TrialState
 
     try:
-        waiting = [t.number for t in study.get_trials(deepcopy=False,
-                                                      states=(TrialState.WAITING,))]  # fmt: skip
+        waiting = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))]
         done = f" at {counts(study).get('COMPLETE', 0)}/{budget} candidates"
     except Exception:  # the storage's own errors: the stop is still reported in one line
         waiting, done = [], ""
@@ -384,9 +423,13 @@ def stopped_search(signum: int, study, budget: int) -> Interrupted:
 
 
 def work(
-    config: SearchConfig, deadline: float | None, threads: int, index: int, stop: StopFlag,
+    config: SearchConfig,
+    deadline: float | None,
+    threads: int,
+    index: int,
+    stop: StopFlag,
     on_trial: Callable[[], None] | None = None,
-) -> int:  # fmt: skip
+) -> int:
     """One worker: run candidates until the study's budget is COMPLETE or ``deadline`` passes;
     ``on_trial`` is called after each; ``stop`` is the flag of this process's stop signals.
 
@@ -447,8 +490,9 @@ def die_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _work_in_child(config: SearchConfig, deadline: float | None, threads: int, index: int,
-                   parent: int) -> None:  # fmt: skip
+def _work_in_child(
+    config: SearchConfig, deadline: float | None, threads: int, index: int, parent: int
+) -> None:
     # The worker starts with SIGINT and SIGTERM blocked (the parent holds them while it starts
     # its workers), so a stop that comes before its handlers are in place waits for them.
     die_with_parent(parent)
@@ -479,8 +523,14 @@ def stop_workers(procs: list) -> None:
             p.join()
 
 
-def run_workers(config: SearchConfig, study, deadline: float | None, threads: int,
-                stop: StopFlag, report: Callable[[], None] | None) -> None:  # fmt: skip
+def run_workers(
+    config: SearchConfig,
+    study,
+    deadline: float | None,
+    threads: int,
+    stop: StopFlag,
+    report: Callable[[], None] | None,
+) -> None:
     """``config.workers`` worker processes to the budget; on SIGINT or SIGTERM (``stop``) they
     are stopped (:func:`stop_workers`), the trials of any killed one are put back, and
     :class:`~cnnzoo.interrupt.Interrupted` says so.
@@ -492,9 +542,10 @@ def run_workers(config: SearchConfig, study, deadline: float | None, threads: in
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle spinning starves the others
     context = multiprocessing.get_context("spawn")
-    procs = [context.Process(target=_work_in_child,
-                             args=(config, deadline, threads, i, os.getpid()))
-             for i in range(config.workers)]  # fmt: skip
+    procs = [
+        context.Process(target=_work_in_child, args=(config, deadline, threads, i, os.getpid()))
+        for i in range(config.workers)
+    ]
     try:
         with signals_held():  # inherited: each worker unblocks them once its handlers are set
             for p in procs:
@@ -522,8 +573,9 @@ def run_workers(config: SearchConfig, study, deadline: float | None, threads: in
 def config_record(config: SearchConfig) -> dict:
     """The configuration as plain data, with the storage it resolved to, masked."""
     record = dataclasses.asdict(config)
-    record.update(storage=mask_url(config.storage_url), study=config.study_name,
-                  ops=list(config.space.ops))  # fmt: skip
+    record.update(
+        storage=mask_url(config.storage_url), study=config.study_name, ops=list(config.space.ops)
+    )
     return record
 
 
@@ -533,8 +585,12 @@ def write_record(out: Path, config: SearchConfig, summary: dict | None = None) -
     from cnnzoo.env import environment
     from cnnzoo.files import write_text_atomic
 
-    record = {"command": f"cnnzoo {COMMAND}", "config": config_record(config),
-              "environment": environment(), "summary": summary}  # fmt: skip
+    record = {
+        "command": f"cnnzoo {COMMAND}",
+        "config": config_record(config),
+        "environment": environment(),
+        "summary": summary,
+    }
     write_text_atomic(out / RECORD, json.dumps(record, indent=1) + "\n")
 
 
@@ -566,8 +622,10 @@ def search(config: SearchConfig, progress: Callable[[dict], None] | None = None)
     """
     from cnnzoo.outdir import owned
 
-    with owned(config.out, COMMAND, legacy=LEGACY, force=config.force) as folder, \
-            catch_stop_signals() as stop:  # fmt: skip
+    with (
+        owned(config.out, COMMAND, legacy=LEGACY, force=config.force) as folder,
+        catch_stop_signals() as stop,
+    ):
         study = open_study(config)  # fail here, in one line, before any worker starts
         out = folder.mark()
         with writing_into(out):
@@ -578,7 +636,8 @@ def search(config: SearchConfig, progress: Callable[[dict], None] | None = None)
             threads = max(1, (os.cpu_count() or 1) // config.workers)
             started = time.time()
             report = progress and (
-                lambda: progress(status(study, config.budget_candidates, started)))  # fmt: skip
+                lambda: progress(status(study, config.budget_candidates, started))
+            )
             if config.workers == 1:
                 work(config, deadline, threads, 0, stop, on_trial=report)
             else:
@@ -600,11 +659,12 @@ def status(study, budget: int, started: float) -> dict:
     minutes = max(1e-9, (time.time() - started) / 60)
     recent = [t for t in done if t.datetime_complete and t.datetime_complete.timestamp() >= started]
     return {
-        "complete": len(done), "budget": budget,
+        "complete": len(done),
+        "budget": budget,
         "running": counts(study).get("RUNNING", 0),
         "best": max((t.values[0] for t in done), default=None),
         "per_minute": len(recent) / minutes,
-    }  # fmt: skip
+    }
 
 
 def history_rows(study, config: SearchConfig) -> list[dict]:
@@ -621,16 +681,25 @@ def history_rows(study, config: SearchConfig) -> list[dict]:
         complete = trial.state.name == "COMPLETE"
         index += complete
         genotype = attrs.get("genotype")
-        rows.append({
-            "number": trial.number, "strategy": config.strategy, "seed": config.seed,
-            "index": index if complete else "", "state": trial.state.name,
-            "score": trial.values[0] if complete else None, "val_loss": attrs.get("val_loss"),
-            "macs": attrs.get("macs"), "params": attrs.get("params"),
-            "train_s": attrs.get("train_s"), "images_per_s": attrs.get("images_per_s"),
-            "seconds": attrs.get("seconds"), "worker": attrs.get("worker"),
-            "retry_of": RetryHeartbeatStaleTrialCallback.retried_trial_number(trial),
-            "genotype": json.dumps(genotype, separators=(",", ":")) if genotype else "",
-        })  # fmt: skip
+        rows.append(
+            {
+                "number": trial.number,
+                "strategy": config.strategy,
+                "seed": config.seed,
+                "index": index if complete else "",
+                "state": trial.state.name,
+                "score": trial.values[0] if complete else None,
+                "val_loss": attrs.get("val_loss"),
+                "macs": attrs.get("macs"),
+                "params": attrs.get("params"),
+                "train_s": attrs.get("train_s"),
+                "images_per_s": attrs.get("images_per_s"),
+                "seconds": attrs.get("seconds"),
+                "worker": attrs.get("worker"),
+                "retry_of": RetryHeartbeatStaleTrialCallback.retried_trial_number(trial),
+                "genotype": json.dumps(genotype, separators=(",", ":")) if genotype else "",
+            }
+        )
     front = {id(row) for row in pareto_front(r for r in rows if r["state"] == "COMPLETE")}
     for row in rows:
         row["pareto"] = id(row) in front if row["state"] == "COMPLETE" else None
@@ -658,30 +727,39 @@ def write_outputs(study, config: SearchConfig) -> dict:
     write_text_atomic(out / "history.csv", csv_text(rows))
     complete = [r for r in rows if r["state"] == "COMPLETE"]
     summary = {
-        "study": config.study_name, "storage": mask_url(config.storage_url),
+        "study": config.study_name,
+        "storage": mask_url(config.storage_url),
         "strategy": config.strategy,
-        "complete": len(complete), "budget": config.budget_candidates,
-        "failed": sum(r["state"] == "FAIL" for r in rows), "out": str(out),
-    }  # fmt: skip
+        "complete": len(complete),
+        "budget": config.budget_candidates,
+        "failed": sum(r["state"] == "FAIL" for r in rows),
+        "out": str(out),
+    }
     if not complete:
         return summary
-    draw.save_search_curve(out / "search_curve.png", complete,
-                           title=f"{config.strategy}, {config.dataset}")  # fmt: skip
+    draw.save_search_curve(
+        out / "search_curve.png", complete, title=f"{config.strategy}, {config.dataset}"
+    )
     best = max(complete, key=lambda r: (r["score"], -r["number"]))
     genotype = Genotype.from_dict(json.loads(best["genotype"]))
     write_text_atomic(out / "best_genotype.json", genotype.to_json(indent=2) + "\n")
     draw.save_genotype(genotype, out / "best_cell")
     front = front_entries(complete)
     write_text_atomic(out / "pareto.json", json.dumps(front, indent=1) + "\n")
-    draw.save_pareto_front(out / "pareto_front.png", complete,
-                           title=f"{config.strategy}, {config.dataset}: validation top-1 "
-                           "against MACs")  # fmt: skip
+    draw.save_pareto_front(
+        out / "pareto_front.png",
+        complete,
+        title=f"{config.strategy}, {config.dataset}: validation top-1 against MACs",
+    )
     summary.update(
-        best_score=best["score"], best_number=best["number"], best_macs=best["macs"],
-        best_params=best["params"], pareto=len(front),
+        best_score=best["score"],
+        best_number=best["number"],
+        best_macs=best["macs"],
+        best_params=best["params"],
+        pareto=len(front),
         minutes=sum(r["seconds"] or 0 for r in complete) / 60,
         mean_candidate_s=sum(r["seconds"] or 0 for r in complete) / len(complete),
-    )  # fmt: skip
+    )
     if not math.isfinite(summary["best_score"]):
         summary["best_score"] = None
     return summary

@@ -105,8 +105,11 @@ class SearchSpace:
 
     def to_dict(self) -> dict:
         """Plain data; two searches share a study only if these are equal."""
-        return {"ops": list(self.ops), "combines": list(self.combines),
-                "num_blocks": self.num_blocks}  # fmt: skip
+        return {
+            "ops": list(self.ops),
+            "combines": list(self.combines),
+            "num_blocks": self.num_blocks,
+        }
 
     def choices(self) -> dict[str, tuple]:
         """Every named choice and its options, in a fixed order."""
@@ -133,29 +136,34 @@ class SearchSpace:
     def decode(self, params: dict[str, object]) -> Genotype:
         """The genotype of named choices (the paper's output rule: unread states concatenated)."""
         cells = {
-            cell: CellGenotype(tuple(
-                Block(
-                    tuple(int(params[f"{cell}.{j}.input{k}"]) for k in range(NUM_INPUTS)),
-                    tuple(str(params[f"{cell}.{j}.op{k}"]) for k in range(NUM_INPUTS)),
-                    str(params[f"{cell}.{j}.combine"]),
+            cell: CellGenotype(
+                tuple(
+                    Block(
+                        tuple(int(params[f"{cell}.{j}.input{k}"]) for k in range(NUM_INPUTS)),
+                        tuple(str(params[f"{cell}.{j}.op{k}"]) for k in range(NUM_INPUTS)),
+                        str(params[f"{cell}.{j}.combine"]),
+                    )
+                    for j in range(self.num_blocks)
                 )
-                for j in range(self.num_blocks)
-            ))
+            )
             for cell in CELLS
-        }  # fmt: skip
+        }
         return Genotype(cells["normal"], cells["reduction"], self.num_blocks)
 
     def contains(self, genotype: Genotype) -> bool:
         """Whether ``genotype`` uses only this space's operations, combines and block count."""
         return genotype.num_blocks == self.num_blocks and all(
             op in self.ops and block.combine in self.combines
-            for cell in CELLS for block in getattr(genotype, cell).blocks for op in block.ops
-        )  # fmt: skip
+            for cell in CELLS
+            for block in getattr(genotype, cell).blocks
+            for op in block.ops
+        )
 
     def sample(self, rng: random.Random) -> Genotype:
         """A genotype drawn uniformly from the space."""
-        return random_genotype(rng, num_blocks=self.num_blocks, ops=self.ops,
-                               combines=self.combines)  # fmt: skip
+        return random_genotype(
+            rng, num_blocks=self.num_blocks, ops=self.ops, combines=self.combines
+        )
 
 
 def mutate(genotype: Genotype, rng: random.Random, space: SearchSpace) -> Genotype:

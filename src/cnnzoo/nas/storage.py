@@ -78,10 +78,12 @@ def check_url(url: str, option: str = "--storage") -> None:
     except Exception:  # SQLAlchemy's ArgumentError and the dialects' own
         return  # the storage's opening words it, scrubbed
     if parsed is None or str(parsed) != unquote(password):
-        raise ValueError(f"{option} {mask_url(url)!r}: its password holds a character that "
-                         "must be percent-encoded ('@', '/', '?', '#'); encode it, or leave it "
-                         "out of the URL and set PGPASSWORD or a password file "
-                         "(PGPASSFILE)")  # fmt: skip
+        raise ValueError(
+            f"{option} {mask_url(url)!r}: its password holds a character that "
+            "must be percent-encoded ('@', '/', '?', '#'); encode it, or leave it "
+            "out of the URL and set PGPASSWORD or a password file "
+            "(PGPASSFILE)"
+        )
 
 
 def cause_line(err: BaseException, url: str) -> str:

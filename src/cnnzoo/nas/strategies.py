@@ -39,9 +39,13 @@ def objectives(strategy: str) -> tuple[str, ...]:
 
 
 def make_sampler(
-    space: SearchSpace, strategy: str, *, seed: int = 0, population: int = POPULATION,
+    space: SearchSpace,
+    strategy: str,
+    *,
+    seed: int = 0,
+    population: int = POPULATION,
     sample: int = SAMPLE,
-) -> optuna.samplers.BaseSampler:  # fmt: skip
+) -> optuna.samplers.BaseSampler:
     """The sampler of ``strategy`` (``sample`` is evolution's only)."""
     if strategy == "nsga2":
         return TrialSeededNSGAII(population_size=population, seed=seed)
@@ -90,8 +94,15 @@ class GenotypeSampler(optuna.samplers.BaseSampler):
         sample: S, the candidates of the population a parent is the best of.
     """
 
-    def __init__(self, space: SearchSpace, strategy: str, *, seed: int = 0,
-                 population: int = POPULATION, sample: int = SAMPLE) -> None:  # fmt: skip
+    def __init__(
+        self,
+        space: SearchSpace,
+        strategy: str,
+        *,
+        seed: int = 0,
+        population: int = POPULATION,
+        sample: int = SAMPLE,
+    ) -> None:
         if strategy not in STRATEGIES or strategy == "nsga2":
             raise ValueError(f"GenotypeSampler draws by evolution or random, not {strategy!r}")
         if not 1 <= sample <= population:
@@ -120,7 +131,7 @@ class GenotypeSampler(optuna.samplers.BaseSampler):
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if len(done) < self.population:
             return None
-        latest = sorted(done, key=lambda t: (t.datetime_complete, t.number))[-self.population:]
+        latest = sorted(done, key=lambda t: (t.datetime_complete, t.number))[-self.population :]
         best = max(rng.sample(latest, self.sample), key=lambda t: (t.value, -t.number))
         return self.space.decode(best.params)
 

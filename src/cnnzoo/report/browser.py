@@ -51,8 +51,9 @@ def find_programs() -> tuple[str, str]:
     browser = next((p for p in map(shutil.which, CHROMIUM) if p), None)
     driver = next((p for p in map(shutil.which, CHROMEDRIVER) if p), None)
     if browser is None or driver is None:
-        missing = " and ".join(n for n, p in (("chromium", browser), ("chromedriver", driver))
-                               if p is None)  # fmt: skip
+        missing = " and ".join(
+            n for n, p in (("chromium", browser), ("chromedriver", driver)) if p is None
+        )
         raise ValueError(f"the browser check needs {missing}: run `{INSTALL}` as root")
     return browser, driver
 
@@ -68,14 +69,22 @@ def open_browser(width: int = WINDOW[0], height: int = WINDOW[1]) -> Iterator:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
     except ImportError:
-        raise ValueError("the browser check needs selenium: pip install 'cnnzoo[browser]'") \
-            from None  # fmt: skip
+        raise ValueError(
+            "the browser check needs selenium: pip install 'cnnzoo[browser]'"
+        ) from None
     browser, driver_path = find_programs()
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--allow-file-access-from-files", "--no-first-run", "--hide-scrollbars",
-                 f"--window-size={width},{height}"):  # fmt: skip
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--allow-file-access-from-files",
+        "--no-first-run",
+        "--hide-scrollbars",
+        f"--window-size={width},{height}",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     # an explicit driver path: selenium then never tries to download one
@@ -98,8 +107,11 @@ def load_page(session, path: str | Path) -> PageLoad:
         "Promise.all(images.map(i => i.decode().catch(() => null))).then(() => done(images"
         ".filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src'))));"
     )
-    console = tuple(f"{e['level']} {e['message']}" for e in session.get_log("browser")
-                    if e.get("level") in SEVERITIES)  # fmt: skip
+    console = tuple(
+        f"{e['level']} {e['message']}"
+        for e in session.get_log("browser")
+        if e.get("level") in SEVERITIES
+    )
     return PageLoad(str(path), session.title, console, tuple(broken))
 
 
@@ -127,7 +139,7 @@ def screenshot(session, path: str | Path, *, full_page: bool = True) -> Path:
 
 def check_site(
     site: str | Path, pages: list[str], screenshots: str | Path | None = None
-) -> list[PageLoad]:  # fmt: skip
+) -> list[PageLoad]:
     """Load every page of a written site in one headless session.
 
     Args:

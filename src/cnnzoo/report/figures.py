@@ -20,13 +20,13 @@ def index_charts(figures: Sequence[charts.ModelFigures]) -> dict[str, Figure]:
     """``cnnzoo plot``'s four zoo charts, from the figures the report already measured."""
     top1 = charts.paper_top1_table()
     return {
-        "accuracy-vs-ops": render(charts.accuracy_vs_ops(figures, top1),
-                                  draw.draw_accuracy_vs_ops),
+        "accuracy-vs-ops": render(charts.accuracy_vs_ops(figures, top1), draw.draw_accuracy_vs_ops),
         "ilsvrc": render(charts.ilsvrc(charts.ilsvrc_top5_error()), draw.draw_ilsvrc),
         "depth": render(charts.depth(figures), draw.draw_depth),
-        "mobilenet": render(charts.mobilenet_grid(charts.mobilenet_grid_rows()),
-                            draw.draw_mobilenet),
-    }  # fmt: skip
+        "mobilenet": render(
+            charts.mobilenet_grid(charts.mobilenet_grid_rows()), draw.draw_mobilenet
+        ),
+    }
 
 
 def field_growth(report: Report) -> list[tuple[int, int]]:
@@ -58,8 +58,14 @@ def field_growth_chart(title: str, reports: Sequence[Report]) -> Figure:
             ax.plot(xs, ys, marker=".", markersize=3, linewidth=1.2, label=report.model)
     for side in sorted({r.input_size[1] for r in reports[:CURVE_MODELS]}):
         ax.axhline(side, color="grey", linestyle=":", linewidth=1)
-        ax.annotate(f"input {side} px", (1, side), fontsize=7, color="grey",
-                    xytext=(2, 2), textcoords="offset points")  # fmt: skip
+        ax.annotate(
+            f"input {side} px",
+            (1, side),
+            fontsize=7,
+            color="grey",
+            xytext=(2, 2),
+            textcoords="offset points",
+        )
     ax.set_yscale("log")
     ax.set_xlabel("weight layers so far (execution order)")
     ax.set_ylabel("receptive field side, input pixels (log)")
@@ -79,8 +85,9 @@ def training_curves(title: str, epochs: Sequence[dict]) -> Figure:
     x = [int(r["epoch"]) for r in epochs]
     for split, style in (("train", "-"), ("test", "--")):
         loss.plot(x, [float(r[f"{split}_loss"]) for r in epochs], style, marker=".", label=split)
-        top1.plot(x, [100 * float(r[f"{split}_top1"]) for r in epochs], style, marker=".",
-                  label=split)  # fmt: skip
+        top1.plot(
+            x, [100 * float(r[f"{split}_top1"]) for r in epochs], style, marker=".", label=split
+        )
     loss.set_ylabel("loss")
     top1.set_ylabel("top-1 %")
     for ax in (loss, top1):

@@ -28,14 +28,14 @@ from cnnzoo.report.figures import save_svg, training_curves
 # how to make each kind of input, shown where the input is absent
 HOW_TO = {
     "runs": "cnnzoo train lenet5 --dataset fashion-mnist --epochs 5 --out runs/lenet5, then "
-            "cnnzoo report --runs runs/lenet5",
+    "cnnzoo report --runs runs/lenet5",
     "bench": "cnnzoo bench lenet5 resnet20 --format json --out bench.json, then "
-             "cnnzoo report --bench bench.json",
+    "cnnzoo report --bench bench.json",
     "embed": "cnnzoo embed runs/lenet5/best.pt --out runs/embed-lenet5, then "
-             "cnnzoo report --embed runs/embed-lenet5",
+    "cnnzoo report --embed runs/embed-lenet5",
     "nas": "cnnzoo nas search --budget-candidates 20 --out runs/nas, then "
-           "cnnzoo report --nas runs/nas",
-}  # fmt: skip
+    "cnnzoo report --nas runs/nas",
+}
 RUN_METRICS = ("epoch", "train_loss", "train_top1", "test_loss", "test_top1")
 EMBED_FIGURES = ("scatter.png", "grid.png", "map.png")
 NAS_FIGURES = ("search_curve.png", "pareto_front.png", "best_cell.svg")
@@ -96,8 +96,10 @@ def member(folder: Path, name: str, option: str, *, limit: int = MAX_TEXT) -> Pa
         raise InputError(str(err)) from None
     size = real.stat().st_size
     if size > limit:
-        raise InputError(f"{option} {folder}: {name} is {size:,} bytes, more than the "
-                         f"{limit:,} an input's file may have")  # fmt: skip
+        raise InputError(
+            f"{option} {folder}: {name} is {size:,} bytes, more than the "
+            f"{limit:,} an input's file may have"
+        )
     return real
 
 
@@ -108,8 +110,9 @@ def _text(folder: Path, name: str, option: str) -> str | None:
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
-        raise InputError(f"{option} {folder}: {name} is not UTF-8 text ({err.reason} at byte "
-                         f"{err.start})") from None  # fmt: skip
+        raise InputError(
+            f"{option} {folder}: {name} is not UTF-8 text ({err.reason} at byte {err.start})"
+        ) from None
     except OSError as err:
         raise InputError(f"{option} {folder}: cannot read {name} ({err.strerror})") from None
 
@@ -185,12 +188,13 @@ def read_run(folder: Path, site: Path, key: str, *, evaluate: bool = True) -> Se
         title = f"{config['model']} on {config['dataset']}"
         figure = save_svg(training_curves(title, rows), site / "figures" / f"run-{key}-curves")
     except (KeyError, TypeError, ValueError) as err:
-        raise InputError(f"--runs {folder}: malformed config.json or metrics.csv ({err})") \
-            from None  # fmt: skip
+        raise InputError(f"--runs {folder}: malformed config.json or metrics.csv ({err})") from None
     figures = [f"figures/{figure.name}"]
     confusion = sorted(p.name for p in folder.glob("*-confusion-*.png"))
-    checkpoint = next(filter(None, (member(folder, n, "--runs", limit=2**62)
-                                    for n in ("best.pt", "last.pt"))), None)  # fmt: skip
+    checkpoint = next(
+        filter(None, (member(folder, n, "--runs", limit=2**62) for n in ("best.pt", "last.pt"))),
+        None,
+    )
     if confusion:
         figures.append(_copy(folder, confusion[0], site, f"run-{key}-confusion.png", "--runs"))
     elif checkpoint is not None and evaluate:
@@ -201,8 +205,7 @@ def read_run(folder: Path, site: Path, key: str, *, evaluate: bool = True) -> Se
         try:
             evaluate_checkpoint(EvalConfig(str(checkpoint), out=str(png)))
         except ValueError as err:
-            raise InputError(f"--runs {folder}: cannot evaluate {checkpoint.name}: {err}") \
-                from None  # fmt: skip
+            raise InputError(f"--runs {folder}: cannot evaluate {checkpoint.name}: {err}") from None
         figures.append(f"figures/{png.name}")
     last = rows[-1]
     best = max(rows, key=lambda r: float(r["test_top1"]))
@@ -216,9 +219,17 @@ def read_run(folder: Path, site: Path, key: str, *, evaluate: bool = True) -> Se
     )
     table = (
         ("epoch", "train loss", "train top-1", "test loss", "test top-1"),
-        *((r["epoch"], f"{float(r['train_loss']):.4f}", _percent(r["train_top1"]),
-           f"{float(r['test_loss']):.4f}", _percent(r["test_top1"])) for r in rows),
-    )  # fmt: skip
+        *(
+            (
+                r["epoch"],
+                f"{float(r['train_loss']):.4f}",
+                _percent(r["train_top1"]),
+                f"{float(r['test_loss']):.4f}",
+                _percent(r["test_top1"]),
+            )
+            for r in rows
+        ),
+    )
     return Section("runs", str(folder), f"Training run: {title}", facts, table, tuple(figures))
 
 
@@ -239,21 +250,44 @@ def read_bench(path: Path, site: Path, key: str) -> Section:
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise InputError(f"--bench {path}: not a cnnzoo bench JSON record ({err})") from None
     try:
-        table = [("model", "runtime", "precision", "batch", "status", "median ms", "img/s",
-                  "speed-up", "exact")]  # fmt: skip
+        table = [
+            (
+                "model",
+                "runtime",
+                "precision",
+                "batch",
+                "status",
+                "median ms",
+                "img/s",
+                "speed-up",
+                "exact",
+            )
+        ]
         for r in record["results"]:
             lat = r.get("latency_ms") or {}
-            table.append((r["model"], r["runtime"], r["precision"], str(r["batch_size"]),
-                          r["status"], fmt(lat.get("median"), ".3f"),
-                          fmt(r.get("images_per_s"), ",.1f"), fmt(r.get("speedup"), ".2f"),
-                          "-" if r.get("exact") is None else str(r["exact"]).lower()))  # fmt: skip
+            table.append(
+                (
+                    r["model"],
+                    r["runtime"],
+                    r["precision"],
+                    str(r["batch_size"]),
+                    r["status"],
+                    fmt(lat.get("median"), ".3f"),
+                    fmt(r.get("images_per_s"), ",.1f"),
+                    fmt(r.get("speedup"), ".2f"),
+                    "-" if r.get("exact") is None else str(r["exact"]).lower(),
+                )
+            )
         env = record["environment"]
-        facts = (("machine", f"{env['cpu']}, {env.get('threads', '?')} threads"),
-                 ("CPU flags", " ".join(env.get("cpu_flags") or []) or "none"),
-                 ("torch", str(env.get("torch"))))  # fmt: skip
+        facts = (
+            ("machine", f"{env['cpu']}, {env.get('threads', '?')} threads"),
+            ("CPU flags", " ".join(env.get("cpu_flags") or []) or "none"),
+            ("torch", str(env.get("torch"))),
+        )
     except (KeyError, TypeError, ValueError) as err:
-        raise InputError(f"--bench {path}: malformed record ({type(err).__name__}: {err})") \
-            from None  # fmt: skip
+        raise InputError(
+            f"--bench {path}: malformed record ({type(err).__name__}: {err})"
+        ) from None
     figures: tuple[str, ...] = ()
     try:
         data = charts.latency(charts.read_bench(real), charts.paper_top1_table())
@@ -261,8 +295,9 @@ def read_bench(path: Path, site: Path, key: str) -> Section:
         figures = (f"figures/{chart.name}",)
     except ValueError:
         pass  # no model with a paper top-1, or no ok row: the table says it all
-    return Section("bench", str(path), f"Inference benchmark: {path.name}", facts,
-                   tuple(table), figures)  # fmt: skip
+    return Section(
+        "bench", str(path), f"Inference benchmark: {path.name}", facts, tuple(table), figures
+    )
 
 
 def read_embed(folder: Path, site: Path, key: str) -> Section:
@@ -271,12 +306,17 @@ def read_embed(folder: Path, site: Path, key: str) -> Section:
     folder = _folder(Path(folder), "--embed")
     if member(folder, "compare.json", "--embed") and not member(folder, "summary.json", "--embed"):
         compared = _json(folder, "compare.json", "--embed")
-        figures = [f for f in [_copy(folder, "compare.png", site, f"embed-{key}-compare.png",
-                                     "--embed")] if f]  # fmt: skip
-        facts = tuple((str(k), _fact(v)) for k, v in compared.items()
-                      if not isinstance(v, dict | list))  # fmt: skip
-        return Section("embed", str(folder), f"t-SNE comparison: {folder.name}", facts,
-                       figures=tuple(figures))  # fmt: skip
+        figures = [
+            f
+            for f in [_copy(folder, "compare.png", site, f"embed-{key}-compare.png", "--embed")]
+            if f
+        ]
+        facts = tuple(
+            (str(k), _fact(v)) for k, v in compared.items() if not isinstance(v, dict | list)
+        )
+        return Section(
+            "embed", str(folder), f"t-SNE comparison: {folder.name}", facts, figures=tuple(figures)
+        )
     summary = _json(folder, "summary.json", "--embed")
     try:
         facts = (
@@ -289,8 +329,12 @@ def read_embed(folder: Path, site: Path, key: str) -> Section:
         )
     except (KeyError, TypeError, ValueError) as err:
         raise InputError(f"--embed {folder}: summary.json lacks {err}") from None
-    figures = tuple(filter(None, (_copy(folder, name, site, f"embed-{key}-{name}", "--embed")
-                                  for name in EMBED_FIGURES)))  # fmt: skip
+    figures = tuple(
+        filter(
+            None,
+            (_copy(folder, name, site, f"embed-{key}-{name}", "--embed") for name in EMBED_FIGURES),
+        )
+    )
     if not figures:
         raise InputError(f"--embed {folder}: none of {', '.join(EMBED_FIGURES)} in it")
     return Section("embed", str(folder), f"t-SNE map: {summary['model']}", facts, figures=figures)
@@ -306,26 +350,42 @@ def read_nas(folder: Path, site: Path, key: str) -> Section:
     folder = _folder(Path(folder), "--nas")
     rows = _csv(folder, "history.csv", "--nas", "not a nas search folder")
     try:
-        done = sorted((r for r in rows if r["state"] == "COMPLETE"),
-                      key=lambda r: -float(r["score"]))  # fmt: skip
+        done = sorted(
+            (r for r in rows if r["state"] == "COMPLETE"), key=lambda r: -float(r["score"])
+        )
         strategy = {r["strategy"] for r in rows}
-        table = (("candidate", "validation top-1", "MACs", "parameters", "train s", "worker"),
-                 *((r["index"], _percent(r["score"]), f"{int(r['macs']) / 1e6:.1f} M",
+        table = (
+            ("candidate", "validation top-1", "MACs", "parameters", "train s", "worker"),
+            *(
+                (
+                    r["index"],
+                    _percent(r["score"]),
+                    f"{int(r['macs']) / 1e6:.1f} M",
                     f"{int(r['params']):,}",
-                    f"{float(r['train_s']):.0f}" if r["train_s"] else "diverged", r["worker"])
-                   for r in done[:NAS_TOP]))  # fmt: skip
+                    f"{float(r['train_s']):.0f}" if r["train_s"] else "diverged",
+                    r["worker"],
+                )
+                for r in done[:NAS_TOP]
+            ),
+        )
     except (KeyError, TypeError, ValueError) as err:
         raise InputError(f"--nas {folder}: malformed history.csv ({err})") from None
     has_front = bool(rows) and "pareto" in rows[0]  # older searches have no such column
-    figures = tuple(filter(None, (_copy(folder, name, site, f"nas-{key}-{name}", "--nas")
-                                  for name in NAS_FIGURES)))  # fmt: skip
-    facts = (("strategy", ", ".join(sorted(strategy)) or "-"),
-             ("candidates finished", f"{len(done)} of {len(rows)} trials"),
-             ("best validation top-1", _percent(done[0]["score"]) if done else "-"),
-             ("on the Pareto front of top-1 and MACs",
-              str(sum(r["pareto"] == "True" for r in done)) if has_front else "-"))  # fmt: skip
-    return Section("nas", str(folder), f"Architecture search: {folder.name}", facts, table,
-                   figures)  # fmt: skip
+    figures = tuple(
+        filter(
+            None, (_copy(folder, name, site, f"nas-{key}-{name}", "--nas") for name in NAS_FIGURES)
+        )
+    )
+    facts = (
+        ("strategy", ", ".join(sorted(strategy)) or "-"),
+        ("candidates finished", f"{len(done)} of {len(rows)} trials"),
+        ("best validation top-1", _percent(done[0]["score"]) if done else "-"),
+        (
+            "on the Pareto front of top-1 and MACs",
+            str(sum(r["pareto"] == "True" for r in done)) if has_front else "-",
+        ),
+    )
+    return Section("nas", str(folder), f"Architecture search: {folder.name}", facts, table, figures)
 
 
 READERS = {"runs": read_run, "bench": read_bench, "embed": read_embed, "nas": read_nas}

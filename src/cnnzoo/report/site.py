@@ -75,10 +75,15 @@ def _templates():
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(si=si, binary_size=binary_size, diff=format_difference,
-                       field=lambda rf: format_field(rf)[0], inline=inline_html,
-                       shape=lambda s: " x ".join(map(str, s)) or "-",
-                       thousands=lambda n: f"{n:,}")  # fmt: skip
+    env.filters.update(
+        si=si,
+        binary_size=binary_size,
+        diff=format_difference,
+        field=lambda rf: format_field(rf)[0],
+        inline=inline_html,
+        shape=lambda s: " x ".join(map(str, s)) or "-",
+        thousands=lambda n: f"{n:,}",
+    )
     return env
 
 
@@ -102,7 +107,7 @@ def inline_html(text: str):
 
 def read_inputs(
     config: ReportConfig, site: Path, warn: Callable[[str], None]
-) -> tuple[dict[str, list[Section]], list[str]]:  # fmt: skip
+) -> tuple[dict[str, list[Section]], list[str]]:
     """Every optional input's section, by kind; the one-line problems of those left out."""
     sections: dict[str, list[Section]] = {kind: [] for kind in READERS}
     problems = []
@@ -151,43 +156,59 @@ def write_site(config: ReportConfig, zoo, site: Path, warn: Callable[[str], None
     result of :func:`build_report` but its time."""
     (site / "figures").mkdir(parents=True, exist_ok=True)
     sections, problems = read_inputs(config, site, warn)
-    index_charts = {name: charts.save_svg(fig, site / "figures" / name).name
-                    for name, fig in charts.index_charts(zoo.figures()).items()}  # fmt: skip
+    index_charts = {
+        name: charts.save_svg(fig, site / "figures" / name).name
+        for name, fig in charts.index_charts(zoo.figures()).items()
+    }
     field_charts = {
         f.family: charts.save_svg(
-            charts.field_growth_chart(f"Receptive field through {f.short}",
-                                      [m.report for m in f.models]),
+            charts.field_growth_chart(
+                f"Receptive field through {f.short}", [m.report for m in f.models]
+            ),
             site / "figures" / f"{f.family}-receptive-field",
         ).name
         for f in zoo.families
-    }  # fmt: skip
+    }
     env = _templates()
     made_by = environment("cpu")
     env.globals["made_by"] = made_by
-    nav = [("index.html", "Zoo"), *((f"{f.family}.html", f.short) for f in zoo.families),
-           ("explain.html", "Calculations"), ("results.html", "Results")]  # fmt: skip
+    nav = [
+        ("index.html", "Zoo"),
+        *((f"{f.family}.html", f.short) for f in zoo.families),
+        ("explain.html", "Calculations"),
+        ("results.html", "Results"),
+    ]
     pages: dict[str, str] = {
         "index.html": env.get_template("index.html").render(
-            nav=nav, current="index.html", zoo=zoo, charts=index_charts, sections=sections),
+            nav=nav, current="index.html", zoo=zoo, charts=index_charts, sections=sections
+        ),
         "explain.html": env.get_template("explain.html").render(
-            nav=nav, current="explain.html",
-            topics=[(name, make()) for name, make in TOPICS.items()]),
+            nav=nav,
+            current="explain.html",
+            topics=[(name, make()) for name, make in TOPICS.items()],
+        ),
         "results.html": env.get_template("results.html").render(
-            nav=nav, current="results.html", sections=sections, how_to=HOW_TO,
-            problems=problems),
-    }  # fmt: skip
+            nav=nav, current="results.html", sections=sections, how_to=HOW_TO, problems=problems
+        ),
+    }
     family = env.get_template("family.html")
     for page in zoo.families:
         name = f"{page.family}.html"
-        pages[name] = family.render(nav=nav, current=name, page=page,
-                                    chart=field_charts[page.family])  # fmt: skip
+        pages[name] = family.render(
+            nav=nav, current=name, page=page, chart=field_charts[page.family]
+        )
     for name in ASSETS:
         text = resources.files("cnnzoo.report").joinpath("static", name).read_text("utf-8")
         write_text_atomic(site / "assets" / name, text)
     for name, html in pages.items():
         write_text_atomic(site / name, html)
     result = {"out": config.out, "pages": sorted(pages), "problems": problems}
-    record = {"schema": "cnnzoo-report", "version": 1, "config": dataclasses.asdict(config),
-              **result, "environment": made_by}  # fmt: skip
+    record = {
+        "schema": "cnnzoo-report",
+        "version": 1,
+        "config": dataclasses.asdict(config),
+        **result,
+        "environment": made_by,
+    }
     write_text_atomic(site / "report.json", json.dumps(record, indent=2) + "\n")
     return result

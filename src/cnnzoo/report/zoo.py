@@ -92,11 +92,17 @@ class Zoo:
     def figures(self) -> list[ModelFigures]:
         """The charts' figures of every model at its standard input."""
         return [
-            ModelFigures(m.name, f.family, get_model_spec(m.name).year,
-                         m.report.totals.macs_conv_linear, m.report.totals.params,
-                         m.report.totals.depth)
-            for f in self.families for m in f.models
-        ]  # fmt: skip
+            ModelFigures(
+                m.name,
+                f.family,
+                get_model_spec(m.name).year,
+                m.report.totals.macs_conv_linear,
+                m.report.totals.params,
+                m.report.totals.depth,
+            )
+            for f in self.families
+            for m in f.models
+        ]
 
 
 def doc_blocks(text: str) -> tuple[Block, ...]:
@@ -165,9 +171,11 @@ def measure_zoo(names: Sequence[str] | None = None) -> Zoo:
         spec = get_model_spec(name)
         report = profile(name, spec.input_size)
         reference = references.get(name)
-        same = measured_setting(name, reference) == (tuple(spec.input_size),
-                                                     {"num_classes": spec.num_classes}) \
-            or reference is None  # fmt: skip
+        same = (
+            measured_setting(name, reference)
+            == (tuple(spec.input_size), {"num_classes": spec.num_classes})
+            or reference is None
+        )
         row = compare_row(name, reference, report if same else None)
         compared[name] = row
         pages.setdefault(spec.family, []).append(ModelPage(name, report, row, stages(report)))

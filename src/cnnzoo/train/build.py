@@ -95,7 +95,7 @@ def check_input_size(model: nn.Module, name: str, info: DatasetInfo, size: int) 
 
 def build_model(
     name: str, info: DatasetInfo, size: int, options: dict | None = None
-) -> tuple[nn.Module, dict]:  # fmt: skip
+) -> tuple[nn.Module, dict]:
     """``name`` with builder ``options``, adapted to the dataset (channels, classes), checked
     against the input size.
 
@@ -117,18 +117,31 @@ def train_augment(info: DatasetInfo, recipe: Recipe) -> Augment:
 
 
 def make_stream(
-    split, info: DatasetInfo, *, batch_size: int, train: bool, seed: int, size: int,
-    runtime: Runtime, augment: Augment | None = None, channels_last: bool = False,
-):  # fmt: skip
+    split,
+    info: DatasetInfo,
+    *,
+    batch_size: int,
+    train: bool,
+    seed: int,
+    size: int,
+    runtime: Runtime,
+    augment: Augment | None = None,
+    channels_last: bool = False,
+):
     """A ``BatchStream`` for an in-memory split, a ``LoaderStream`` for an image folder; this
     rank's share, ``batch_size`` per rank."""
     shard = {"rank": runtime.dist.rank, "world_size": runtime.dist.world_size}
     common = {"batch_size": batch_size, "train": train, "seed": seed, "device": runtime.device}
     if isinstance(split, Split):
         return BatchStream(
-            split, info, input_size=size, augment=augment, channels_last=channels_last,
-            **common, **shard,
-        )  # fmt: skip
+            split,
+            info,
+            input_size=size,
+            augment=augment,
+            channels_last=channels_last,
+            **common,
+            **shard,
+        )
     return LoaderStream(split, info, channels_last=channels_last, **common, **shard)
 
 
@@ -136,9 +149,12 @@ def dataset_record(info: DatasetInfo, size: int, data_dir: str | None) -> dict:
     """What a checkpoint records of its dataset (plain data)."""
     record = dataclasses.asdict(info)
     record.update(
-        class_names=list(info.class_names), mean=list(info.mean), std=list(info.std),
-        input_size=size, data_dir=data_dir,
-    )  # fmt: skip
+        class_names=list(info.class_names),
+        mean=list(info.mean),
+        std=list(info.std),
+        input_size=size,
+        data_dir=data_dir,
+    )
     return record
 
 
@@ -244,12 +260,14 @@ def resolve_config(
         ValueError: a batch that does not split over the processes, fp16 on the CPU.
     """
     spec = get_model_spec(config.model)
-    recipe = recipe_for(config.model, spec.family, config.dataset,
-                        small_images=isinstance(data.train, Split))  # fmt: skip
+    recipe = recipe_for(
+        config.model, spec.family, config.dataset, small_images=isinstance(data.train, Split)
+    )
     config = resolve(config, recipe)
     if config.batch_size % dist.world_size:
-        raise ValueError(f"--batch-size {config.batch_size} does not split over "
-                         f"{dist.world_size} processes")  # fmt: skip
+        raise ValueError(
+            f"--batch-size {config.batch_size} does not split over {dist.world_size} processes"
+        )
     if config.precision == "fp16" and dist.device.type == "cpu":
         raise ValueError("--precision fp16 needs a CUDA device; on the CPU use bf16")
     return config, recipe
@@ -291,25 +309,41 @@ def build_streams(
     """
     world = runtime.dist.world_size
     train = make_stream(
-        data.train, data.info, batch_size=config.batch_size // world, train=True,
-        seed=config.seed, size=size, runtime=runtime, augment=train_augment(data.info, recipe),
+        data.train,
+        data.info,
+        batch_size=config.batch_size // world,
+        train=True,
+        seed=config.seed,
+        size=size,
+        runtime=runtime,
+        augment=train_augment(data.info, recipe),
         channels_last=config.channels_last,
-    )  # fmt: skip
+    )
     test = make_stream(
-        data.test, data.info, batch_size=EVAL_BATCH.get(runtime.device.type, EVAL_BATCH["cuda"]),
-        train=False, seed=config.seed, size=size, runtime=runtime,
+        data.test,
+        data.info,
+        batch_size=EVAL_BATCH.get(runtime.device.type, EVAL_BATCH["cuda"]),
+        train=False,
+        seed=config.seed,
+        size=size,
+        runtime=runtime,
         channels_last=config.channels_last,
-    )  # fmt: skip
+    )
     if train.num_batches() == 0:
-        raise ValueError(f"{len(data.train)} training images make no batch of "
-                         f"{config.batch_size}; lower --batch-size or raise --subset")  # fmt: skip
+        raise ValueError(
+            f"{len(data.train)} training images make no batch of "
+            f"{config.batch_size}; lower --batch-size or raise --subset"
+        )
     return train, test
 
 
 def build_optimization(
-    config: TrainConfig, recipe: Recipe, model: nn.Module, steps_per_epoch: int,
+    config: TrainConfig,
+    recipe: Recipe,
+    model: nn.Module,
+    steps_per_epoch: int,
     device: torch.device,
-) -> Optimization:  # fmt: skip
+) -> Optimization:
     """The optimizer of ``model``'s parameters, its per-step schedule, the fp16 gradient scaler
     (a no-op otherwise) and the training loss."""
     optimizer = OPTIMIZERS[config.optimizer](model.parameters(), config)
@@ -344,8 +378,9 @@ def prepare(config: TrainConfig, dist: DistInfo, hold: contextlib.ExitStack) -> 
     """
     get_model_spec(config.model)  # an unknown name fails before anything else
     run_dir = choose_run_dir(config, dist, hold)
-    data = load_dataset(config.dataset, data_dir=config.data_dir, subset=config.subset,
-                        input_size=config.input_size)  # fmt: skip
+    data = load_dataset(
+        config.dataset, data_dir=config.data_dir, subset=config.subset, input_size=config.input_size
+    )
     config, recipe = resolve_config(config, data, dist)
     size = config.input_size or data.info.image_size
     runtime = build_runtime(config, dist)
@@ -353,10 +388,21 @@ def prepare(config: TrainConfig, dist: DistInfo, hold: contextlib.ExitStack) -> 
     train_stream, test_stream = build_streams(config, data, recipe, size, runtime)
     opt = build_optimization(config, recipe, nets.model, train_stream.num_batches(), dist.device)
     return Job(
-        config=config, recipe=recipe, info=data.info, size=size, run_dir=run_dir,
-        model=nets.model, net=nets.net, train_net=nets.train_net, runtime=runtime,
-        train_stream=train_stream, test_stream=test_stream, optimizer=opt.optimizer,
-        scheduler=opt.scheduler, scaler=opt.scaler, criterion=opt.criterion,
+        config=config,
+        recipe=recipe,
+        info=data.info,
+        size=size,
+        run_dir=run_dir,
+        model=nets.model,
+        net=nets.net,
+        train_net=nets.train_net,
+        runtime=runtime,
+        train_stream=train_stream,
+        test_stream=test_stream,
+        optimizer=opt.optimizer,
+        scheduler=opt.scheduler,
+        scaler=opt.scaler,
+        criterion=opt.criterion,
         meta=run_meta(config, recipe, data.info, size, nets.model_kwargs),
         sizes=(len(data.train), len(data.test)),
-    )  # fmt: skip
+    )

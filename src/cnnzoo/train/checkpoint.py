@@ -72,8 +72,10 @@ def write_failure(path: Path, err: OSError, *, replaced: bool) -> str:
     """The one-line message of a failed :func:`save_checkpoint`: the file, the OS error, and what
     is on disk now."""
     if replaced:
-        return (f"checkpoint {path} is written but its folder cannot be synced to disk: "
-                f"{os_error_text(err)}")  # fmt: skip
+        return (
+            f"checkpoint {path} is written but its folder cannot be synced to disk: "
+            f"{os_error_text(err)}"
+        )
     kept = f"the previous {path.name} is intact" if path.is_file() else f"no {path.name} exists yet"
     return f"cannot write checkpoint {path}: {os_error_text(err)}; {kept}"
 

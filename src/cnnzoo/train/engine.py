@@ -149,8 +149,9 @@ def train_one_epoch(
         if step % runtime.check_every == 0 or step == total:
             elapsed = seconds + time.perf_counter() - tic
             loss_sum, correct, count = sums.tolist()
-            finite, carry_on = distributed.all_true_each((math.isfinite(loss_sum), not wants_stop),
-                                                         dist)  # fmt: skip
+            finite, carry_on = distributed.all_true_each(
+                (math.isfinite(loss_sum), not wants_stop), dist
+            )
             if not finite:
                 raise TrainingDiverged(
                     f"the training loss became {loss_sum / count} at epoch {epoch + 1}, "
@@ -321,8 +322,14 @@ def run(config: TrainConfig, *, stream: TextIO | None = None) -> dict:
             file=stream or sys.stdout,
             flush=True,
         )
-    return {**final, "best_top1": best, "run_dir": facts["run_dir"], "seconds": seconds,
-            "config": facts["config"], "test_images": facts["test_images"]}  # fmt: skip
+    return {
+        **final,
+        "best_top1": best,
+        "run_dir": facts["run_dir"],
+        "seconds": seconds,
+        "config": facts["config"],
+        "test_images": facts["test_images"],
+    }
 
 
 def train_job(
@@ -346,8 +353,13 @@ def train_job(
         finally:
             reporter.close()
             files.close()
-    facts = {"model": job.config.model, "dataset": job.info.name, "run_dir": str(job.run_dir),
-             "config": job.meta["config"], "test_images": job.sizes[1]}  # fmt: skip
+    facts = {
+        "model": job.config.model,
+        "dataset": job.info.name,
+        "run_dir": str(job.run_dir),
+        "config": job.meta["config"],
+        "test_images": job.sizes[1],
+    }
     return history, best, facts
 
 
@@ -382,8 +394,14 @@ def fit(
     )
 
     def save_last(epoch: int, step: int, partial: dict | None) -> None:
-        progress = {"epoch": epoch, "step": step, "partial": partial, "history": history,
-                    "best_top1": best, "global_step": epoch * steps + step}  # fmt: skip
+        progress = {
+            "epoch": epoch,
+            "step": step,
+            "partial": partial,
+            "history": history,
+            "best_top1": best,
+            "global_step": epoch * steps + step,
+        }
         files.save_last(job.model, job.optimizer, job.scheduler, job.scaler, progress=progress)
 
     def checkpoint(epoch: int, step: int, partial: dict) -> None:
@@ -394,36 +412,59 @@ def fit(
 
     def interrupted(where: str) -> Interrupted:
         signum = stop.signum or signal.SIGTERM  # no signal here: another rank's stopped this one
-        return Interrupted(signum, f"{signal_name(signum)} {where} and saved {job.run_dir / LAST}",
-                           run_dir=job.run_dir, resumable=True)  # fmt: skip
+        return Interrupted(
+            signum,
+            f"{signal_name(signum)} {where} and saved {job.run_dir / LAST}",
+            run_dir=job.run_dir,
+            resumable=True,
+        )
 
     step, partial = start.step, start.partial
     try:
         for epoch in range(start.epoch, config.epochs):
             stats = train_one_epoch(
-                job.train_net, job.train_stream, job.optimizer, job.scheduler, job.scaler,
-                job.criterion, job.runtime, epoch=epoch, epochs=config.epochs, start_step=step,
-                partial=partial, aux_weight=job.recipe.aux_loss_weight, reporter=reporter,
+                job.train_net,
+                job.train_stream,
+                job.optimizer,
+                job.scheduler,
+                job.scaler,
+                job.criterion,
+                job.runtime,
+                epoch=epoch,
+                epochs=config.epochs,
+                start_step=step,
+                partial=partial,
+                aux_weight=job.recipe.aux_loss_weight,
+                reporter=reporter,
                 checkpoint_every=config.checkpoint_every,
                 on_checkpoint=lambda done, part, epoch=epoch: checkpoint(epoch, done, part),
-                base_model=job.model, should_stop=lambda: stop.requested,
+                base_model=job.model,
+                should_stop=lambda: stop.requested,
                 on_step=lambda done, loss, lr, epoch=epoch: files.log_step(
-                    epoch * steps + done, loss, lr),
-            )  # fmt: skip
+                    epoch * steps + done, loss, lr
+                ),
+            )
             if stats["stopped"]:
-                raise interrupted(f"at epoch {epoch + 1}/{config.epochs}, step "
-                                  f"{stats['steps']}/{steps}: stopped after that step")  # fmt: skip
+                raise interrupted(
+                    f"at epoch {epoch + 1}/{config.epochs}, step "
+                    f"{stats['steps']}/{steps}: stopped after that step"
+                )
             step, partial = 0, None
             if not params_finite(job.model):
                 raise TrainingDiverged(f"the weights became non-finite in epoch {epoch + 1}")
             distributed.broadcast_buffers(job.model, dist)  # rank 0's batch-norm statistics
             test = evaluate(job.net, job.test_stream, job.runtime, num_classes=job.info.num_classes)
             row = {
-                "epoch": epoch + 1, "train_loss": stats["loss"], "train_top1": stats["top1"],
-                "test_loss": test["loss"], "test_top1": test["top1"], "test_top5": test["top5"],
-                "lr": stats["lr"], "seconds": stats["seconds"] + test["seconds"],
+                "epoch": epoch + 1,
+                "train_loss": stats["loss"],
+                "train_top1": stats["top1"],
+                "test_loss": test["loss"],
+                "test_top1": test["top1"],
+                "test_top5": test["top5"],
+                "lr": stats["lr"],
+                "seconds": stats["seconds"] + test["seconds"],
                 "images_per_s": stats["images_per_s"],
-            }  # fmt: skip
+            }
             history.append(row)
             files.write_metrics(history, global_step=(epoch + 1) * steps)
             if row["test_top1"] > best:

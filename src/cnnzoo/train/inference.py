@@ -72,11 +72,15 @@ def load_model(path: str | Path, model_name: str | None = None) -> tuple[nn.Modu
         model = create_model(model_name, num_classes=IMAGENET_CLASSES, in_chans=3)
         load_weights(model, path)
         record = {
-            "name": "imagenet", "num_classes": IMAGENET_CLASSES, "in_chans": 3,
-            "image_size": DEFAULT_SIZE, "input_size": DEFAULT_SIZE,
-            "class_names": list(imagenet_class_names()), "mean": list(IMAGENET_MEAN),
+            "name": "imagenet",
+            "num_classes": IMAGENET_CLASSES,
+            "in_chans": 3,
+            "image_size": DEFAULT_SIZE,
+            "input_size": DEFAULT_SIZE,
+            "class_names": list(imagenet_class_names()),
+            "mean": list(IMAGENET_MEAN),
             "std": list(IMAGENET_STD),
-        }  # fmt: skip
+        }
         return model.eval(), record
     model = create_model(ckpt["model_name"], **ckpt["model_kwargs"])
     try:
@@ -137,11 +141,17 @@ def evaluate_checkpoint(config: EvalConfig) -> dict:
     info = dataclasses.replace(data.info, mean=tuple(record["mean"]), std=tuple(record["std"]))
     runtime = Runtime(DistInfo(device=default_device()))
     stream = make_stream(
-        data.test, info, batch_size=config.batch_size, train=False, seed=0, size=size,
+        data.test,
+        info,
+        batch_size=config.batch_size,
+        train=False,
+        seed=0,
+        size=size,
         runtime=runtime,
-    )  # fmt: skip
-    result = evaluate(model.to(runtime.device), stream, runtime, num_classes=info.num_classes,
-                      tta=config.tta)  # fmt: skip
+    )
+    result = evaluate(
+        model.to(runtime.device), stream, runtime, num_classes=info.num_classes, tta=config.tta
+    )
     names = readable_class_names(data.info.class_names, info.num_classes)
     checkpoint = Path(config.checkpoint)
     suffix = "" if config.tta == "none" else f"-{config.tta}"
@@ -149,10 +159,11 @@ def evaluate_checkpoint(config: EvalConfig) -> dict:
         config.out or checkpoint.with_name(f"{checkpoint.stem}-confusion-{name}{suffix}.png")
     )
     plot_confusion_matrix(
-        result["confusion"], names, png,
-        title=f"{model.model_name or checkpoint.name} on {name} test: "
-        f"top-1 {result['top1']:.2%}",
-    )  # fmt: skip
+        result["confusion"],
+        names,
+        png,
+        title=f"{model.model_name or checkpoint.name} on {name} test: top-1 {result['top1']:.2%}",
+    )
     return {
         "checkpoint": str(checkpoint),
         "dataset": name,

@@ -14,9 +14,16 @@ import torch
 
 # One row per epoch in metrics.csv, in this order.
 METRICS_COLUMNS = (
-    "epoch", "train_loss", "train_top1", "test_loss", "test_top1", "test_top5", "lr", "seconds",
+    "epoch",
+    "train_loss",
+    "train_top1",
+    "test_loss",
+    "test_top1",
+    "test_top5",
+    "lr",
+    "seconds",
     "images_per_s",
-)  # fmt: skip
+)
 
 
 def topk_correct(scores: torch.Tensor, labels: torch.Tensor, ks: Sequence[int]) -> torch.Tensor:

@@ -112,9 +112,13 @@ class RichReporter(SilentReporter):
         if self.task is not None:
             self.progress.remove_task(self.task)
         self.task = self.progress.add_task(
-            f"epoch {epoch + 1}/{epochs}", total=total, completed=start_step, loss=0.0, top1=0.0,
+            f"epoch {epoch + 1}/{epochs}",
+            total=total,
+            completed=start_step,
+            loss=0.0,
+            top1=0.0,
             speed=0.0,
-        )  # fmt: skip
+        )
 
     def step(self, step: int, loss: float, top1: float, images_per_s: float) -> None:
         self.progress.update(self.task, completed=step, loss=loss, top1=top1, speed=images_per_s)

@@ -23,9 +23,16 @@ from dataclasses import asdict, dataclass, replace
 from cnnzoo.train.config import TrainConfig
 
 RECIPE_FIELDS = (
-    "epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule",
-    "warmup_epochs", "label_smoothing",
-)  # fmt: skip
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "schedule",
+    "warmup_epochs",
+    "label_smoothing",
+)
 
 
 @dataclass(frozen=True)

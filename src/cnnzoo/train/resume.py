@@ -103,8 +103,9 @@ class ResumePoint:
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict) -> ResumePoint:
-        return cls(ckpt["epoch"], ckpt["step"], ckpt["partial"], tuple(ckpt["history"]),
-                   ckpt["best_top1"])  # fmt: skip
+        return cls(
+            ckpt["epoch"], ckpt["step"], ckpt["partial"], tuple(ckpt["history"]), ckpt["best_top1"]
+        )
 
     def global_step(self, steps_per_epoch: int) -> int:
         """Steps done before this point."""

@@ -73,8 +73,10 @@ def nearest_existing(path: Path) -> Path:
         except (FileNotFoundError, NotADirectoryError):
             continue
         except OSError as err:
-            raise ValueError(f"run folder {path}: cannot look at {candidate}: "
-                             f"{os_error_text(err)}; choose another --out") from None  # fmt: skip
+            raise ValueError(
+                f"run folder {path}: cannot look at {candidate}: "
+                f"{os_error_text(err)}; choose another --out"
+            ) from None
         return candidate
     raise ValueError(f"run folder {path}: none of its parents exists; choose another --out")
 

@@ -53,8 +53,15 @@ def plot_confusion_matrix(
         for i in range(n):
             for j in range(n):
                 white = shares[i, j] > 0.5
-                ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=8,
-                        color="white" if white else "black")  # fmt: skip
+                ax.text(
+                    j,
+                    i,
+                    f"{int(counts[i, j])}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if white else "black",
+                )
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     if title:
