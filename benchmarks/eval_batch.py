@@ -16,15 +16,17 @@ import json
 import sys
 
 import torch
-from common import ROOT, closing_lines, median_spread
+from common import ROOT, closing_lines, median_spread, write_report
 
 from cnnzoo import create_model
 from cnnzoo.data import load_dataset
+from cnnzoo.data.loader import make_stream
+from cnnzoo.distributed import Runtime
 from cnnzoo.env import environment
+from cnnzoo.evaluate.loop import EVAL_BATCH, evaluate
+from cnnzoo.files import write_text_atomic
 from cnnzoo.models.genotype import NASNET_A
 from cnnzoo.nas.proxy import MODEL, candidate_kwargs
-from cnnzoo.train.build import EVAL_BATCH, Runtime, make_stream
-from cnnzoo.train.engine import evaluate
 
 BATCHES = (64, 128, 256, 500, 1000)
 BASELINE = 1000  # the batch the engine evaluated with on every device before
@@ -110,8 +112,8 @@ def main() -> int:
         *closing_lines(record),
     ]
     out = ROOT / "benchmarks" / "results" / "eval_batch"
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    out.with_suffix(".json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    write_report(out.with_suffix(".md"), "\n".join(lines) + "\n")
+    write_text_atomic(out.with_suffix(".json"), json.dumps(record, indent=2, default=str) + "\n")
     print("\n".join(lines))
     return 0 if same else 1
 

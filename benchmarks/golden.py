@@ -7,15 +7,17 @@ that must not change behaviour.
 ``record`` runs, through the command line: ``summary --format json`` of every model, ``compare
 --format json``, ``bench --format json`` (timings removed), an ONNX export's outputs on fixed
 inputs, an embed map of a fixed checkpoint, a 4-candidate NAS search with a fixed seed, and the
-report's ``report.json``. The checkpoint is trained once by ``record`` and kept in GOLDEN;
-``check`` reuses it, so both sides embed, bench and report the same weights. Each output is one
-file of GOLDEN; ``check`` records FRESH the same way and lists every file that differs.
+pages of the report's ``report.json``. The checkpoint is trained once by ``record`` and kept in
+GOLDEN; ``check`` copies it, so both sides embed, bench and report the same weights. Each output
+is one file of GOLDEN (measured times left out); ``check`` records FRESH the same way and lists
+every file that differs.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import io
 import json
 import os
@@ -27,18 +29,13 @@ import numpy as np
 
 from cnnzoo.cli import main
 
-# bench fields that are measurements of time or memory, not behaviour
+# fields and columns that measure time, memory or a process, not behaviour
 TIMING_KEYS = {
-    "prepare_s",
-    "median_ms",
-    "iqr_ms",
-    "images_per_s",
-    "speedup",
-    "peak_mib",
-    "times_ms",
-    "environment",
-    "rounds_ms",
-    "peak_memory_mib",
+    *("prepare_s", "median_ms", "iqr_ms", "images_per_s", "speedup", "peak_mib"),  # bench
+    *("environment", "latency_ms", "peak_memory_mib", "iterations_per_sample"),  # bench
+    *("fastest", "fastest_exact"),  # bench: chosen by time
+    "seconds",  # embed, nas search
+    *("mean_candidate_s", "minutes", "train_s", "worker"),  # nas search
 }
 # files an output folder holds whose bytes depend on the moment they were made (PNG metadata,
 # the run's environment record)
@@ -74,8 +71,20 @@ def write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
+def csv_rows(text: str) -> str:
+    """CSV text without the columns of :data:`TIMING_KEYS`."""
+    rows = list(csv.DictReader(io.StringIO(text)))
+    keep = [k for k in (rows[0] if rows else {}) if k not in TIMING_KEYS]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, keep, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
 def canonical(text: str) -> str:
-    return json.dumps(json.loads(text), indent=1, sort_keys=True) + "\n"
+    """JSON text sorted and indented, without the keys of :data:`TIMING_KEYS`."""
+    return json.dumps(strip_timings(json.loads(text)), indent=1, sort_keys=True) + "\n"
 
 
 def record_summaries(out: Path) -> None:
@@ -152,10 +161,10 @@ def record_nas(out: Path, scratch: Path) -> Path:
         "--proxy-train-images 500 --proxy-val-images 200"
     )
     cli("nas", "search", *flags.split(), "--out", str(folder))
-    for name in ("pareto.json", "search.json", "best_cell.json", "candidates.csv"):
+    for name in ("pareto.json", "search.json", "best_genotype.json", "history.csv"):
         if (folder / name).exists():
             text = (folder / name).read_text()
-            write(out / "nas" / name, canonical(text) if name.endswith(".json") else text)
+            write(out / "nas" / name, canonical(text) if name.endswith(".json") else csv_rows(text))
     return folder
 
 
@@ -163,16 +172,16 @@ def record_report(out: Path, scratch: Path, checkpoint: Path, embed: Path, nas: 
     site = scratch / "site"
     inputs = ["--runs", str(checkpoint.parent), "--embed", str(embed), "--nas", str(nas)]
     cli("report", "--models", "lenet5", "alexnet", "resnet18", *inputs, "--out", str(site))
-    report = json.loads((site / "report.json").read_text())
-    write(out / "report.json", json.dumps(report, indent=1, sort_keys=True) + "\n")
+    pages = json.loads((site / "report.json").read_text())["pages"]
+    write(out / "report_pages.json", json.dumps(pages, indent=1, sort_keys=True) + "\n")
 
 
-def record(out: Path, checkpoint: Path | None) -> None:
+def record(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     scratch = out / "scratch"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir()
-    checkpoint = checkpoint or train_checkpoint(out)
+    checkpoint = train_checkpoint(out)
     record_summaries(out)
     record_bench(out, checkpoint)
     record_export(out, scratch, checkpoint)
@@ -180,6 +189,17 @@ def record(out: Path, checkpoint: Path | None) -> None:
     nas = record_nas(out, scratch)
     record_report(out, scratch, checkpoint, embed, nas)
     shutil.rmtree(scratch)
+    normalise(out)
+
+
+def normalise(out: Path) -> None:
+    """Write ``$ROOT`` for ``out``'s path in every recorded file and every JSON file canonically,
+    so that two records compare."""
+    root = str(out.resolve())
+    for path in out.rglob("*"):
+        if path.is_file() and path.relative_to(out).parts[0] != "run":
+            text = path.read_text().replace(root, "$ROOT")
+            path.write_text(canonical(text) if path.suffix == ".json" else text)
 
 
 def differences(golden: Path, fresh: Path) -> list[str]:
@@ -219,11 +239,13 @@ def run(argv: list[str]) -> int:
     args = parse_args(argv)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if args.action == "record":
-        record(args.golden, None)
+        record(args.golden)
         count = sum(1 for p in args.golden.rglob("*") if p.is_file())
         print(f"recorded {count} files in {args.golden}")
         return 0
-    record(args.fresh, args.golden / "run" / "best.pt")
+    if not (args.fresh / "run").exists():  # the same weights, at the same place in the record
+        shutil.copytree(args.golden / "run", args.fresh / "run")
+    record(args.fresh)
     diff = differences(args.golden, args.fresh)
     for line in diff:
         print(line)

@@ -31,7 +31,7 @@ import os
 # the ONNX Runtime / XNNPACK threads interleaved with them slow each other down many times.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from common import ROOT, environment_lines
+from common import ROOT, environment_lines, write_report
 
 from cnnzoo.bench.core import SCHEMA, VERSION, bench_models, make_config
 from cnnzoo.bench.render import render_table
@@ -123,7 +123,7 @@ def main() -> int:
         print(f"{model}: done, appended to {json_path.name}")
     record = load_results(json_path)
     if record:
-        write_text_atomic(md_path, markdown(record))
+        write_report(md_path, markdown(record))
         print(render_table(record), end="")
     return 0
 

@@ -28,7 +28,7 @@ from pathlib import Path
 # Before torch is imported (OpenMP reads it once): see benchmarks/inference.py.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from common import ROOT, closing_lines
+from common import ROOT, closing_lines, write_report
 
 from cnnzoo.bench.core import bench_models, make_config
 from cnnzoo.bench.render import fastest_line, fmt, render_table
@@ -163,7 +163,7 @@ def main() -> int:
         "bench": bench,
     }
     write_text_atomic(RESULTS / "int8_accuracy.json", json.dumps(record, indent=2) + "\n")
-    write_text_atomic(RESULTS / "int8_accuracy.md", render_md(record))
+    write_report(RESULTS / "int8_accuracy.md", render_md(record))
     print(render_table(bench), end="")
     print(f"wrote {RESULTS / 'int8_accuracy.json'} and .md")
     return 0

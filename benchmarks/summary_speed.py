@@ -13,13 +13,13 @@ import subprocess
 import sys
 import time
 
-from common import ROOT, median_spread
+from common import ROOT, median_spread, write_report
 
 import cnnzoo
 from cnnzoo.analysis import profile
 from cnnzoo.env import environment
 
-LIMIT_S = 5.0  # the issue's bound for one `cnnzoo summary`
+LIMIT_S = 5.0  # the report counts the commands under this; exit 1 if one is not
 REPEATS = 5
 
 
@@ -43,6 +43,14 @@ def profile_seconds(name: str) -> tuple[float, float]:
     return median_spread(times)
 
 
+def under_limit(rows: list[tuple]) -> str:
+    """How many models' ``cnnzoo summary`` commands took under :data:`LIMIT_S`."""
+    under = sum(r[1] < LIMIT_S for r in rows)
+    if under == len(rows):
+        return f"every model's command takes under {LIMIT_S:g} s"
+    return f"{under} of {len(rows)} models' commands take under {LIMIT_S:g} s"
+
+
 def main() -> int:
     rows = []
     for name in cnnzoo.list_models():
@@ -59,8 +67,7 @@ def main() -> int:
         "",
         "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()),
         "",
-        f"Slowest command: {worst[0]} in {worst[1]:.2f} s (bound: {LIMIT_S:.0f} s); "
-        f"every model under the bound: {all(r[1] < LIMIT_S for r in rows)}.",
+        f"Slowest command: {worst[0]} in {worst[1]:.2f} s; {under_limit(rows)}.",
         "",
         "| model | `cnnzoo summary` wall time (s, fresh process) "
         f"| `profile()` median of {REPEATS} (s) | spread (s) |",
@@ -68,7 +75,7 @@ def main() -> int:
         *(f"| {n} | {w:.2f} | {m:.3f} | {s:.3f} |" for n, w, m, s in rows),
     ]
     out = ROOT / "benchmarks" / "results" / "summary_speed.md"
-    out.write_text("\n".join(lines) + "\n")
+    write_report(out, "\n".join(lines) + "\n")
     print(f"written to {out}")
     return 0 if all(r[1] < LIMIT_S for r in rows) else 1
 

@@ -28,22 +28,23 @@ import sys
 import time
 
 import torch
-from common import ROOT, median_spread
+from common import ROOT, median_spread, write_report
 from PIL import Image
 from torch import nn
 from torchvision import transforms
 
 from cnnzoo import create_model
 from cnnzoo.data import DEFAULT_AUGMENT, BatchStream, load_dataset
+from cnnzoo.distributed import Runtime
 from cnnzoo.env import environment
-from cnnzoo.train.build import Runtime
-from cnnzoo.train.engine import train_one_epoch
+from cnnzoo.files import write_text_atomic
+from cnnzoo.train.engine import Trainer, train_one_epoch
 
-BATCH = 128  # the batch size
+BATCH = 128  # images per training step
 STEPS = 100  # per timed round: 12,800 images
 REPEATS = 7  # timed rounds per variant (after one discarded warm-up round)
 WORKERS = (0, 2)  # DataLoader workers of the baseline variants
-TARGET_RATIO = 1.5  # the bound: the engine at least 1.5x the plain loop
+MIN_RATIO = 1.5  # exit 1 when the engine is less than this many times the best baseline
 
 
 class PilFashion(torch.utils.data.Dataset):
@@ -80,17 +81,9 @@ def engine_round(split, info, model, optimizer, epoch: int) -> float:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     start = time.perf_counter()
-    stats = train_one_epoch(
-        model,
-        stream,
-        optimizer,
-        scheduler,
-        scaler,
-        nn.CrossEntropyLoss(),
-        Runtime(),
-        epoch=epoch,
-        epochs=1,
-    )
+    criterion = nn.CrossEntropyLoss()
+    trainer = Trainer(model, stream, optimizer, scheduler, scaler, criterion, Runtime(), 1)
+    stats = train_one_epoch(trainer, epoch)
     return stats["images"] / (time.perf_counter() - start)
 
 
@@ -165,8 +158,8 @@ def main() -> int:
         "spread": {k: v[1] for k, v in summary.items()},
         "baseline": best_baseline,
         "ratio": ratio,
-        "target_ratio": TARGET_RATIO,
-        "passed": ratio >= TARGET_RATIO,
+        "target_ratio": MIN_RATIO,
+        "passed": ratio >= MIN_RATIO,
     }
     lines = [
         "# Training throughput: LeNet-5, Fashion-MNIST, batch 128, CPU",
@@ -185,14 +178,13 @@ def main() -> int:
             for name, (m, s) in summary.items()
         ),
         "",
-        f"Engine / best baseline: **{ratio:.2f}x** (bound: >= {TARGET_RATIO}x): "
-        f"{'met' if ratio >= TARGET_RATIO else 'NOT met'}.",
+        f"Engine / best baseline: **{ratio:.2f}x**.",
     ]
     out = ROOT / "benchmarks" / "results" / "train_throughput"
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    write_report(out.with_suffix(".md"), "\n".join(lines) + "\n")
+    write_text_atomic(out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
     print("\n".join(lines))
-    return 0 if ratio >= TARGET_RATIO else 1
+    return 0 if ratio >= MIN_RATIO else 1
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up, sourced by scripts/main.sh and scripts/test.sh:
 # installs the Fashion-MNIST files (Debian's dataset-fashion-mnist), PostgreSQL's server and
-# Chromium (for the tests) if they are missing, creates
+# Chromium (for the tests) and Graphviz (the diagrams) if they are missing, creates
 # .venv with Python 3.11 and installs cnnzoo (editable) with its test tools. A second run reuses
 # .venv and reinstalls only when pyproject.toml changed.
 set -euo pipefail
@@ -51,6 +51,18 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
                 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
     else
         echo "cnnzoo setup: Chromium is missing; run 'apt-get install chromium chromium-driver' as root" >&2
+    fi
+fi
+
+# Debian's graphviz for the cell and network diagrams: cnnzoo.viz.graph runs its `dot` program.
+if ! command -v dot >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "cnnzoo setup: installing Debian's graphviz" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null 2>&1 \
+            || { apt-get update -qq >/dev/null 2>&1 \
+                && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; }
+    else
+        echo "cnnzoo setup: Graphviz's dot is missing; run 'apt-get install graphviz' as root" >&2
     fi
 fi
 

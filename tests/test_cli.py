@@ -81,23 +81,3 @@ def test_train_argv_gives_back_the_flags_of_a_configuration():
     config = config_from_args(TrainConfig, parser.parse_args(argv))
     assert config_from_args(TrainConfig, parser.parse_args(train_argv(config))) == config
     assert train_argv(TrainConfig("lenet5")) == ["train", "lenet5"]
-
-
-def test_launcher_names_how_the_process_was_started():
-    from cnnzoo.cli import launcher
-
-    assert launcher("/venv/bin/cnnzoo", "/venv/bin/python", {}) == ["cnnzoo"]
-    main_py = "/src/cnnzoo/__main__.py"
-    assert launcher(main_py, "/venv/bin/python", {}) == ["/venv/bin/python", "-m", "cnnzoo"]
-    assert launcher(main_py, "python", {"WORLD_SIZE": "4", "LOCAL_WORLD_SIZE": "4"}) == [
-        "torchrun",
-        "--nproc-per-node",
-        "4",
-        "-m",
-        "cnnzoo",
-    ]
-    assert launcher(main_py, "python", {"WORLD_SIZE": "8", "LOCAL_WORLD_SIZE": "4"})[:3] == [
-        "torchrun",
-        "--nnodes",
-        "2",
-    ]

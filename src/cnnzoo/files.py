@@ -1,7 +1,7 @@
 """Writing a file so that a reader never sees half of it: a temporary file beside the destination,
 flushed to disk, then renamed over it. The tools' outputs (exported models, benchmark records,
 charts) go through :func:`write_atomic`; checkpoints have their own writer with the error
-reporting a training run needs (``cnnzoo.train.checkpoint``)."""
+reporting a training run needs (``cnnzoo.checkpoint``)."""
 
 from __future__ import annotations
 

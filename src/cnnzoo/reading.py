@@ -25,6 +25,7 @@ import contextlib
 import errno
 import fcntl
 import gzip
+import json
 import os
 import stat
 import warnings
@@ -440,3 +441,24 @@ def eight_bit(image, path: Path, what: str = ""):
             what,
         )
     return Image.fromarray(np.rint(scaled).astype(np.uint8))
+
+
+def json_text(text: str, name: str):
+    """The JSON value in a file's ``text``; a one-line ``ValueError`` naming ``name`` otherwise
+    (a nesting too deep for the parser included)."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as err:
+        raise ValueError(f"{name} is not readable JSON ({err})") from None
+
+
+def json_object(text: str, name: str, keys: tuple[str, ...] = ()) -> dict:
+    """The JSON object in a file's ``text``, with every one of ``keys``; a one-line
+    ``ValueError`` naming ``name`` otherwise."""
+    record = json_text(text, name)
+    if not isinstance(record, dict):
+        raise ValueError(f"{name} is not a JSON object")
+    missing = [key for key in keys if key not in record]
+    if missing:
+        raise ValueError(f"{name} lacks {', '.join(map(repr, missing))}")
+    return record

@@ -239,19 +239,9 @@ def load_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
 
 def _read_state_dict(path: Path) -> dict:
     """The state dict in the file: the whole file, or its ``"model"`` / ``"state_dict"`` entry."""
-    if not os.path.lexists(path):
-        raise ValueError(f"weights file {str(path)!r} does not exist")
-    from cnnzoo.reading import regular_file
+    from cnnzoo.checkpoint import read_tensors
 
-    regular_file(path, what="weights file")  # a FIFO would block, a folder would not say so
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle errors, non-tensor objects, truncated files
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(
-            f"weights file {str(path)!r} cannot be loaded as a tensors-only checkpoint: "
-            f"{first_line}"
-        ) from None
+    state = read_tensors(path, "weights file")
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     elif isinstance(state, dict) and isinstance(state.get("state_dict"), dict):

@@ -198,7 +198,6 @@ def test_compile_runtimes(capsys):
 @pytest.mark.parametrize("runtime", ["onnxruntime", "executorch"])
 def test_exporting_runtimes(capsys, runtime):
     """fp32 through the export modules is exact; int8 runs; bf16 is skipped with a reason."""
-    pytest.importorskip(f"cnnzoo.export.{'onnx' if runtime == 'onnxruntime' else runtime}")
     argv = [
         "bench",
         "lenet5",
@@ -309,3 +308,17 @@ def test_random_init_int8_is_unjudged_or_refused(capsys):
     refused = [r for r in results if r["precision"] == "int8"]
     assert [r["status"] for r in refused] == ["refused", "refused"]
     assert all("activations vanish" in r["reason"] and r["prepare_s"] is None for r in refused)
+
+
+def test_published_weights_are_benchmarked_as_loaded(capsys, tmp_path):
+    """``MODEL --weights W``: the file's weights are timed (their outputs are the reference)."""
+    from cnnzoo.source import open_source
+
+    model = open_source("resnet20", seed=7).model
+    torch.save(model.state_dict(), tmp_path / "r20.pth")
+    argv = ["bench", "resnet20", "--weights", str(tmp_path / "r20.pth"), "--rounds", "1"]
+    assert main([*argv, "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)["results"][0]
+    assert record["model"] == "resnet20" and record["status"] == "ok" and record["exact"]
+    assert main(["bench", "resnet20", "lenet5", "--weights", str(tmp_path / "r20.pth")]) == 2
+    assert "--weights is for one MODEL, got 2" in capsys.readouterr().err

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cnnzoo.checkpoint import load_checkpoint, save_checkpoint
 from cnnzoo.cli import main
 from cnnzoo.data import load_dataset
 from cnnzoo.embed import figures
-from cnnzoo.embed.command import MAP_FILES, EmbedConfig, embed
-from cnnzoo.train.checkpoint import load_checkpoint, save_checkpoint
+from cnnzoo.embed.command import MAP_FILES, EmbedConfig, embed, read_compare
 
 
 def cli(*argv: str) -> tuple[int, str, str]:
@@ -91,7 +91,7 @@ def test_untrained_network_maps_clearly_worse(trained_lenet5, tmp_path):
     )
     with Image.open(answer["compare_png"]) as im:
         assert im.size[0] > 1.5 * im.size[1]
-    assert len(json.loads((tmp_path / "compare.json").read_text())["maps"]) == 2
+    assert len(read_compare((tmp_path / "compare.json").read_text())["maps"]) == 2
 
 
 def test_add_to_places_new_images_without_moving_the_map(trained_lenet5, tmp_path):

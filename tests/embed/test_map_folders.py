@@ -14,7 +14,14 @@ from test_embed import cli
 
 from cnnzoo import outdir
 from cnnzoo.embed import command, figures
-from cnnzoo.embed.command import EmbedConfig, embed, read_map
+from cnnzoo.embed.command import (
+    SUMMARY,
+    SUMMARY_KEYS,
+    EmbedConfig,
+    embed,
+    read_map,
+    read_summary,
+)
 from cnnzoo.interrupt import Interrupted
 from outdirutil import files_of, signal_while_staged
 
@@ -95,12 +102,18 @@ def damage(folder: Path, how: str) -> str:
     if how == "mismatch":
         np.save(folder / "embedding.npy", np.zeros((3, 2), dtype=np.float32))
         return "its arrays do not belong together"
+    if how == "summary key":
+        summary = json.loads((folder / "summary.json").read_text())
+        del summary["seed"]
+        (folder / "summary.json").write_text(json.dumps(summary))
+        return f"{folder}: summary.json lacks 'seed'"
     (folder / "summary.json").write_bytes(b"\xff\xfe not json")
     return "cannot read its summary.json"
 
 
 @pytest.mark.parametrize(
-    "how", ["truncated", "huge header", "not npy", "objects", "mismatch", "summary"]
+    "how",
+    ["truncated", "huge header", "not npy", "objects", "mismatch", "summary", "summary key"],
 )
 def test_a_damaged_map_gets_one_line(small_map, tmp_path, how):
     folder = tmp_path / "map"
@@ -110,6 +123,19 @@ def test_a_damaged_map_gets_one_line(small_map, tmp_path, how):
         "embed", "lenet5", "--add-to", str(folder), "--split", "train", "--n", "20"
     )
     assert code == 2 and stderr.count("\n") == 1 and expected in stderr, stderr
+
+
+def test_the_summary_holds_what_its_reader_asks_for(small_map):
+    summary = read_summary((small_map / SUMMARY).read_text())
+    assert tuple(summary) == SUMMARY_KEYS
+    for text, message in [
+        ("[1]", "summary.json is not a JSON object"),
+        ('{"n": 3}', "summary.json lacks 'source', 'model', "),
+        ("{", "summary.json is not readable JSON ("),
+    ]:
+        with pytest.raises(ValueError) as refused:
+            read_summary(text)
+        assert str(refused.value).startswith(message)
 
 
 def test_a_map_array_linked_out_of_the_folder_is_refused(small_map, tmp_path):

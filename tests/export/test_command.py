@@ -12,8 +12,10 @@ from torch import nn
 
 import cnnzoo.export.errors as errors
 import cnnzoo.registry
+import cnnzoo.source
 from cnnzoo.cli import main
-from cnnzoo.export.command import ExportConfig, export_model, load_subject, output_path
+from cnnzoo.export.command import ExportConfig, export_model, output_path
+from cnnzoo.source import open_source
 
 
 def one_error_line(capsys, argv) -> str:
@@ -38,13 +40,13 @@ def test_cli_exports_and_verifies(capsys, tmp_path):
 
 def test_default_outputs(lenet5_checkpoint, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    plain = load_subject(ExportConfig("resnet20"))
+    plain = open_source("resnet20")
     assert plain.input == (3, 32, 32)
     assert output_path(ExportConfig("resnet20", quantize="int8", calibration="x"), plain) == Path(
         "resnet20-int8.onnx"
     )
     assert output_path(ExportConfig("resnet20", format="executorch"), plain) == Path("resnet20.pte")
-    ckpt = load_subject(ExportConfig(str(lenet5_checkpoint)))
+    ckpt = open_source(str(lenet5_checkpoint))
     side = torch.load(lenet5_checkpoint, weights_only=True)["dataset"]["input_size"]
     assert ckpt.input == (1, side, side)
     assert output_path(ExportConfig(str(lenet5_checkpoint)), ckpt) == lenet5_checkpoint.with_name(
@@ -118,8 +120,17 @@ class Mystery(nn.Module):
     model_name = "mystery_net"
     in_chans = 1
 
+    def forward_features(self, x):
+        return mystery(x)
+
+    def forward_head(self, x):
+        return x.flatten(1)
+
+    def check_input(self, x):
+        pass
+
     def forward(self, x):
-        return mystery(x).flatten(1)
+        return self.forward_head(self.forward_features(x))
 
 
 @pytest.mark.parametrize(
@@ -134,7 +145,7 @@ class Mystery(nn.Module):
     ],
 )
 def test_unsupported_operation_is_named(capsys, monkeypatch, fmt, expected, tmp_path):
-    monkeypatch.setattr(cnnzoo.registry, "create_model", lambda name, **kw: Mystery())
+    monkeypatch.setattr(cnnzoo.source, "create_model", lambda name, **kw: Mystery())
     line = one_error_line(
         capsys, ["export", "lenet5", "--format", fmt, "--out", str(tmp_path / "m")]
     )

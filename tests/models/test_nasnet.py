@@ -445,3 +445,12 @@ def test_bad_options_are_value_errors() -> None:
         NASNet(NASNET_A, drop_path_prob=1.0)
     with pytest.raises(ValueError, match="leaves no filters"):
         NASNet(NASNET_A, penultimate_filters=72)  # F = 3: F / 4 = 0 for the first stem cell
+
+
+@pytest.mark.parametrize("name", ["nasnet_cifar", "nasnet_a_mobile", "nasnet_a_large"])
+def test_each_spec_states_the_options_its_builder_applies(name, monkeypatch):
+    given = {}
+    monkeypatch.setattr(nasnet, "NASNet", lambda **kwargs: given.update(kwargs))
+    cnnzoo.registry.REGISTRY[name].builder()
+    assert given.pop("genotype") is NASNET_A
+    assert given == cnnzoo.registry.REGISTRY[name].defaults

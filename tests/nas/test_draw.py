@@ -1,8 +1,8 @@
-"""Cell pictures and search curves (cnnzoo.nas.draw)."""
+"""Cell pictures (cnnzoo.nas.draw): a genotype's cells as graphs of modules, laid out by dot."""
 
-import math
+import random
+import shutil
 import xml.etree.ElementTree as ET
-from itertools import pairwise
 
 import pytest
 from PIL import Image
@@ -10,78 +10,102 @@ from PIL import Image
 from cnnzoo.models.genotype import NASNET_A, NUM_INPUTS, OPERATION_NAMES, Block, CellGenotype
 from cnnzoo.nas.draw import (
     OPERATION_LABELS,
+    arranged_graph,
     cell_graph,
+    genotype_graph,
     save_genotype,
-    save_search_curve,
-    search_curve,
+    state_id,
 )
+from cnnzoo.viz.graph import STYLE, GraphvizError, layout
 
 CELLS = [("normal", NASNET_A.normal, False), ("reduction", NASNET_A.reduction, True)]
+OP_KINDS = {"conv", "sep", "pool", "identity"}
+PIXEL = 1 / STYLE.png_dpi  # inches
+needs_dot = pytest.mark.skipif(
+    shutil.which("dot") is None,
+    reason="Graphviz's dot is missing: run 'apt-get install graphviz' (scripts/setup.sh does)",
+)
 
 
-def _kinds(graph, kind):
-    return [n for n in graph.nodes if n.kind == kind]
+def _kinds(graph, kinds):
+    return [n for n in graph.nodes if n.kind in kinds]
+
+
+def _genotypes():
+    from cnnzoo.nas.space import SearchSpace
+
+    return [NASNET_A, SearchSpace().sample(random.Random(3))]
 
 
 def test_every_operation_has_a_label():
     assert set(OPERATION_LABELS) == set(OPERATION_NAMES)
-    assert {kind for _, kind in OPERATION_LABELS.values()} == {"conv", "sep", "pool", "identity"}
+    assert {kind for _, kind in OPERATION_LABELS.values()} == OP_KINDS
 
 
 def test_nasnet_a_normal_cell_counts():
     graph = cell_graph(NASNET_A.normal, reduction=False)
-    assert len(_kinds(graph, "combine")) == 5
-    assert len(_kinds(graph, "op")) == 10
-    assert [n.label for n in _kinds(graph, "input")] == ["h_i", "h_{i-1}"]
-    assert len(_kinds(graph, "output")) == 1
-    assert all(n.stride == 1 for n in graph.nodes)
+    assert len(_kinds(graph, {"combine"})) == 5
+    assert len(_kinds(graph, OP_KINDS)) == 10
+    assert [n.label for n in _kinds(graph, {"input"})] == ["h_i", "h_{i-1}"]
+    assert len(_kinds(graph, {"output"})) == 1
+    assert all(n.sublabel == "" for n in graph.nodes)  # no stride mark in a normal cell
+    assert {n.group for n in graph.nodes} <= {g.id for g in graph.groups}
+    assert graph.groups[0].label == "normal cell"
 
 
 @pytest.mark.parametrize(("name", "cell", "reduction"), CELLS)
 def test_output_concatenates_the_output_states(name, cell, reduction):
     graph = cell_graph(cell, reduction=reduction)
-    by_id = {n.id: n for n in graph.nodes}
-    sources = [by_id[s] for s, d in graph.edges if d == "out"]
-    assert [n.state for n in sources] == list(cell.output_states)
+    sources = graph.sources(f"{name}-out")
+    assert sources == [state_id(name, s) for s in cell.output_states]
     if name == "normal":  # TF-slim's NASNet-A normal cell also concatenates h_{i-1}
         assert cell.output_states == (1, 2, 3, 4, 5, 6)
-        assert sources[0].label == "h_{i-1}"
+        assert graph.node(sources[0]).label == "h_{i-1}"
 
 
+@needs_dot
 @pytest.mark.parametrize(("name", "cell", "reduction"), CELLS)
 def test_edges_go_left_to_right_without_overlaps(name, cell, reduction):
     graph = cell_graph(cell, reduction=reduction)
-    by_id = {n.id: n for n in graph.nodes}
-    assert len(by_id) == len(graph.nodes)
-    for src, dst in graph.edges:
-        assert src in by_id and dst in by_id
-        assert by_id[src].layer < by_id[dst].layer
-    assert {n.layer for n in graph.nodes if n.kind == "input"} == {0}
-    for n in graph.nodes:  # longest path: one column after the furthest predecessor
-        pred_layers = [by_id[s].layer for s, d in graph.edges if d == n.id]
-        assert n.layer == (1 + max(pred_layers) if pred_layers else 0)
-        rows = sorted(m.row for m in graph.nodes if m.layer == n.layer)
-        assert all(b - a >= 1 - 1e-9 for a, b in pairwise(rows))
-    assert min(n.row for n in graph.nodes) == 0
+    ids = [n.id for n in graph.nodes]
+    assert len(set(ids)) == len(ids)
+    box = layout(graph)
+    assert set(box.nodes) == set(ids)
+    for e in graph.edges:  # every node right of everything feeding it
+        assert box.nodes[e.source].x1 < box.nodes[e.target].x0, (e.source, e.target)
+    inputs = [box.nodes[state_id(name, s)] for s in range(NUM_INPUTS)]
+    assert {b.x0 for b in inputs} == {min(b.x0 for b in box.nodes.values())}  # first column
+    assert inputs[0].y1 < inputs[1].y0  # h_i above h_{i-1}
+    boxes = list(box.nodes.values())
+    for i, a in enumerate(boxes):  # boxes of one column at least NODE_SEP apart
+        for b in boxes[i + 1 :]:
+            assert not a.overlaps(b)
+            if abs(a.centre[0] - b.centre[0]) < 1e-6:
+                assert max(a.y0, b.y0) - min(a.y1, b.y1) >= STYLE.node_sep - 1e-3
 
 
+@needs_dot
 def test_block_wiring_and_reduction_strides():
     cell = NASNET_A.reduction
     graph = cell_graph(cell, reduction=True)
-    by_id = {n.id: n for n in graph.nodes}
     for j, block in enumerate(cell.blocks):
-        combine = by_id[f"b{j}"]
-        assert combine.label == block.combine and combine.state == j + NUM_INPUTS
-        ops = [by_id[s] for s, d in graph.edges if d == combine.id]
-        assert [o.op for o in ops] == list(block.ops)
+        combine = graph.node(f"reduction-b{j}")
+        assert combine.label == block.combine and combine.kind == "combine"
+        assert combine.id == state_id("reduction", j + NUM_INPUTS)
+        ops = [graph.node(s) for s in graph.sources(combine.id)]
+        assert [o.id for o in ops] == [f"reduction-b{j}op0", f"reduction-b{j}op1"]
+        assert [o.label for o in ops] == [OPERATION_LABELS[op][0] for op in block.ops]
+        assert [o.kind for o in ops] == [OPERATION_LABELS[op][1] for op in block.ops]
         for op, src in zip(ops, block.inputs, strict=True):
-            (feeder,) = [by_id[s] for s, d in graph.edges if d == op.id]
-            assert feeder.state == src
-            assert op.stride == (2 if src < NUM_INPUTS else 1)
+            assert graph.sources(op.id) == [state_id("reduction", src)]
+            assert op.sublabel == ("/2" if src < NUM_INPUTS else "")
+            assert op.group == combine.group == f"reduction-block{j}"
     # block 3 reads two block outputs: its ops sit after their combines
-    assert by_id["b3op0"].layer == by_id["b1"].layer + 1
+    box = layout(graph)
+    assert box.nodes["reduction-b3op0"].x0 > box.nodes["reduction-b1"].x1
 
 
+@needs_dot
 def test_concat_combine_and_paper_rule_output():
     cell = CellGenotype(
         (
@@ -90,11 +114,15 @@ def test_concat_combine_and_paper_rule_output():
         )
     )
     graph = cell_graph(cell, reduction=False)
-    assert graph.node("b0").label == "concat"
-    assert [s for s, d in graph.edges if d == "out"] == ["b1"]
-    assert graph.node("out").layer == 5
+    assert graph.node("normal-b0").label == "concat"
+    assert graph.sources("normal-out") == ["normal-b1"]
+    box = layout(graph)
+    columns = sorted({round(b.centre[0], 3) for b in box.nodes.values()})
+    assert len(columns) == 6  # inputs, op, b0, op, b1, out
+    assert round(box.nodes["normal-out"].centre[0], 3) == columns[-1]
 
 
+@needs_dot
 def test_save_genotype_png_and_svg(tmp_path):
     png, svg = save_genotype(NASNET_A, tmp_path / "sub" / "nasnet_a")
     assert png == tmp_path / "sub" / "nasnet_a.png" and svg.suffix == ".svg"
@@ -117,92 +145,76 @@ def test_save_genotype_png_and_svg(tmp_path):
         "h_{i-1}",
         "add",
         "concat",
+        "/2",
     ):
         assert label in text
+    node_ids = {g.get("id") for g in root.iter("{http://www.w3.org/2000/svg}g")}
+    assert {n.id for n in genotype_graph(NASNET_A).nodes} <= node_ids
     assert not list(tmp_path.glob("sub/.*.tmp"))
 
 
-def _rows():
-    rows = []
-    scores = {
-        ("random", 0): [None, 0.5, 0.4, None, 0.7, 0.6],
-        ("random", 1): [0.3, 0.35, float("nan"), 0.8],
-        ("evolution", 0): [0.2, None, 0.9, 0.1],
-    }
-    for (strategy, seed), values in scores.items():
-        for i, s in enumerate(values, start=1):
-            rows.append({"strategy": strategy, "seed": seed, "index": i, "score": s})
-    return rows
+@needs_dot
+def test_cells_side_by_side_or_stacked():
+    side = layout(arranged_graph(NASNET_A))  # fits: normal cell left of the reduction cell
+    assert side.groups["normal"].x1 <= side.groups["reduction"].x0
+    wide = _genotypes()[1]  # its cells are long chains: one above the other
+    stacked = layout(arranged_graph(wide))
+    assert stacked.groups["normal"].y1 <= stacked.groups["reduction"].y0
+    assert stacked.width < layout(genotype_graph(wide, side_by_side=True)).width
 
 
-def test_search_curve_best_so_far():
-    rows = _rows()
-    curves = search_curve(list(reversed(rows)))  # row order must not matter
-    assert set(curves) == {"random seed 0", "random seed 1", "evolution"}
-    assert curves["random seed 0"] == [(2, 0.5), (3, 0.5), (4, 0.5), (5, 0.7), (6, 0.7)]
-    assert curves["random seed 1"] == [(1, 0.3), (2, 0.35), (3, 0.35), (4, 0.8)]
-    assert curves["evolution"] == [(1, 0.2), (2, 0.2), (3, 0.9), (4, 0.9)]
-    for curve in curves.values():
-        values = [v for _, v in curve]
-        assert values == sorted(values) and not any(math.isnan(v) for v in values)
-    failed = [{"strategy": "x", "seed": 3, "index": 1, "score": None}]
-    assert search_curve(failed) == {"x": []}
-
-
-@pytest.mark.parametrize("suffix", [".png", ".svg"])
-def test_save_search_curve(tmp_path, suffix):
-    path = save_search_curve(tmp_path / f"curve{suffix}", _rows(), title="demo")
-    assert path.exists()
-    if suffix == ".png":
-        with Image.open(path) as im:
-            assert im.format == "PNG"
-            lo, hi = im.convert("L").getextrema()
-            assert hi - lo > 100
-    else:
-        text = "".join(ET.parse(path).getroot().itertext())
-        assert "demo" in text and "evolution" in text and "%" in text
-
-
-def _genotypes():
-    import random
-
-    from cnnzoo.nas.space import SearchSpace
-
-    return [NASNET_A, SearchSpace().sample(random.Random(3))]
-
-
+@needs_dot
 @pytest.mark.parametrize("genotype", _genotypes(), ids=["nasnet_a", "random3"])
 def test_labels_fit_their_boxes_and_arrows_miss_them(genotype):
-    from cnnzoo.nas.draw import BOX_HEIGHT, genotype_figure, text_width
+    graph = arranged_graph(genotype)
+    box = layout(graph)
+    assert len({round(b.width, 6) for b in box.nodes.values()}) == 1  # one shared column width
+    assert set(box.labels) == set(box.nodes)  # every box labelled
+    for node_id, b in box.nodes.items():
+        label = box.labels[node_id]
+        assert label.x0 - b.x0 >= 0.05 and b.x1 - label.x1 >= 0.05, node_id
+        assert label.y0 - b.y0 >= 2 * PIXEL and b.y1 - label.y1 >= 2 * PIXEL, node_id
+        for title in box.titles.values():
+            assert not b.overlaps(title), node_id
+    for name in ("normal", "reduction"):  # each cell's box holds its nodes, the two apart
+        cell = box.groups[name]
+        for node_id, b in box.nodes.items():
+            if node_id.startswith(f"{name}-"):
+                assert cell.x0 < b.x0 and b.x1 < cell.x1 and cell.y0 < b.y0 and b.y1 < cell.y1
+    assert not box.groups["normal"].overlaps(box.groups["reduction"])
+    assert len(box.routes) == sum(not e.hidden for e in graph.edges)
+    for route in box.routes:
+        points = route.polyline()
+        for node_id, b in box.nodes.items():  # no arrow runs through a box
+            inner = type(b)(b.x0 + 0.01, b.y0 + 0.01, b.x1 - 0.01, b.y1 - 0.01)
+            assert not any(inner.contains(x, y) for x, y in points), (route, node_id)
+        for title in box.titles.values():  # nor across a cell's title
+            assert not any(title.contains(x, y) for x, y in points), route
+        # the arrowhead's tip ends on the target's border, in its left half: arrows come in
+        # from the left (dot lets a steep one end on the top or bottom side, by the corner)
+        target, (tx, ty) = box.nodes[route.target], route.tip
+        assert target.x0 - 0.02 <= tx <= target.centre[0], route
+        assert target.y0 - 0.02 <= ty <= target.y1 + 0.02, route
+        assert min(abs(tx - target.x0), abs(ty - target.y0), abs(ty - target.y1)) < 0.02, route
+    pad = 2 * STYLE.margin
+    assert box.width + pad <= 20 and box.height + pad <= 12
 
-    fig = genotype_figure(genotype)
-    renderer = fig.canvas.get_renderer()
-    for ax in fig.axes:
-        boxes = {p.get_gid()[: -len("-box")]: p for p in ax.patches if p.get_gid().endswith("-box")}
-        assert boxes
-        widths = {round(p.get_width(), 9) for p in boxes.values()}
-        assert len(widths) == 1  # one shared column width
-        texts = [t for t in ax.texts if t.get_gid()]  # labels and stride marks
-        assert len(texts) >= len(boxes)
-        for text in texts:
-            box = boxes[text.get_gid().rsplit("-", 1)[0]]
-            assert box.get_width() >= text_width(text.get_text(), text.get_fontsize()) + 0.1
-            inner = box.get_window_extent(renderer).padded(-2)  # at least 2 px of padding
-            extent = text.get_window_extent(renderer)
-            assert inner.x0 <= extent.x0 and extent.x1 <= inner.x1, text.get_text()
-            assert inner.y0 <= extent.y0 and extent.y1 <= inner.y1, text.get_text()
-        arrows = [p for p in ax.patches if "-edge-" in p.get_gid()]
-        assert arrows
-        for arrow in arrows:
-            cell, _, _, dst = arrow.get_gid().split("-")
-            points = [v for poly in arrow.get_path().to_polygons(closed_only=False) for v in poly]
-            for name, box in boxes.items():  # no arrow runs through a box
-                x0, y0 = box.get_x() + 0.01, box.get_y() + 0.01
-                x1, y1 = x0 + box.get_width() - 0.02, y0 + BOX_HEIGHT - 0.02
-                inside = [(x, y) for x, y in points if x0 < x < x1 and y0 < y < y1]
-                assert not inside, (arrow.get_gid(), name)
-            # the arrowhead's tip ends on the target's left side
-            tip_x = max(x for x, _ in points)
-            assert tip_x == pytest.approx(boxes[f"{cell}-{dst}"].get_x(), abs=0.02)
-    w, h = fig.get_size_inches()
-    assert w <= 20 and h <= 12
+
+def test_save_genotype_without_dot_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(GraphvizError, match="apt-get install graphviz") as info:
+        save_genotype(NASNET_A, tmp_path / "best_cell")
+    assert "\n" not in str(info.value)
+    assert not list(tmp_path.iterdir())
+
+
+def test_nas_show_without_dot_prints_one_line(tmp_path, monkeypatch, capsys):
+    from cnnzoo.cli import main
+
+    genotype = tmp_path / "cell.json"
+    genotype.write_text(NASNET_A.to_json())
+    monkeypatch.setenv("PATH", "")
+    assert main(["nas", "show", str(genotype)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert "'dot'" in err and "apt-get install graphviz" in err

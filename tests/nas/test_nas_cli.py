@@ -9,10 +9,10 @@ from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 
+from cnnzoo.checkpoint import load_checkpoint
 from cnnzoo.cli import main
 from cnnzoo.models.genotype import NASNET_A
-from cnnzoo.train.checkpoint import load_checkpoint
-from cnnzoo.train.inference import load_model
+from cnnzoo.source import open_source
 from fakedata import write_fake_mnist
 
 
@@ -58,7 +58,7 @@ def test_nas_train_stacks_the_cell_and_checkpoints_it(genotype_file, tmp_path):
     assert ckpt["model_name"] == "nasnet_cifar" and kwargs["num_cells"] == 1
     assert kwargs["penultimate_filters"] == 4 * 4 * NASNET_A.normal.units  # F * 2^2 * units
     assert kwargs["drop_path_prob"] == 0.2 and kwargs["genotype"] == NASNET_A.to_dict()
-    model, _ = load_model(out / "best.pt")  # rebuilds from the checkpoint alone
+    model = open_source(str(out / "best.pt")).model  # rebuilt from the checkpoint alone
     assert model.genotype == NASNET_A
 
 

@@ -18,10 +18,10 @@ import optuna
 import pytest
 
 from cnnzoo.cli import main
-from cnnzoo.nas.pareto import genotype_from_file
+from cnnzoo.nas.outputs import genotype_from_file
 from cnnzoo.nas.proxy import Proxy
-from cnnzoo.nas.search import SearchConfig, open_study, requeue_candidate, search
-from cnnzoo.nas.space import SearchSpace
+from cnnzoo.nas.search import SearchConfig, search
+from cnnzoo.nas.study import open_study
 from fakedata import write_fake_mnist
 
 TINY = Proxy(num_cells=1, filters=4, epochs=1, train_images=192, val_images=96)
@@ -139,24 +139,6 @@ def test_killed_search_resumes_without_repeating_finished_candidates(mnist_dir, 
             assert retries and retries[0].params == trial.params
         else:
             assert not retries
-
-
-def test_a_dead_candidate_is_requeued_and_a_half_drawn_trial_is_not(tmp_path):
-    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'q.db'}")
-    space = SearchSpace()
-    choices = list(space.choices().items())
-    drawn = study.ask()
-    params = {name: drawn.suggest_categorical(name, options) for name, options in choices}
-    drawn.set_user_attr("genotype", space.decode(params).to_dict())
-    half = study.ask()
-    for name, options in choices[:3]:
-        half.suggest_categorical(name, options)
-    for trial in (drawn, half):
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        requeue_candidate(study, study._storage.get_trial(trial._trial_id))
-    waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
-    assert [t.system_attrs["failed_trial"] for t in waiting] == [drawn.number]
-    assert waiting[0].params == params
 
 
 def test_two_workers_share_one_store(mnist_dir, tmp_path):

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from cnnzoo.cli import main
-from cnnzoo.nas.search import SearchConfig, open_study
+from cnnzoo.nas.search import SearchConfig
 from cnnzoo.nas.storage import cause_line, mask_url, scrub
+from cnnzoo.nas.study import open_study
 from fakedata import write_fake_mnist
 
 SECRET = "Hunter2-s3cret"

@@ -22,8 +22,6 @@ from cnnzoo.report.figures import field_growth
 from cnnzoo.report.site import ReportConfig, build_report, inline_html
 from cnnzoo.report.zoo import doc_blocks, split_doc, stages
 
-TARGET_S = 60  # the whole zoo without inputs, on 2 cores
-
 
 class Links(HTMLParser):
     """Every href and src of a page, and every id it defines."""
@@ -100,9 +98,8 @@ def test_the_site_has_an_index_and_one_page_per_family(zoo_site):
     assert index.count("<figure") == 4  # the four zoo charts
 
 
-def test_the_whole_zoo_is_written_in_under_a_minute(zoo_site):
-    assert zoo_site["problems"] == []
-    assert zoo_site["wall_s"] < TARGET_S, f"{zoo_site['wall_s']:.1f} s"
+def test_the_whole_zoo_is_written_without_problems(zoo_site):
+    assert zoo_site["problems"] == []  # its wall time: benchmarks/report_speed.py
 
 
 def test_a_family_page_carries_the_paper_and_its_deviations(zoo_site):

@@ -87,6 +87,33 @@ def test_a_figure_that_is_not_what_its_name_says_is_refused(tmp_path, inputs):
     assert not any(b"<script>alert" in data for data in files_of(tmp_path / "site").values())
 
 
+def test_a_tampered_record_gets_one_line_from_its_owners_reader(tmp_path, inputs):
+    import csv
+    import json
+
+    embed = copied(inputs["embed"], tmp_path / "embed")
+    summary = json.loads((embed / "summary.json").read_text())
+    del summary["knn_map"]
+    (embed / "summary.json").write_text(json.dumps(summary))
+    nas = copied(inputs["nas"], tmp_path / "nas")
+    with open(nas / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    rows[0]["macs"] = "lots"
+    with open(nas / "history.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    result = build_report(
+        ReportConfig(
+            out=str(tmp_path / "site"), models=("lenet5",), embed=(str(embed),), nas=(str(nas),)
+        )
+    )
+    assert [line.split(": ", 1)[1] for line in result["problems"]] == [
+        "summary.json lacks 'knn_map'",
+        "malformed history.csv (line 2: macs 'lots' is not a number)",
+    ]
+
+
 def test_a_fifo_in_an_input_is_refused_at_once(tmp_path, inputs):
     run = tmp_path / "run"
     run.mkdir()

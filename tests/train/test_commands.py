@@ -13,7 +13,7 @@ from trainutil import fake_digits
 from cnnzoo.cli import build_parser, config_from_args, main
 from cnnzoo.train import TrainConfig, run
 
-ISSUE_TRAIN_FLAGS = {
+TRAIN_FLAGS = {
     "--dataset",
     "--data-dir",
     "--epochs",
@@ -42,11 +42,12 @@ def option_strings(parser: argparse.ArgumentParser) -> set[str]:
     return {s for a in parser._actions for s in a.option_strings if s.startswith("--")} - {"--help"}
 
 
-def test_the_cli_has_the_three_parsers_with_the_issue_flags():
+def test_the_cli_has_the_three_parsers_with_their_flags():
     parser, sub = build_parser()
     assert {"train", "eval", "predict"} <= set(sub.choices)
-    assert option_strings(sub.choices["train"]) == ISSUE_TRAIN_FLAGS
+    assert option_strings(sub.choices["train"]) == TRAIN_FLAGS
     assert option_strings(sub.choices["eval"]) == {
+        "--weights",
         "--dataset",
         "--data-dir",
         "--tta",
@@ -120,10 +121,10 @@ def test_predict_with_a_torchvision_state_dict_uses_imagenet_names(tmp_path, cap
         main(
             [
                 "predict",
-                str(tmp_path / "tv.pth"),
-                str(tmp_path / "x.jpg"),
-                "--model",
                 "resnet18",
+                str(tmp_path / "x.jpg"),
+                "--weights",
+                str(tmp_path / "tv.pth"),
                 "--format",
                 "json",
             ]

@@ -14,8 +14,8 @@ import pytest
 import torch.distributed as dist
 from trainutil import cli_env, run_cli
 
-from cnnzoo.train.checkpoint import load_checkpoint
-from cnnzoo.train.metrics import read_metrics_csv
+from cnnzoo.checkpoint import load_checkpoint
+from cnnzoo.runlog import read_metrics_csv
 
 ARGS = ("lenet5", "--dataset", "mnist", "--epochs", "2", "--batch-size", "32", "--subset", "512")
 

@@ -7,9 +7,10 @@ import torch
 
 from cnnzoo.models.nasnet import ScheduledDropPath
 from cnnzoo.train import TrainConfig, run
+from fakedata import write_fake_mnist
 
 
-def test_cnnzoo_train_applies_scheduled_drop_path(fake_mnist, tmp_path, monkeypatch) -> None:
+def test_cnnzoo_train_applies_scheduled_drop_path(tmp_path, monkeypatch) -> None:
     """NASNet-A Large (drop_path_prob 0.3, the TF-slim large config) for 2 epochs of 2 steps: the
     drop probability of every cell rises linearly with the fraction of training done (the paper's
     ScheduledDropPath), and whole samples are dropped once it is above 0."""
@@ -24,10 +25,11 @@ def test_cnnzoo_train_applies_scheduled_drop_path(fake_mnist, tmp_path, monkeypa
         return y
 
     monkeypatch.setattr(ScheduledDropPath, "forward", spy)
+    data = write_fake_mnist(tmp_path / "data", 16, 8)  # each epoch also evaluates the test split
     config = TrainConfig(
         "nasnet_a_large",
         dataset="mnist",
-        data_dir=str(fake_mnist),
+        data_dir=str(data),
         epochs=2,
         batch_size=8,
         subset=16,

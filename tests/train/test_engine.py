@@ -10,13 +10,14 @@ import pytest
 import torch
 from torch import nn
 
+from cnnzoo.checkpoint import load_checkpoint
 from cnnzoo.data import BatchStream, DatasetInfo, Split
+from cnnzoo.distributed import Runtime
+from cnnzoo.evaluate.loop import confusion_matrix, evaluate, mean_log_probs, topk_correct
 from cnnzoo.models.base import AuxOutputs, ZooModel
-from cnnzoo.train import TrainConfig, evaluate, recipe_for, run, train_one_epoch
-from cnnzoo.train.build import Runtime
-from cnnzoo.train.checkpoint import load_checkpoint
-from cnnzoo.train.engine import TrainingDiverged, mean_log_probs
-from cnnzoo.train.metrics import METRICS_COLUMNS, confusion_matrix, read_metrics_csv, topk_correct
+from cnnzoo.runlog import METRICS_COLUMNS, read_metrics_csv
+from cnnzoo.train import TrainConfig, recipe_for, run, train_one_epoch
+from cnnzoo.train.engine import Hooks, Trainer, TrainingDiverged
 from cnnzoo.train.optim import SCHEDULES, make_scheduler
 from cnnzoo.train.recipes import TUNED, Recipe, resolve
 
@@ -83,19 +84,9 @@ def test_train_one_epoch_returns_fractions_and_learns():
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     seen = []
-    out = train_one_epoch(
-        model,
-        stream,
-        opt,
-        sched,
-        scaler,
-        nn.CrossEntropyLoss(),
-        Runtime(),
-        epoch=0,
-        epochs=1,
-        checkpoint_every=3,
-        on_checkpoint=lambda s, p: seen.append((s, p)),
-    )
+    trainer = Trainer(model, stream, opt, sched, scaler, nn.CrossEntropyLoss(), Runtime(), 1)
+    hooks = Hooks(checkpoint_every=3, on_checkpoint=lambda s, p: seen.append((s, p)))
+    out = train_one_epoch(trainer, 0, hooks=hooks)
     assert out["steps"] == 8 and out["images"] == 256
     assert 0 <= out["top1"] <= 1 and math.isfinite(out["loss"]) and out["images_per_s"] > 0
     assert [s for s, _ in seen] == [3, 6]  # never after the last step (8)
@@ -123,18 +114,9 @@ def test_auxiliary_logits_are_weighted_into_the_objective_only(aux_weight):
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
-    out = train_one_epoch(
-        model,
-        stream,
-        opt,
-        sched,
-        scaler,
-        nn.CrossEntropyLoss(),
-        Runtime(),
-        epoch=0,
-        epochs=1,
-        aux_weight=aux_weight,
-    )
+    criterion = nn.CrossEntropyLoss()
+    trainer = Trainer(model, stream, opt, sched, scaler, criterion, Runtime(), 1, None, aux_weight)
+    out = train_one_epoch(trainer, 0)
     assert math.isfinite(out["loss"]) and out["steps"] == 2 and not out["stopped"]
     assert torch.equal(model.aux.weight, aux_before) == (aux_weight == 0)
 
@@ -146,9 +128,8 @@ def test_nan_loss_stops_the_epoch():
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     with pytest.raises(TrainingDiverged, match="epoch 1, step 1"):
-        train_one_epoch(
-            model, stream, opt, sched, scaler, nn.CrossEntropyLoss(), Runtime(), epoch=0, epochs=1
-        )
+        criterion = nn.CrossEntropyLoss()
+        train_one_epoch(Trainer(model, stream, opt, sched, scaler, criterion, Runtime(), 1), 0)
 
 
 def test_schedules_shapes_and_warmup():

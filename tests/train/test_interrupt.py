@@ -14,12 +14,12 @@ import pytest
 import torch
 
 from cnnzoo import create_model
+from cnnzoo.checkpoint import load_checkpoint
 from cnnzoo.cli import build_parser, config_from_args, main
 from cnnzoo.interrupt import Interrupted, catch_stop_signals
 from cnnzoo.train import TrainConfig, run
 from cnnzoo.train import build as build_module
 from cnnzoo.train import engine as engine_module
-from cnnzoo.train.checkpoint import load_checkpoint
 
 LENET = type(create_model("lenet5", num_classes=10, in_chans=1))
 EPOCHS, STEPS = 2, 3  # 96 images in batches of 32

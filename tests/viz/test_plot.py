@@ -12,7 +12,8 @@ from PIL import Image
 from cnnzoo.cli import main
 from cnnzoo.reference import ilsvrc_top5_error
 from cnnzoo.viz import charts
-from cnnzoo.viz.plot import CHARTS, DPI, FIGURE_SIZES, PlotConfig, output_paths, render, save_figure
+from cnnzoo.viz.figure import save_figure
+from cnnzoo.viz.plot import CHARTS, DPI, FIGURE_SIZES, PlotConfig, output_paths, render
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

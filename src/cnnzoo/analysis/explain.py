@@ -1,4 +1,5 @@
-"""The lecture's calculations, each measured on real modules through the profiler.
+"""The design calculations of the classic networks, each measured on real modules through the
+profiler.
 
 Every topic builds the modules it talks about, profiles them on the meta device, and returns an
 :class:`Explanation`: the formula, the numbers measured, and the modules measured. Nothing is typed
@@ -12,9 +13,12 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from cnnzoo.analysis.profiler import profile
+from cnnzoo.analysis.profiler import profile, variant_totals
 from cnnzoo.analysis.report import Report
 from cnnzoo.reference import load_table
+from cnnzoo.text import table
+
+NUMBER_WIDTH = 15  # characters at least, for the measured numbers' column
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,7 @@ def inception(
     channels: int = 192, size: int = 28, filters: int = 32, reduction: int = 16
 ) -> Explanation:
     """The 5x5 branch of an Inception module with and without its 1x1 reduction (GoogLeNet,
-    Sec. 4; the lecture's 28x28x192 example)."""
+    Sec. 4; the 28x28x192 example of GoogLeNet's 3a module)."""
     naive = nn.Conv2d(channels, filters, 5, padding=2)
     bottleneck = nn.Sequential(
         nn.Conv2d(channels, reduction, 1), nn.Conv2d(reduction, filters, 5, padding=2)
@@ -158,15 +162,15 @@ def mobilenet(
     rows = []
     for alpha in alphas:
         for res in resolutions:
-            report = profile("mobilenet_v1", (3, res, res), model_kwargs={"width_mult": alpha})
+            totals = variant_totals("mobilenet_v1", (3, res, res), (("width_mult", alpha),))
             quoted = paper.get((alpha, res), {})
             rows.append(
                 (
                     f"{alpha:g}",
                     str(res),
                     f"{res / 224:.3f}",
-                    f"{report.totals.params:,}",
-                    f"{report.totals.macs_conv_linear / 1e6:.1f}",
+                    f"{totals.params:,}",
+                    f"{totals.macs_conv_linear / 1e6:.1f}",
                     quoted.get("paper_mult_adds") or "-",
                     quoted.get("paper_top1") or "-",
                 )
@@ -199,15 +203,13 @@ def render_explanation(exp: Explanation, *, show_modules: bool = True) -> str:
     lines += [f"  {f}" for f in exp.formulas]
     if exp.numbers:
         lines += ["", "Measured by the profiler:"]
-        width = max(len(label) for label, _ in exp.numbers)
+        numbers = []
         for label, value in exp.numbers:
             text = f"{value:,}" if isinstance(value, int) else str(value)
-            lines.append(f"  {label:<{width}}  {text:>15}")
+            numbers.append((label, text.rjust(NUMBER_WIDTH)))
+        lines.append(table(numbers, align="<>", indent="  "))
     if exp.table:
-        widths = [max(len(row[i]) for row in exp.table) for i in range(len(exp.table[0]))]
-        lines.append("")
-        for row in exp.table:
-            lines.append("  " + "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+        lines += ["", table(exp.table, align=">", indent="  ")]
         lines += [f"  {note}" for note in exp.notes]
     if show_modules:
         lines += ["", "Modules measured:"]

@@ -14,6 +14,7 @@ networks profile in a second or two.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -92,6 +93,14 @@ def profile(
 
 
 # --- preparing the module -----------------------------------------------------------------------
+
+
+@functools.cache
+def variant_totals(name: str, input_size: tuple[int, int, int], options: tuple = ()) -> Totals:
+    """The totals of ``name`` built with the builder ``options`` (``(key, value)`` pairs) at
+    ``input_size``, profiled on the meta device once per process: the width x resolution grids
+    of ``plot`` and ``explain`` ask for the same variants."""
+    return profile(name, input_size, model_kwargs=dict(options)).totals
 
 
 def _tensors(module: nn.Module) -> Iterator[torch.Tensor]:

@@ -16,6 +16,8 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cnnzoo.text import table
+
 SCHEMA_VERSION = 1
 
 
@@ -353,21 +355,6 @@ def format_field(rf: ReceptiveField | None) -> tuple[str, str, str]:
     return size, pair(rf.h.jump, rf.w.jump), pair(rf.h.start, rf.w.start)
 
 
-def text_table(
-    headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]
-) -> list[str]:
-    """Aligned columns under a header and a rule; plain string formatting, so even a network
-    of thousands of layers renders in milliseconds."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True)
-        ).rstrip()
-
-    return [line(headers), "  ".join("─" * w for w in widths), *(line(r) for r in rows)]
-
-
 def render_table(report: Report, depth: int | None = None, *, width: int = 160) -> str:
     """The report as a text table, then the totals.
 
@@ -394,7 +381,6 @@ def render_table(report: Report, depth: int | None = None, *, width: int = 160) 
         "Jump",
         "Start",
     )
-    right = (False, False, False, True, True, True, True, True, True, True)
     cells = []
     for row in rows:
         note = f" unknown: {','.join(sorted(set(row.unknown_ops)))}" if row.unknown_ops else ""
@@ -431,8 +417,6 @@ def render_table(report: Report, depth: int | None = None, *, width: int = 160) 
                 f"{size} (jump {jump}, start {start}) at {report.final_receptive_field_row}",
             )
         )
-    label_width = max(len(label) for label, _ in totals)
-    value_width = max(len(value) for _, value in totals)
     note = textwrap.fill(
         "MACs: multiply-accumulates. Output memory: * = shares memory with an earlier output "
         "(in-place, view, pass-through). RF: receptive field in input pixels (g = global), "
@@ -442,10 +426,10 @@ def render_table(report: Report, depth: int | None = None, *, width: int = 160) 
     lines = [
         f"{report.model}  input 1x{c}x{h}x{w}  {report.dtype}",
         "",
-        *text_table(headers, cells, right),
+        table(cells, headers, align="<<<>>>>>>>", rule="─"),
         "",
         note,
         "",
-        *(f"{label:<{label_width}}  {value:>{value_width}}" for label, value in totals),
+        table(totals, align="<>"),
     ]
     return "\n".join(lines) + "\n"

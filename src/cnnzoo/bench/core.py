@@ -29,7 +29,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from cnnzoo.bench.runtimes import (
     MODES,
@@ -38,7 +37,6 @@ from cnnzoo.bench.runtimes import (
     Skip,
     Variant,
     check_runtime_packages,
-    logits,
 )
 from cnnzoo.bench.stats import (
     MIN_ROUNDS,
@@ -53,17 +51,25 @@ from cnnzoo.bench.stats import (
     verdict,
 )
 from cnnzoo.env import environment, package_version
+from cnnzoo.export.calibration import CALIBRATION_IMAGES
 from cnnzoo.export.judge import EVAL_BATCH, agreement, eval_batches, output_difference, top1
-from cnnzoo.progress import Progress
-from cnnzoo.registry import REGISTRY, create_model
+from cnnzoo.options import (
+    comma_names,
+    config_from_args,
+    input_size,
+    names_of,
+    option,
+    positive_ints,
+)
+from cnnzoo.progress import Progress, silent
+from cnnzoo.source import Logits, Source, open_source, weights_option
 
 SCHEMA = "cnnzoo-bench"
 VERSION = 1
 DEVICES = ("cpu", "cuda")
-FORMATS = ("table", "json", "csv")
+ALL_PRECISIONS, CUDA_PRECISION = PRECISIONS[:3], PRECISIONS[3]  # "all": fp16 is for CUDA only
 MIN_WARMUP = 3
 MIN_SAMPLE_S = 0.05  # a timed sample loops until it lasts this long
-RANDOM_CALIBRATION_IMAGES = 64
 JUDGE_IMAGES = 10_000  # the whole test split of the MNIST family and CIFAR; a cap for larger ones
 EXPORT_PACKAGES = ("onnx", "onnxscript", "onnxruntime", "executorch")
 RANDOM_INT8_NOTE = (
@@ -90,172 +96,91 @@ class BenchConfig:
         format: ``table``, ``json`` or ``csv``.
         out: write the output to this file (atomically) instead of stdout.
         judge_images: a checkpoint's test images each non-exact variant is judged on.
+
+    Raises:
+        ValueError: one line for each kind of bad flag (unknown device or mode, missing package,
+            CUDA without a GPU, ...).
     """
 
-    models: tuple[str, ...]
-    runtime: tuple[str, ...] = ("eager",)
-    precision: tuple[str, ...] = ("fp32",)
-    batch_size: tuple[int, ...] = (1,)
-    input: tuple[int, int, int] | None = None
-    threads: int | None = None
-    device: str = "cpu"
-    mode: str = "infer"
-    rounds: int = 10
-    warmup: int = MIN_WARMUP
-    format: str = "table"
-    out: str | None = None
+    models: tuple[str, ...] = option(
+        help="model names (random init) or cnnzoo checkpoints",
+        nargs="+",
+        metavar="MODEL|CHECKPOINT",
+    )
+    weights: str | None = weights_option()
+    runtime: tuple[str, ...] = option(
+        ("eager",),
+        help=f"comma-separated: {','.join(RUNTIMES)} or all",
+        parse=comma_names(RUNTIMES, "runtime"),
+    )
+    precision: tuple[str, ...] = option(
+        ("fp32",),
+        help=f"comma-separated: {','.join(ALL_PRECISIONS)} ({CUDA_PRECISION} on CUDA) or all",
+        parse=comma_names(PRECISIONS, "precision", every=ALL_PRECISIONS),
+    )
+    batch_size: tuple[int, ...] = option(
+        (1,),
+        help="comma-separated",
+        parse=lambda text: tuple(dict.fromkeys(positive_ints(text, "--batch-size"))),
+    )
+    input: tuple[int, int, int] | None = option(
+        None, help="", metavar="C,H,W", parse=input_size, default_help="each model's standard input"
+    )
+    threads: int | None = option(
+        None, help="torch and ONNX Runtime intra-op threads", default_help="as they are"
+    )
+    device: str = option("cpu", help="", choices=DEVICES, checked_by="config")
+    mode: str = option("infer", help="latency, or one SGD step", choices=MODES, checked_by="config")
+    rounds: int = option(10, help="timed rounds")
+    warmup: int = option(MIN_WARMUP, help=f"discarded warm-up rounds, >= {MIN_WARMUP}")
+    format: str = option(
+        "table", help="", choices="cnnzoo.bench.render:RENDERERS", checked_by="config"
+    )
+    out: str | None = option(
+        None, help="write the output to this file (atomically)", default_help="standard output"
+    )
     judge_images: int = JUDGE_IMAGES
 
-
-def parse_names(text: str, known: Sequence[str], what: str) -> tuple[str, ...]:
-    """``"eager,fold"`` -> ``("eager", "fold")``; ``"all"`` -> every known name.
-
-    Raises:
-        ValueError: an unknown name, with the known ones listed.
-    """
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    if names == ("all",):
-        return tuple(known)
-    unknown = [n for n in names if n not in known]
-    if unknown or not names:
-        raise ValueError(
-            f"unknown {what} {', '.join(map(repr, unknown)) or repr(text)}; "
-            f"known: {', '.join(known)} (or all)"
-        )
-    return tuple(dict.fromkeys(names))
-
-
-def parse_ints(text: str, flag: str, count: int | None = None) -> tuple[int, ...]:
-    """``"1,8"`` -> ``(1, 8)``: positive integers (exactly ``count`` of them if given).
-
-    Raises:
-        ValueError: naming the flag and the text.
-    """
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if not values or min(values) < 1 or (count is not None and len(values) != count):
-        shape = "C,H,W" if count == 3 else "comma-separated"
-        raise ValueError(f"{flag} must be {shape} positive integers, got {text!r}")
-    return values
+    def __post_init__(self) -> None:
+        if self.weights is not None and len(self.models) != 1:
+            raise ValueError(f"--weights is for one MODEL, got {len(self.models)}")
+        for name in ("device", "mode", "format"):
+            known, value = names_of(BenchConfig, name), getattr(self, name)
+            if value not in known:
+                raise ValueError(f"unknown {name} {value!r}; known: {', '.join(known)}")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                "--device cuda: CUDA is not available (torch.cuda.is_available() is False)"
+            )
+        if self.rounds < 1 or self.warmup < MIN_WARMUP:
+            raise ValueError(
+                f"--rounds must be >= 1 (>= {MIN_ROUNDS} for numbers to quote) and "
+                f"--warmup >= {MIN_WARMUP}, got {self.rounds} and {self.warmup}"
+            )
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"--threads must be positive, got {self.threads}")
+        if self.judge_images < 1:
+            raise ValueError(f"judge_images must be positive, got {self.judge_images}")
+        if not self.models:
+            raise ValueError("give at least one MODEL or CHECKPOINT")
+        check_runtime_packages(self.runtime)
 
 
-def make_config(
-    models: Sequence[str],
-    *,
-    runtime: str = "eager",
-    precision: str = "fp32",
-    batch_size: str = "1",
-    input: str | None = None,
-    threads: int | None = None,
-    device: str = "cpu",
-    mode: str = "infer",
-    rounds: int = 10,
-    warmup: int = MIN_WARMUP,
-    format: str = "table",
-    out: str | None = None,
-    judge_images: int = JUDGE_IMAGES,
-) -> BenchConfig:
-    """The checked :class:`BenchConfig` of the command-line flags (as text).
+def make_config(models: Sequence[str], **flags) -> BenchConfig:
+    """The checked :class:`BenchConfig` of the command-line flags, as text
+    (``runtime="eager,fold"``, ``batch_size="1,8"``) or as values; a flag not given keeps its
+    default.
 
     Raises:
-        ValueError: one line for each kind of bad flag (unknown runtime or precision, missing
-            package, CUDA without a GPU, a bad ``--input``, ...).
+        ValueError: one line for each kind of bad flag (see :class:`BenchConfig`).
     """
-    runtimes = parse_names(runtime, tuple(RUNTIMES), "runtime")
-    precisions = parse_names(
-        precision, PRECISIONS[:3] if precision == "all" else PRECISIONS, "precision"
-    )
-    if device not in DEVICES:
-        raise ValueError(f"unknown device {device!r}; known: {', '.join(DEVICES)}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            "--device cuda: CUDA is not available (torch.cuda.is_available() is False)"
-        )
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; known: {', '.join(MODES)}")
-    if format not in FORMATS:
-        raise ValueError(f"unknown format {format!r}; known: {', '.join(FORMATS)}")
-    if rounds < 1 or warmup < MIN_WARMUP:
-        raise ValueError(
-            f"--rounds must be >= 1 (>= {MIN_ROUNDS} for numbers to quote) and "
-            f"--warmup >= {MIN_WARMUP}, got {rounds} and {warmup}"
-        )
-    if threads is not None and threads < 1:
-        raise ValueError(f"--threads must be positive, got {threads}")
-    if judge_images < 1:
-        raise ValueError(f"judge_images must be positive, got {judge_images}")
-    if not models:
-        raise ValueError("give at least one MODEL or CHECKPOINT")
-    check_runtime_packages(runtimes)
-    return BenchConfig(
-        models=tuple(models),
-        runtime=runtimes,
-        precision=precisions,
-        batch_size=tuple(dict.fromkeys(parse_ints(batch_size, "--batch-size"))),
-        input=None if input is None else parse_ints(input, "--input", 3),
-        threads=threads,
-        device=device,
-        mode=mode,
-        rounds=rounds,
-        warmup=warmup,
-        format=format,
-        out=out,
-        judge_images=judge_images,
-    )
+    return config_from_args(BenchConfig, flags, models=tuple(models))
 
 
-@dataclass(frozen=True)
-class Subject:
-    """A network to measure: its name, the model, its input and, for a checkpoint, the dataset
-    record it was trained with (``None`` for random weights)."""
-
-    name: str
-    model: nn.Module
-    input: tuple[int, int, int]
-    record: dict | None = None
-
-
-def load_subject(name: str, input_size: tuple[int, int, int] | None) -> Subject:
-    """A model of the zoo (random init, seed 0) or the model of a cnnzoo checkpoint.
-
-    Args:
-        name: a registry name, or a path to a checkpoint written by ``cnnzoo train``.
-        input_size: ``(C, H, W)`` to use instead of the model's own.
-
-    Raises:
-        ValueError: an unknown name, an unreadable checkpoint, or an input the model rejects.
-    """
-    if name in REGISTRY:
-        torch.manual_seed(0)
-        model = create_model(name).eval()
-        subject = Subject(name, model, input_size or tuple(REGISTRY[name].input_size))
-    elif Path(name).suffix in (".pt", ".pth") or Path(name).exists():
-        from cnnzoo.train.inference import load_model
-
-        model, record = load_model(name)
-        size = record["input_size"]
-        own = (record["in_chans"], size, size)
-        path = Path(name)  # "run/best": run folders tell apart checkpoints named alike
-        subject = Subject(
-            f"{path.parent.name}/{path.stem}" if path.parent.name else path.stem,
-            model,
-            input_size or own,
-            record,
-        )
-    else:
-        create_model(name)  # raises the registry's "unknown model" with the closest names
-        raise ValueError(f"unknown model {name!r}")
-    if hasattr(subject.model, "check_input"):
-        subject.model.check_input(torch.zeros(1, *subject.input))
-    return subject
-
-
-def calibration_for(subject: Subject, batch: int) -> tuple[list[torch.Tensor], str | None]:
+def calibration_for(subject: Source, batch: int) -> tuple[list[torch.Tensor], str | None]:
     """int8 calibration batches of ``batch`` images: the checkpoint's training images (normalised
     as in its training), or fixed random inputs for a plain MODEL (with the note that says so)."""
-    record = subject.record
+    record = subject.own_data
     if record is not None:
         from cnnzoo.export.calibration import calibration_batches
 
@@ -266,22 +191,23 @@ def calibration_for(subject: Subject, batch: int) -> tuple[list[torch.Tensor], s
             batch_size=batch,
             mean=tuple(record["mean"]),
             std=tuple(record["std"]),
+            num_images=CALIBRATION_IMAGES,
         )
         return [b for b in batches if b.shape[0] == batch] or batches, None
     generator = torch.Generator().manual_seed(1)
-    count = max(1, RANDOM_CALIBRATION_IMAGES // batch)
+    count = max(1, CALIBRATION_IMAGES // batch)
     return [torch.randn(batch, *subject.input, generator=generator) for _ in range(count)], (
         RANDOM_INT8_NOTE
     )
 
 
-def fixed_input(batch: int, subject: Subject, device: torch.device) -> torch.Tensor:
+def fixed_input(batch: int, subject: Source, device: torch.device) -> torch.Tensor:
     """The batch every variant is timed and compared on: a checkpoint's first test images (an
     int8 network's ranges are calibrated for real images, noise lies outside them), else seeded
     random inputs."""
-    if subject.record is not None:
+    if subject.own_data is not None:
         _, batches = eval_batches(
-            subject.record,
+            subject.own_data,
             data_dir=None,
             input_size=subject.input[-1],
             batch_size=batch,
@@ -321,7 +247,7 @@ def one_line(err: BaseException) -> str:
 
 
 def base_record(
-    subject: Subject,
+    subject: Source,
     runtime: str,
     precision: str,
     batch: int,
@@ -330,7 +256,7 @@ def base_record(
 ) -> dict:
     """A result record with every schema field, not yet measured."""
     return {
-        "model": subject.name,
+        "model": subject.label,
         "runtime": runtime,
         "precision": precision,
         "batch_size": batch,
@@ -367,15 +293,17 @@ def variant_keys(config: BenchConfig) -> list[tuple[int, str, str]]:
 
 def judge_on_test_images(
     run,
-    subject: Subject,
+    subject: Source,
     config: BenchConfig,
     batch: int,
     references: dict,
-    progress: Callable[[int, int], None],
+    progress: Progress,
+    label: str,
 ) -> dict:
     """:func:`~cnnzoo.export.judge.agreement` of a variant on the checkpoint's first
     ``config.judge_images`` test images, run in pieces of its ``batch``; fp32 eager's
-    predictions are computed once per batch size and kept in ``references``."""
+    predictions are computed once per batch size and kept in ``references``. ``progress`` is
+    told ``judge LABEL on N test images``."""
     device = torch.device(config.device)
 
     def on_device(r):
@@ -384,31 +312,28 @@ def judge_on_test_images(
     def stream():
         size = batch * max(1, EVAL_BATCH // batch)  # whole pieces of the variant's batch
         return eval_batches(
-            subject.record,
+            subject.own_data,
             data_dir=None,
             input_size=subject.input[-1],
             batch_size=size,
             limit=config.judge_images,
         )
 
-    if batch not in references:
+    def predictions(runs):
         total, batches = stream()
-        model = subject.model.eval()
-        (ref,), labels = top1(
-            [on_device(lambda x: logits(model, x))],
-            batches,
-            batch,
-            lambda done: progress(done, total),
-        )
+        what = f"judge {label} on {total:,} test images"
+        return top1(runs, batches, batch, progress=progress, description=what, total=total)
+
+    if batch not in references:
+        (ref,), labels = predictions([on_device(Logits(subject.model.eval()))])
         references[batch] = ref, labels
-    total, batches = stream()
-    (ours,), _ = top1([on_device(run)], batches, batch, lambda done: progress(done, total))
+    (ours,), _ = predictions([on_device(run)])
     ref, labels = references[batch]
     return agreement(ours, ref, labels)
 
 
 def prepare(
-    subject: Subject, config: BenchConfig, tmp: Path, progress: Progress, cpu_flags: Sequence[str]
+    subject: Source, config: BenchConfig, tmp: Path, progress: Progress, cpu_flags: Sequence[str]
 ):
     """Prepare every variant of one model, compare its output with fp32 eager's and judge it
     (:func:`~cnnzoo.bench.stats.verdict`; a checkpoint's variants on its test images).
@@ -423,12 +348,12 @@ def prepare(
     keys = variant_keys(config)
     inputs = {b: fixed_input(b, subject, device) for b in config.batch_size}
     with torch.no_grad():
-        references = {b: logits(model.eval(), x).float() for b, x in inputs.items()}
+        references = {b: Logits(model.eval())(x).float() for b, x in inputs.items()}
     calibrations: dict[int, tuple] = {}
     judged_references: dict[int, tuple] = {}
     records, prepared = [], []
     for index, (batch, runtime, precision) in enumerate(keys):
-        label = f"{subject.name} {runtime} {precision} b{batch}"
+        label = f"{subject.label} {runtime} {precision} b{batch}"
         progress(f"prepare {label}", index, len(keys))
         record = base_record(subject, runtime, precision, batch, config, cpu_flags)
         records.append(record)
@@ -480,16 +405,15 @@ def prepare(
                 max_abs_diff=abs_diff, max_rel_diff=rel_diff, exact=is_exact(precision, rel_diff)
             )
             judged = None
-            if not record["exact"] and subject.record is not None:
+            if not record["exact"] and subject.own_data is not None:
                 judged = judge_on_test_images(
                     made.run,
                     subject,
                     config,
                     batch,
                     judged_references,
-                    lambda done, total, label=label: progress(
-                        f"judge {label} on {total:,} test images", done, total
-                    ),
+                    progress,
+                    label,
                 )
                 record.update(
                     agreement=judged["agreement"],
@@ -502,7 +426,7 @@ def prepare(
             if status == "disagrees":
                 continue  # no timing of wrong outputs
         prepared.append((record, made, x))
-    progress(f"prepared {subject.name}", len(keys), len(keys))
+    progress(f"prepared {subject.label}", len(keys), len(keys))
     return records, prepared
 
 
@@ -622,15 +546,15 @@ def bench_models(
         The record of the bench JSON schema: ``schema``, ``version``, ``environment``,
         ``settings``, ``results`` and ``summary``.
     """
-    progress = progress or (lambda *_: None)
+    progress = progress or silent
     results: list[dict] = []
     with threads_set(config.threads):
         env = bench_environment(config.device)
         for name in config.models:
-            subject = load_subject(name, config.input)
+            subject = open_source(name, weights=config.weights, input=config.input)
             with tempfile.TemporaryDirectory(prefix="cnnzoo-bench-") as tmp:
                 records, prepared = prepare(subject, config, Path(tmp), progress, env["cpu_flags"])
-                measure(prepared, config, progress, subject.name)
+                measure(prepared, config, progress, subject.label)
             add_speedups(records)
             del prepared
             torch._dynamo.reset()  # free the compiled graphs of this model

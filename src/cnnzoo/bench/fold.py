@@ -22,20 +22,9 @@ import torch
 import torch.fx
 from torch import nn
 
-PREFIX = "net"  # the attribute of the traced wrapper that holds the network
+from cnnzoo.source import Logits
 
-
-class _Whole(nn.Module):
-    """The network as the tools call it: ``forward_head(forward_features(x))`` (no input check)."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x):
-        if hasattr(self.net, "forward_features") and hasattr(self.net, "forward_head"):
-            return self.net.forward_head(self.net.forward_features(x))
-        return self.net(x)
+PREFIX = "net"  # the attribute of :class:`~cnnzoo.source.Logits` that holds the network
 
 
 def traced_graphs(module: nn.Module, prefix: str) -> list[tuple[str, torch.fx.Graph]]:
@@ -69,7 +58,7 @@ def conv_bn_pairs(net: nn.Module) -> list[tuple[str, str]]:
         ``(conv_name, bn_name)`` pairs where the batch norm reads the convolution's output alone,
         both are called once in the traced graphs, and the batch norm has running statistics.
     """
-    graphs = traced_graphs(_Whole(net), "")
+    graphs = traced_graphs(Logits(net), "")
     calls: Counter[str] = Counter()
     candidates = []
     for prefix, graph in graphs:
@@ -83,7 +72,7 @@ def conv_bn_pairs(net: nn.Module) -> list[tuple[str, str]]:
                 continue
             source_name = f"{prefix}.{source.target}" if prefix else source.target
             candidates.append((source_name, name, len(source.users)))
-    root = _Whole(net)
+    root = Logits(net)
     pairs = []
     for conv_name, bn_name, users in candidates:
         conv, bn = root.get_submodule(conv_name), root.get_submodule(bn_name)

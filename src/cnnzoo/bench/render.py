@@ -9,6 +9,7 @@ import json
 
 from cnnzoo.bench.core import SCHEMA, VERSION
 from cnnzoo.export.judge import MIN_AGREEMENT
+from cnnzoo.text import table
 
 CSV_FIELDS = (
     "model",
@@ -113,14 +114,8 @@ def render_table(record: dict) -> str:
                 f"{r['model']} {r['runtime']} {r['precision']} b{r['batch_size']} "
                 f"{r['status']}: {r['reason']}"
             )
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            c.ljust(w) if i < 5 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in [header, *rows]
-    ]
+    names, numbers = 5, len(header) - 5  # model .. status left-aligned, the numbers right
+    lines = [table(rows, header, align="<" * names + ">" * numbers)]
     settings = record["settings"]
     env = record["environment"]
     lines.append("")

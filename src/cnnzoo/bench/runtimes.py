@@ -31,8 +31,8 @@ from torch import nn
 from cnnzoo.bench.fold import fold_batchnorm
 from cnnzoo.export import executorch as et_export
 from cnnzoo.export import onnx as onnx_export
-from cnnzoo.export.common import Logits
 from cnnzoo.models.base import main_logits
+from cnnzoo.source import Logits
 
 AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 PRECISIONS = ("fp32", "bf16", "int8", "fp16")
@@ -72,11 +72,6 @@ def autocast(device: torch.device, precision: str):
     return contextlib.nullcontext()
 
 
-def logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The network's logits through the model contract only."""
-    return model.forward_head(model.forward_features(x))
-
-
 def torch_precision_skip(
     precision: str, device: torch.device, *, int8: bool = False
 ) -> Skip | None:
@@ -95,10 +90,11 @@ def torch_precision_skip(
 def inference_fn(model: nn.Module, precision: str, memory_format=torch.contiguous_format):
     """``run(x)``: the logits under ``no_grad`` and ``precision``'s autocast."""
     device = next(model.parameters()).device
+    net = Logits(model)
 
     def run(x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad(), autocast(device, precision):
-            return logits(model, x.contiguous(memory_format=memory_format))
+            return net(x.contiguous(memory_format=memory_format))
 
     return run
 
@@ -179,7 +175,7 @@ def compile_(model, example, precision, threads, tmpdir, *, mode="infer", calibr
         step(example)  # compiles forward and backward
         return Variant(step, time.perf_counter() - start, f"mode={compile_mode or 'default'}")
     net.eval()
-    compiled = torch.compile(lambda x: logits(net, x), mode=compile_mode, dynamic=False)
+    compiled = torch.compile(Logits(net), mode=compile_mode, dynamic=False)
     run = inference_fn_compiled(compiled, example.device, precision)
     # freezing needs no_grad at compile time; the setting is restored when the context ends
     with torch._inductor.config.patch(freezing=on_cpu):

@@ -122,13 +122,15 @@ class ImageFiles(torch.utils.data.Dataset):
 
 
 def load_imagefolder(
-    *, data_dir: str | Path | None = None, input_size: int | None = None
+    *, data_dir: str | Path | None = None, input_size: int | None = None, preset=None
 ) -> Dataset:
     """An image-folder dataset: ``data_dir/train/<class>/*`` and ``data_dir/val/<class>/*``.
 
     Args:
         data_dir: the directory holding ``train/`` and ``val/``.
         input_size: the crop size S of the presets (default 224).
+        preset: the validation split's :class:`~cnnzoo.data.imagenet.EvalPreset` instead of the
+            standard one (published weights record their own).
 
     Returns:
         A dataset whose splits are :class:`ImageFiles` returning
@@ -156,15 +158,16 @@ def load_imagefolder(
             f"(only in train: {only_train[:5] or 'none'}, only in val: {only_val[:5] or 'none'})"
         )
     train = ImageFiles(classes, train_samples, imagefolder_transform(size, train=True), root)
-    val = ImageFiles(classes, val_samples, imagefolder_transform(size, train=False), root)
+    evaluation = preset.transform() if preset else imagefolder_transform(size, train=False)
+    val = ImageFiles(classes, val_samples, evaluation, root)
     info = DatasetInfo(
         name="imagefolder",
         num_classes=len(classes),
         in_chans=3,
-        image_size=size,
+        image_size=preset.crop if preset else size,
         class_names=tuple(classes),
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
+        mean=preset.mean if preset else IMAGENET_MEAN,
+        std=preset.std if preset else IMAGENET_STD,
     )
     return Dataset(info, train, val)
 

@@ -19,14 +19,18 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.utils.data
 
-from cnnzoo.data.base import DatasetInfo
-from cnnzoo.data.stream import epoch_generator, shard_positions
+from cnnzoo.data.base import DatasetInfo, Split
+from cnnzoo.data.stream import Augment, BatchStream, epoch_generator, shard_positions
 from cnnzoo.reading import UnsafeInput
+
+if TYPE_CHECKING:
+    from cnnzoo.distributed import Runtime
 
 
 class ShardSampler(torch.utils.data.Sampler[int]):
@@ -210,3 +214,32 @@ def worker_message(err: BaseException) -> str:
     last = text.rstrip().splitlines()[-1]
     prefix = f"{type(err).__module__}.{type(err).__qualname__}: "
     return last.removeprefix(prefix)
+
+
+def make_stream(
+    split,
+    info: DatasetInfo,
+    *,
+    batch_size: int,
+    train: bool,
+    seed: int,
+    size: int,
+    runtime: Runtime,
+    augment: Augment | None = None,
+    channels_last: bool = False,
+):
+    """A ``BatchStream`` for an in-memory split, a ``LoaderStream`` for an image folder; this
+    rank's share, ``batch_size`` per rank."""
+    shard = {"rank": runtime.dist.rank, "world_size": runtime.dist.world_size}
+    common = {"batch_size": batch_size, "train": train, "seed": seed, "device": runtime.device}
+    if isinstance(split, Split):
+        return BatchStream(
+            split,
+            info,
+            input_size=size,
+            augment=augment,
+            channels_last=channels_last,
+            **common,
+            **shard,
+        )
+    return LoaderStream(split, info, channels_last=channels_last, **common, **shard)

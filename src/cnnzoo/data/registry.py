@@ -17,6 +17,7 @@ import torch.utils.data
 from cnnzoo.data.base import DataError, Dataset, Split
 from cnnzoo.data.cifar import CIFAR10, CIFAR100, load_cifar
 from cnnzoo.data.imagefolder import load_imagefolder, subset_indices
+from cnnzoo.data.imagenet import EvalPreset, load_imagenet
 from cnnzoo.data.mnist import IDX_LAYOUTS, load_idx_dataset, load_mnist5k
 
 DEFAULT_DATASET = "fashion-mnist"
@@ -27,7 +28,10 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "cifar10": partial(load_cifar, CIFAR10),
     "cifar100": partial(load_cifar, CIFAR100),
     "imagefolder": load_imagefolder,
+    "imagenet": load_imagenet,
 }
+# the datasets of image files, whose test split takes a weights' evaluation preset
+PRESET_DATASETS = ("imagefolder", "imagenet")
 
 
 def take_subset(split: Split | torch.utils.data.Dataset, n: int):
@@ -43,12 +47,14 @@ def load_dataset(
     data_dir: str | Path | None = None,
     subset: int | None = None,
     input_size: int | None = None,
+    preset: EvalPreset | None = None,
 ) -> Dataset:
     """Load a dataset by name.
 
     Args:
         name: a key of :data:`DATASETS` (``fashion-mnist``, ``mnist``, ``kmnist``,
-            ``emnist-<split>``, ``mnist-5k``, ``cifar10``, ``cifar100``, ``imagefolder``).
+            ``emnist-<split>``, ``mnist-5k``, ``cifar10``, ``cifar100``, ``imagefolder``,
+            ``imagenet``).
         data_dir: where its files are (``fashion-mnist`` defaults to
             ``/usr/share/datasets/fashion-mnist``, ``mnist-5k`` needs none).
         subset: keep the first ``subset`` training images (for ``imagefolder``: that many evenly
@@ -56,6 +62,8 @@ def load_dataset(
             accuracies of runs on different subsets compare. Deterministic.
         input_size: the crop size of the ``imagefolder`` presets; in-memory sets ignore it (the
             batch stream resizes).
+        preset: the test-time preprocessing of the image-file datasets (``imagefolder``,
+            ``imagenet``) when it is not their standard one (published weights record theirs).
 
     Returns:
         The dataset.
@@ -74,7 +82,8 @@ def load_dataset(
         ) from None
     if subset is not None and subset < 1:
         raise DataError(f"subset must be >= 1, got {subset}")
-    dataset = factory(data_dir=data_dir, input_size=input_size)
+    options = {"preset": preset} if preset is not None and name in PRESET_DATASETS else {}
+    dataset = factory(data_dir=data_dir, input_size=input_size, **options)
     if subset is None:
         return dataset
     return Dataset(dataset.info, take_subset(dataset.train, subset), dataset.test)

@@ -3,14 +3,16 @@
 One call of :func:`embed` takes a checkpoint of ``cnnzoo train`` (or a model name, for an untrained
 network with seeded weights), extracts the codes of ``n`` images of a split, maps them to 2-D and
 writes the map folder (:data:`MAP_FILES`): the arrays, three figures (``scatter.png``: points by
-class; ``grid.png``: images snapped to a regular grid, the lecture's picture; ``map.png``:
+class; ``grid.png``: images snapped to a regular grid, the classic t-SNE picture; ``map.png``:
 thumbnails where they landed) and ``summary.json`` with the map's quality. ``compare`` embeds the
 same images for a second model (folders ``a/`` and ``b/`` and one side-by-side figure);
 :func:`add_to_map` places new images into a map that exists, without recomputing it.
 
 Every folder is an owned output (:mod:`cnnzoo.outdir`): built in a staging folder and swapped in
 whole, so an interrupted or failed run leaves the previous map as it was, and ``--add-to`` never
-reads new arrays under an old summary.
+reads new arrays under an old summary. The folder is read back here too: :func:`read_map` (the
+summary and the arrays), :func:`read_summary` and :func:`read_compare` (the JSON records, from
+text a caller such as ``cnnzoo report`` read its own way).
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from cnnzoo.data import DEFAULT_DATASET, DatasetInfo, Split, image_transform, load_dataset
 from cnnzoo.embed import figures
@@ -32,10 +33,18 @@ from cnnzoo.embed.features import extract, feature_function, thumbnails, unnorma
 from cnnzoo.embed.metrics import K, knn_accuracy, knn_placed_accuracy, trustworthiness
 from cnnzoo.embed.tsne import fit_map, place, rebuild_map
 from cnnzoo.files import write_atomic, write_text_atomic
+from cnnzoo.options import option
 from cnnzoo.outdir import owned
 from cnnzoo.progress import Progress
-from cnnzoo.reading import regular_file
-from cnnzoo.train.checkpoint import is_checkpoint
+from cnnzoo.reading import json_object, regular_file
+from cnnzoo.source import (
+    Source,
+    is_checkpoint,
+    open_source,
+    read_record,
+    weights_option,
+    weights_preset,
+)
 
 SPLITS = ("test", "train")
 DEFAULT_N = 5000
@@ -51,8 +60,43 @@ MAP_FILES = (
 )
 MAP_ARRAYS = ("features", "labels", "indices", "embedding")
 LEGACY = ("summary.json", "compare.json")  # map folders written before output markers
+SUMMARY = "summary.json"  # a map's record (make_map, read_summary)
+SUMMARY_KEYS = (
+    "source",
+    "model",
+    "trained",
+    "dataset",
+    "split",
+    "n",
+    "layer",
+    "feature_dim",
+    "input_size",
+    "perplexity",
+    "seed",
+    "threads",
+    "k",
+    "knn_features",
+    "knn_map",
+    "trustworthiness",
+    "trustworthiness_points",
+    "class_names",
+    "seconds",
+    "files",
+)
+COMPARE = "compare.json"  # a --compare folder's record (embed, read_compare)
+COMPARE_KEYS = ("out", "maps", "compare_png")
 RUNS = Path("runs")
 PACKAGES = {"openTSNE": "openTSNE", "sklearn": "scikit-learn"}  # module -> package of the extra
+
+
+def parse_n(text: str) -> int | None:
+    """``--n``: a count, or ``all``."""
+    if text == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"--n must be a number of images or 'all', got {text!r}") from None
 
 
 @dataclass(frozen=True)
@@ -61,7 +105,9 @@ class EmbedConfig:
 
     Attributes:
         source: a checkpoint of ``cnnzoo train``, or a model name (untrained, weights seeded by
-            ``seed``).
+            ``seed``, unless ``weights``).
+        weights: local torchvision or timm weights of the named model (ImageNet: embed
+            ``--dataset imagenet`` or an ``imagefolder`` of its classes).
         dataset: the images' dataset; default: the checkpoint's, else ``fashion-mnist``.
         data_dir: its folder; default: the checkpoint's.
         split: ``test`` or ``train``.
@@ -79,21 +125,57 @@ class EmbedConfig:
         force: replace an ``out`` folder of files that cnnzoo did not write.
     """
 
-    source: str
-    dataset: str | None = None
-    data_dir: str | None = None
-    split: str = "test"
-    n: int | None = DEFAULT_N
-    layer: str | None = None
-    perplexity: float = 30.0
-    seed: int = 0
-    out: str | None = None
-    batch_size: int = 256
-    input_size: int | None = None
-    compare: str | None = None
-    add_to: str | None = None
-    images: tuple[str, ...] = ()
-    force: bool = False
+    source: str = option(help="a .pt checkpoint or a model name", metavar="CHECKPOINT|MODEL")
+    weights: str | None = weights_option("a checkpoint's, or untrained")
+    dataset: str | None = option(
+        None, help="", default_help=f"the checkpoint's dataset, else {DEFAULT_DATASET}"
+    )
+    data_dir: str | None = option(
+        None, help="folder with the dataset's files", default_help="the checkpoint's"
+    )
+    split: str = option("test", help="", choices=SPLITS, checked_by="config")
+    n: int | None = option(
+        DEFAULT_N,
+        help="images to embed, a seeded sample",
+        metavar="N|all",
+        parse=parse_n,
+        text=lambda n: "all" if n is None else str(n),
+    )
+    layer: str | None = option(
+        None,
+        help="embed this module's output, average-pooled",
+        metavar="NAME",
+        default_help="the pre-logits vector: fc7 for AlexNet/VGG, F6 for LeNet-5",
+    )
+    perplexity: float = option(30.0, help="t-SNE's effective number of neighbours")
+    seed: int = option(0, help="the sample, the untrained weights and t-SNE's initialisation")
+    out: str | None = option(
+        None, help="", metavar="DIR", default_help="runs/embed-<model>-<dataset>-<split>"
+    )
+    batch_size: int = option(256, help="images per forward pass")
+    input_size: int | None = option(
+        None, help="a model name's input side", metavar="S", default_help="the dataset's"
+    )
+    compare: str | None = option(
+        None,
+        help="embed the same images with this network too, side by side",
+        metavar="CHECKPOINT|MODEL",
+        default_help="none",
+    )
+    add_to: str | None = option(
+        None,
+        help="place images (--split/--n, or --images) in the map in DIR",
+        metavar="DIR",
+        default_help="a new map",
+    )
+    images: tuple[str, ...] = option(
+        (),
+        help="with --add-to: image files to place",
+        nargs="+",
+        metavar="IMAGE",
+        default_help="none",
+    )
+    force: bool = option(False, help="replace --out even if it holds files cnnzoo did not write")
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
@@ -109,18 +191,6 @@ class EmbedConfig:
 
 
 @dataclass(frozen=True)
-class Subject:
-    """A network to embed with: the source that names it, a label to show, the eval-mode model,
-    its input side and the checkpoint's dataset record (``None`` for an untrained model)."""
-
-    source: str
-    label: str
-    model: nn.Module
-    size: int
-    record: dict | None
-
-
-@dataclass(frozen=True)
 class MapResult:
     """A map written to its folder: ``summary.json``'s content, the map and the labels."""
 
@@ -129,46 +199,30 @@ class MapResult:
     labels: np.ndarray
 
 
-def parse_n(text: str) -> int | None:
-    """``--n``: a count, or ``all``."""
-    if text == "all":
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"--n must be a number of images or 'all', got {text!r}") from None
-
-
-def checkpoint_record(source: str) -> dict | None:
-    """The dataset record of a checkpoint source (``None`` for a model name), read without
-    building its model."""
-    if not is_checkpoint(source):
-        return None
-    from cnnzoo.train.checkpoint import load_checkpoint
-
-    return load_checkpoint(source)["dataset"]
-
-
-def load_subject(source: str, info: DatasetInfo, *, seed: int, input_size: int | None) -> Subject:
-    """The network ``source`` names, checked against the dataset's channels and classes.
+def load_subject(
+    text: str,
+    info: DatasetInfo,
+    *,
+    seed: int,
+    input_size: int | None,
+    weights: str | None = None,
+) -> Source:
+    """The network ``text`` names (a checkpoint, or a model name for an untrained network built
+    for the dataset), checked against the dataset's channels and classes; its label says which.
 
     Raises:
         ValueError: an unreadable checkpoint, an unknown model, or a dataset that does not fit.
     """
-    if is_checkpoint(source):
-        from cnnzoo.train.inference import check_fits, load_model
-
-        model, record = load_model(source)
-        check_fits(record, info)
-        path = Path(source)
-        label = f"{model.model_name or 'model'} ({Path(path.parent.name, path.name)})"
-        return Subject(source, label, model, record["input_size"], record)
-    from cnnzoo.train.build import build_model
-
-    size = input_size or info.image_size
-    torch.manual_seed(seed)
-    model, _ = build_model(source, info, size)
-    return Subject(source, f"{source} (untrained)", model.eval(), size, None)
+    side = None if is_checkpoint(text) or weights else input_size or info.image_size
+    shape = None if side is None else (info.in_chans, side, side)
+    source = open_source(text, weights=weights, dataset=info, input=shape, seed=seed)
+    source.check_fits(info)
+    if source.path is None:
+        return dataclasses.replace(source, label=f"{text} (untrained)")
+    if source.origin == "weights":
+        return dataclasses.replace(source, label=f"{text} ({source.path.name})")
+    where = Path(source.path.parent.name, source.path.name)
+    return dataclasses.replace(source, label=f"{source.name or 'model'} ({where})")
 
 
 def sample_indices(length: int, n: int | None, seed: int, what: str) -> np.ndarray:
@@ -194,11 +248,11 @@ def subset(split, indices: np.ndarray):
     return torch.utils.data.Subset(split, indices.tolist())
 
 
-def stream_for(split, info: DatasetInfo, subject: Subject, batch_size: int):
+def stream_for(split, info: DatasetInfo, subject: Source, batch_size: int):
     """Test-time batches of ``split`` as ``subject`` was fed (its size and normalisation)."""
-    from cnnzoo.train.build import Runtime, make_stream
-    from cnnzoo.train.distributed import DistInfo
-    from cnnzoo.train.inference import default_device
+    from cnnzoo.data.loader import make_stream
+    from cnnzoo.distributed import DistInfo, Runtime
+    from cnnzoo.source import default_device
 
     if subject.record is not None:
         info = dataclasses.replace(
@@ -212,7 +266,7 @@ def stream_for(split, info: DatasetInfo, subject: Subject, batch_size: int):
             batch_size=batch_size,
             train=False,
             seed=0,
-            size=subject.size,
+            size=subject.input[-1],
             runtime=runtime,
         ),
         info,
@@ -221,7 +275,7 @@ def stream_for(split, info: DatasetInfo, subject: Subject, batch_size: int):
 
 
 def codes(
-    subject: Subject,
+    subject: Source,
     split,
     info: DatasetInfo,
     *,
@@ -248,7 +302,7 @@ def save_array(path: Path, array: np.ndarray) -> Path:
 
 
 def make_map(
-    subject: Subject,
+    subject: Source,
     split,
     info: DatasetInfo,
     indices: np.ndarray,
@@ -302,7 +356,7 @@ def make_map(
     )
     finished = time.perf_counter()
     summary = {
-        "source": subject.source,
+        "source": str(subject.path) if subject.origin == "checkpoint" else subject.name,
         "model": subject.label,
         "trained": subject.record is not None,
         "dataset": info.name,
@@ -310,7 +364,7 @@ def make_map(
         "n": len(labels),
         "layer": config.layer or "pre-logits",
         "feature_dim": int(features.shape[1]),
-        "input_size": subject.size,
+        "input_size": subject.input[-1],
         "perplexity": config.perplexity,
         "seed": config.seed,
         "threads": torch.get_num_threads(),
@@ -329,7 +383,7 @@ def make_map(
         },
     }
     summary["files"] = {name: str(shown / name) for name in MAP_FILES}
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(out / SUMMARY, json.dumps(summary, indent=2) + "\n")
     return MapResult(summary, embedding, labels)
 
 
@@ -346,7 +400,8 @@ def load_images(config: EmbedConfig, record: dict | None):
         record.get("data_dir") if record and name == record["name"] else None
     )
     size = record["input_size"] if record else config.input_size
-    data = load_dataset(name, data_dir=data_dir, input_size=size)
+    preset = weights_preset(config.source) if config.weights else None
+    data = load_dataset(name, data_dir=data_dir, input_size=size, preset=preset)
     return data.info, getattr(data, config.split)
 
 
@@ -384,13 +439,14 @@ def embed(config: EmbedConfig, progress: Progress | None = None) -> dict:
     if config.add_to:
         return add_to_map(config, progress)
     sources = [config.source] + ([config.compare] if config.compare else [])
-    info, split = load_images(config, checkpoint_record(config.source))
+    info, split = load_images(config, read_record(config.source, config.weights))
     what = f"{config.split} split of {info.name}"
     indices = sample_indices(len(split), config.n, config.seed, what)
     chosen = subset(split, indices)
     thumbs = split_thumbnails(split, indices)
     subjects = [
-        load_subject(s, info, seed=config.seed, input_size=config.input_size) for s in sources
+        load_subject(s, info, seed=config.seed, input_size=config.input_size, weights=w)
+        for s, w in zip(sources, (config.weights, None), strict=False)
     ]
     out = (
         Path(config.out)
@@ -421,7 +477,7 @@ def embed(config: EmbedConfig, progress: Progress | None = None) -> dict:
                 ],
             )
             answer["compare_png"] = str(out / "compare.png")
-            write_text_atomic(stage / "compare.json", json.dumps(answer, indent=2) + "\n")
+            write_text_atomic(stage / COMPARE, json.dumps(answer, indent=2) + "\n")
     return answer
 
 
@@ -457,6 +513,28 @@ def load_array(path: Path, folder: Path) -> np.ndarray:
     return array.reshape(shape, order="F" if fortran else "C")
 
 
+def read_summary(text: str) -> dict:
+    """A map's ``summary.json`` (as :func:`make_map` writes it) from its text; the caller reads
+    the file (:func:`read_map` within the map folder, ``cnnzoo report`` its own careful way).
+
+    Raises:
+        ValueError: one line naming the file: not JSON, not an object, or without one of
+            :data:`SUMMARY_KEYS`.
+    """
+    return json_object(text, SUMMARY, SUMMARY_KEYS)
+
+
+def read_compare(text: str) -> dict:
+    """A ``--compare`` folder's ``compare.json`` (as :func:`embed` writes it) from its text:
+    ``out``, ``compare_png`` and ``maps`` (the two maps' summaries).
+
+    Raises:
+        ValueError: one line naming the file: not JSON, not an object, or without one of
+            :data:`COMPARE_KEYS`.
+    """
+    return json_object(text, COMPARE, COMPARE_KEYS)
+
+
 def read_map(folder: Path) -> tuple[dict, dict[str, np.ndarray]]:
     """A map folder's summary and arrays (as :func:`make_map` writes them).
 
@@ -467,19 +545,21 @@ def read_map(folder: Path) -> tuple[dict, dict[str, np.ndarray]]:
         raise ValueError(f"--add-to {str(folder)!r} is not a folder")
     missing = [
         name
-        for name in ("summary.json", *(f"{a}.npy" for a in MAP_ARRAYS))
+        for name in (SUMMARY, *(f"{a}.npy" for a in MAP_ARRAYS))
         if not os.path.lexists(folder / name)
     ]
     if missing:
         raise ValueError(f"{folder}: not a map folder of `cnnzoo embed` ({missing[0]} is missing)")
     try:
-        text = regular_file(folder / "summary.json", within=folder, what=f"{folder}:").read_text(
+        text = regular_file(folder / SUMMARY, within=folder, what=f"{folder}:").read_text(
             encoding="utf-8"
         )
-        summary = json.loads(text)
-        summary["perplexity"], summary["seed"], summary["source"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"{folder}: cannot read its summary.json: {err}") from None
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{folder}: cannot read its {SUMMARY}: {err}") from None
+    try:
+        summary = read_summary(text)
+    except ValueError as err:
+        raise ValueError(f"{folder}: {err}") from None
     arrays = {name: load_array(folder / f"{name}.npy", folder) for name in MAP_ARRAYS}
     rows = len(arrays["features"])
     if (
@@ -500,7 +580,7 @@ def read_map(folder: Path) -> tuple[dict, dict[str, np.ndarray]]:
 def new_images(
     config: EmbedConfig,
     summary: dict,
-    subject: Subject,
+    subject: Source,
     info: DatasetInfo,
     split,
     map_indices: np.ndarray,
@@ -508,7 +588,7 @@ def new_images(
     """What to place: image files (labels -1), or ``n`` images of the split that are not
     already in the map. Returns the images, their split indices (``None`` for files), a name."""
     if config.images:
-        from cnnzoo.train.inference import read_image
+        from cnnzoo.reading import read_image
 
         fed = (
             info
@@ -517,7 +597,7 @@ def new_images(
                 info, mean=tuple(subject.record["mean"]), std=tuple(subject.record["std"])
             )
         )
-        transform = image_transform(fed, input_size=subject.size)
+        transform = image_transform(fed, input_size=subject.input[-1])
         batch = torch.stack([transform(read_image(path)) for path in config.images])
         labels = torch.full((len(batch),), -1, dtype=torch.int64)
         return list(zip(batch, labels.tolist(), strict=True)), None, "images"
@@ -554,10 +634,19 @@ def place_into_map(config: EmbedConfig, folder: Path, progress: Progress | None)
         dataset=config.dataset or summary["dataset"],
         layer=summary["layer"] if summary["layer"] != "pre-logits" else None,
     )
-    info, split = load_images(settings, checkpoint_record(config.source))
+    info, split = load_images(settings, read_record(config.source, config.weights))
     subject = load_subject(
-        config.source, info, seed=summary["seed"], input_size=summary["input_size"]
+        config.source,
+        info,
+        seed=summary["seed"],
+        input_size=summary["input_size"],
+        weights=config.weights,
     )
+    if subject.label != summary["model"]:
+        raise ValueError(
+            f"the map in {folder} was made with {summary['model']}, not {subject.label}; give the "
+            "same source (and --weights) to add images to it"
+        )
     images, picked, name = new_images(settings, summary, subject, info, split, arrays["indices"])
     started = time.perf_counter()
     if picked is None:

@@ -1,15 +1,15 @@
 """The figures of ``cnnzoo embed``: a 2-D t-SNE map of a model's features, drawn four ways.
 
-* :func:`grid_image` — the lecture's picture: the map cut into a square grid, each cell showing
+* :func:`grid_image` — the classic picture: the map cut into a square grid, each cell showing
   the image embedded nearest its centre (:func:`grid_layout` chooses them).
 * :func:`map_image` — thumbnails pasted at their embedded positions.
 * :func:`draw_scatter` — one point per image, coloured by class (:func:`save_scatter`,
   :func:`save_compare` for maps side by side).
 * :func:`added_figure` — new points drawn over an existing map (:func:`save_added`).
 
-Data functions (layouts, pixel arrays) are pure numpy; charts are drawn on a bare
-``matplotlib.figure.Figure`` with the Agg canvas, so nothing touches pyplot's global state or needs
-a display. Every ``save_*`` writes through :func:`cnnzoo.files.write_atomic`.
+Data functions (layouts, pixel arrays) are pure numpy; charts are made and written by
+:mod:`cnnzoo.viz.figure` (a bare figure on the Agg canvas, so nothing touches pyplot's global state
+or needs a display). Every ``save_*`` writes through :func:`cnnzoo.files.write_atomic`.
 
 Inputs: ``embedding`` float (n, 2); ``labels`` int (n,), a class index or ``-1`` (unlabelled);
 ``class_names`` one string per class; ``thumbs`` uint8 (n, h, w, c) with c in {1, 3} (or (n, h, w)
@@ -27,6 +27,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from cnnzoo.files import write_atomic
+from cnnzoo.viz.figure import new_figure, save_figure
 
 UNLABELLED = -1
 GRID_CELLS_PER_SQRT_N = 0.9  # cells per side ~ 0.9 sqrt(n): most cells filled, few points wasted
@@ -281,20 +282,6 @@ def save_map(path: str | Path, embedding, thumbs, **kwargs: Any) -> Path:
 # --- charts --------------------------------------------------------------------------------------
 
 
-def _new_figure(figsize: tuple[float, float]) -> Figure:
-    """A bare figure on an Agg canvas, laid out by constrained layout."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    fig = Figure(figsize=figsize, dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save_figure(fig: Figure, path: str | Path) -> Path:
-    """Write ``fig`` as a PNG at :data:`DPI`."""
-    return write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI))
-
-
 def _point_colours(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """RGBA per point: its class colour, grey when unlabelled."""
     palette = np.vstack([class_colours(num_classes), [UNLABELLED_COLOUR]])
@@ -417,7 +404,7 @@ def scatter_figure(
     embedding, labels, class_names: Sequence[str], *, title: str | None = None
 ) -> Figure:
     """The figure :func:`save_scatter` writes (8 x 7 inches)."""
-    fig = _new_figure(SCATTER_SIZE)
+    fig = new_figure(SCATTER_SIZE, dpi=DPI)
     draw_scatter(fig, fig.add_subplot(), embedding, labels, class_names, title=title)
     return fig
 
@@ -431,7 +418,7 @@ def save_scatter(
     Returns:
         The path written (its folder created if missing).
     """
-    return _save_figure(scatter_figure(embedding, labels, class_names, title=title), path)
+    return save_figure(scatter_figure(embedding, labels, class_names, title=title), path)
 
 
 def compare_figure(panels: Sequence[Mapping[str, Any]]) -> Figure:
@@ -439,7 +426,7 @@ def compare_figure(panels: Sequence[Mapping[str, Any]]) -> Figure:
     one legend (of the first panel's class names) for all."""
     if not panels:
         raise ValueError("save_compare needs at least one panel")
-    fig = _new_figure((PANEL_SIZE[0] * len(panels) + 2.0, PANEL_SIZE[1]))
+    fig = new_figure((PANEL_SIZE[0] * len(panels) + 2.0, PANEL_SIZE[1]), dpi=DPI)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     unlabelled = False
     for ax, panel in zip(axes, panels, strict=True):
@@ -469,14 +456,14 @@ def save_compare(path: str | Path, panels: Sequence[Mapping[str, Any]]) -> Path:
     """Save maps side by side in one PNG, e.g. two models' features of the same images.
 
     Args:
-        path: the PNG to write.
+        path: the file to write, a PNG (the format follows the suffix).
         panels: dicts with ``embedding``, ``labels``, ``class_names`` and ``title`` (the caller
             puts the model name and its k-NN accuracy there).
 
     Returns:
         The path written (its folder created if missing).
     """
-    return _save_figure(compare_figure(panels), path)
+    return save_figure(compare_figure(panels), path)
 
 
 def added_figure(
@@ -496,7 +483,7 @@ def added_figure(
     k = len(class_names)
     old_labels = _check_labels(old_labels, len(old), k)
     new_labels = _check_labels(new_labels, len(new), k)
-    fig = _new_figure(SCATTER_SIZE)
+    fig = new_figure(SCATTER_SIZE, dpi=DPI)
     ax = fig.add_subplot()
     ax.scatter(
         old[:, 0],
@@ -550,7 +537,7 @@ def save_added(
     edge in their class colour, unlabelled new points (-1) as black crosses.
 
     Args:
-        path: the PNG to write.
+        path: the file to write, a PNG (the format follows the suffix).
         old_embedding, old_labels: the existing map and its classes.
         new_embedding, new_labels: the added points (e.g. ``TSNEEmbedding.transform``) and their
             classes, -1 where unknown.
@@ -563,4 +550,4 @@ def save_added(
     fig = added_figure(
         old_embedding, old_labels, new_embedding, new_labels, class_names, title=title
     )
-    return _save_figure(fig, path)
+    return save_figure(fig, path)

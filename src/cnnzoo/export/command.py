@@ -29,9 +29,10 @@ from cnnzoo.export.judge import (
     top1,
 )
 from cnnzoo.files import check_output_file
-from cnnzoo.train.checkpoint import is_checkpoint
+from cnnzoo.options import input_size, names_of, option
+from cnnzoo.progress import Progress
+from cnnzoo.source import Source, is_checkpoint, open_source, weights_option
 
-FORMATS = ("onnx", "executorch")
 SUFFIXES = {"onnx": ".onnx", "executorch": ".pte"}
 QUANTIZATIONS = ("int8",)
 CALIBRATION_BATCH = 32
@@ -56,20 +57,53 @@ class ExportConfig:
         out: the output file; default: beside the checkpoint, or ``<model>[-int8].<ext>`` here.
     """
 
-    model: str
-    format: str = "onnx"
-    weights: str | None = None
-    input: tuple[int, int, int] | None = None
-    dynamic_batch: bool = False
-    quantize: str | None = None
-    calibration: str | None = None
-    data_dir: str | None = None
-    verify: bool = False
-    out: str | None = None
+    model: str = option(help="a model name or a .pt checkpoint", metavar="MODEL|CHECKPOINT")
+    format: str = option(
+        "onnx", help="", choices="cnnzoo.export.command:WRITERS", checked_by="config"
+    )
+    weights: str | None = weights_option()
+    input: tuple[int, int, int] | None = option(
+        None,
+        help="",
+        metavar="C,H,W",
+        parse=input_size,
+        default_help="the checkpoint's or the model's input",
+    )
+    dynamic_batch: bool = option(False, help="dynamic batch dimension (onnx)")
+    quantize: str | None = option(
+        None,
+        help="static quantization",
+        choices=QUANTIZATIONS,
+        checked_by="config",
+        default_help="none, fp32",
+    )
+    calibration: str | None = option(
+        None,
+        help="calibration images' dataset",
+        metavar="DATASET",
+        default_help="a checkpoint's own dataset",
+    )
+    data_dir: str | None = option(
+        None,
+        help="folder of the calibration dataset's files",
+        default_help="the dataset's standard place",
+    )
+    verify: bool = option(
+        False,
+        help="run the file in its runtime and compare with PyTorch eager; for int8 of a "
+        "checkpoint also test top-1",
+    )
+    out: str | None = option(
+        None,
+        help="",
+        metavar="FILE",
+        default_help="beside the checkpoint, or ./<model>[-int8].<ext>",
+    )
 
     def __post_init__(self) -> None:
-        if self.format not in FORMATS:
-            raise ValueError(f"unknown format {self.format!r}; choose from {', '.join(FORMATS)}")
+        formats = names_of(ExportConfig, "format")
+        if self.format not in formats:
+            raise ValueError(f"unknown format {self.format!r}; choose from {', '.join(formats)}")
         if self.quantize is not None and self.quantize not in QUANTIZATIONS:
             raise ValueError(
                 f"unknown quantization {self.quantize!r}; choose from {', '.join(QUANTIZATIONS)}"
@@ -85,71 +119,24 @@ class ExportConfig:
             raise ValueError("--weights is for a model name; a checkpoint carries its weights")
 
 
-@dataclass(frozen=True)
-class Subject:
-    """What is exported: the eval-mode model, its input ``(C, H, W)``, the checkpoint's dataset
-    record (``None`` for a model name) and the file it came from."""
-
-    name: str
-    model: nn.Module
-    input: tuple[int, int, int]
-    record: dict | None
-    source: Path | None
-
-
-def load_subject(config: ExportConfig) -> Subject:
-    """The model to export and its input, from a checkpoint or the registry.
-
-    Raises:
-        ValueError: an unknown name, an unreadable checkpoint or weights file, or an input the
-            model does not accept.
-    """
-    from cnnzoo.registry import create_model, get_model_spec
-
-    if is_checkpoint(config.model):
-        from cnnzoo.train.inference import load_model
-
-        model, record = load_model(config.model)
-        side = record["input_size"]
-        own = (record["in_chans"], side, side)
-        subject = Subject(
-            model_name_of(model, config.model),
-            model,
-            config.input or own,
-            record,
-            Path(config.model),
-        )
-    else:
-        spec = get_model_spec(config.model)
-        model = create_model(config.model, weights=config.weights)
-        size = config.input or (model.in_chans, *spec.input_size[1:])
-        subject = Subject(config.model, model.eval(), tuple(size), None, None)
-    if hasattr(subject.model, "check_input"):
-        subject.model.check_input(torch.zeros(1, *subject.input))
-    return subject
-
-
-def model_name_of(model: nn.Module, fallback: str) -> str:
-    return getattr(model, "model_name", "") or Path(fallback).stem
-
-
-def output_path(config: ExportConfig, subject: Subject) -> Path:
+def output_path(config: ExportConfig, subject: Source) -> Path:
     """``--out``, or beside the checkpoint, or ``<model>[-int8].<ext>`` in the current folder."""
     if config.out:
         return Path(config.out)
-    stem = subject.source.stem if subject.source else subject.name
+    beside = subject.path if subject.origin == "checkpoint" else None
+    stem = beside.stem if beside else subject.name
     name = f"{stem}{'-' + config.quantize if config.quantize else ''}{SUFFIXES[config.format]}"
-    return subject.source.with_name(name) if subject.source else Path(name)
+    return beside.with_name(name) if beside else Path(name)
 
 
-def calibration_for(config: ExportConfig, subject: Subject) -> list[torch.Tensor] | None:
+def calibration_for(config: ExportConfig, subject: Source) -> list[torch.Tensor] | None:
     """The int8 calibration batches (training images), or ``None`` for fp32.
 
     A checkpoint defaults to its own dataset and normalisation; its channels and classes must fit.
     """
     if not config.quantize:
         return None
-    record = subject.record
+    record = subject.own_data
     dataset = config.calibration or record["name"]
     data_dir = config.data_dir
     own = record is not None and dataset == record["name"]
@@ -233,7 +220,7 @@ def differences(out: torch.Tensor, ref: torch.Tensor) -> dict:
 
 
 def verify_examples(
-    subject: Subject, config: ExportConfig, calibration: list[torch.Tensor] | None
+    subject: Source, config: ExportConfig, calibration: list[torch.Tensor] | None
 ) -> list[torch.Tensor]:
     """The verification inputs: for int8, real training images (the first calibration images:
     int8 ranges are calibrated for real images, random noise lies outside them); else fixed
@@ -249,9 +236,9 @@ def verify_examples(
 def test_top1(
     run: Callable[[torch.Tensor], torch.Tensor],
     model: nn.Module,
-    subject: Subject,
+    subject: Source,
     config: ExportConfig,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> dict:
     """Top-1 of the exported file and of the fp32 PyTorch model on the checkpoint dataset's
     test split, normalised as in training, and how often the two predict the same class.
@@ -261,24 +248,25 @@ def test_top1(
         model: the fp32 eval-mode model.
         subject: the checkpoint's subject (its record gives the dataset and normalisation).
         config: the configuration (``data_dir``).
-        progress: called with ``(images done, total)`` after each batch.
+        progress: told ``("test top-1 on N images", images done, N)`` after each batch.
 
     Returns:
         ``{"dataset", "count", "top1_file", "top1_fp32", "agree", "agrees"}``: ``agrees`` is the
         judgement of :func:`cnnzoo.export.judge.agreement` (``agree >= MIN_AGREEMENT``).
     """
     total, batches = eval_batches(
-        subject.record,
+        subject.own_data,
         data_dir=config.data_dir,
         input_size=subject.input[-1],
         batch_size=EVAL_BATCH,
     )
+    what = f"test top-1 on {total:,} images"
     (ours, ref), labels = top1(
-        [run, model], batches, progress=progress and (lambda done: progress(done, total))
+        [run, model], batches, progress=progress, description=what, total=total
     )
     judged = agreement(ours, ref, labels)
     return {
-        "dataset": subject.record["name"],
+        "dataset": subject.own_data["name"],
         "count": judged["images"],
         "top1_file": judged["top1"],
         "top1_fp32": judged["top1_fp32"],
@@ -287,12 +275,12 @@ def test_top1(
     }
 
 
-def export_model(config: ExportConfig, progress: Callable[[int, int], None] | None = None) -> dict:
+def export_model(config: ExportConfig, progress: Progress | None = None) -> dict:
     """Export as ``config`` says; verify when asked.
 
     Args:
         config: the configuration.
-        progress: the test-set evaluation's progress callback (``--verify`` of an int8
+        progress: the progress of the test-set evaluation (``--verify`` of an int8
             checkpoint).
 
     Returns:
@@ -305,7 +293,7 @@ def export_model(config: ExportConfig, progress: Callable[[int, int], None] | No
         Disagrees: ``--verify`` of an int8 checkpoint whose file predicts fp32's top-1 on fewer
             than ``MIN_AGREEMENT`` of the test images; the file is removed.
     """
-    subject = load_subject(config)
+    subject = open_source(config.model, weights=config.weights, input=config.input)
     path = check_output_file(output_path(config, subject))
     calibration = calibration_for(config, subject)
     example = torch.zeros(1, *subject.input)
@@ -333,7 +321,7 @@ def export_model(config: ExportConfig, progress: Callable[[int, int], None] | No
             checks.append({"batch_size": x.shape[0], **differences(run(x), subject.model(x))})
     result["runtime"] = RUNTIME_NAMES[config.format]
     result["verify"] = checks
-    if config.quantize and subject.record is not None:
+    if config.quantize and subject.own_data is not None:
         result["accuracy"] = accuracy = test_top1(run, subject.model, subject, config, progress)
         if not accuracy["agrees"]:
             written.unlink()

@@ -1,5 +1,5 @@
-"""What both exporters share: the logits module they trace, atomic file writes, and splitting
-calibration batches to the batch size a file was exported with."""
+"""What both exporters share: the module they trace, and splitting calibration batches to the batch
+size a file was exported with."""
 
 from __future__ import annotations
 
@@ -8,26 +8,12 @@ from collections.abc import Callable, Iterable, Iterator
 import torch
 from torch import nn
 
-
-class Logits(nn.Module):
-    """``forward_head(forward_features(x))`` of a zoo model as a module (its eval-mode logits),
-    the function both exporters trace."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.forward_head(self.net.forward_features(x))
+from cnnzoo.source import Logits
 
 
 def traceable(model: nn.Module) -> nn.Module:
-    """The eval-mode module to export: a zoo model's logits (:class:`Logits`), any other module
-    as it is."""
-    model.eval()
-    if hasattr(model, "forward_features") and hasattr(model, "forward_head"):
-        return Logits(model).eval()
-    return model
+    """The eval-mode module to export: the model's logits (:class:`~cnnzoo.source.Logits`)."""
+    return Logits(model.eval()).eval()
 
 
 def model_name(model: nn.Module) -> str:

@@ -17,10 +17,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 
+from cnnzoo.evaluate.loop import eval_batch
 from cnnzoo.export.common import run_batched
+from cnnzoo.progress import Progress
 
 MIN_AGREEMENT = 0.99  # issue #20: a variant must predict fp32's top-1 on >= 99 % of test images
-EVAL_BATCH = 500  # test images per batch of the stream (a multiple of the variant's batch)
+# test images per batch of the stream (cut to a multiple of the variant's batch): the engine's
+# measured evaluation batch on the CPU, where the judged runtimes run
+EVAL_BATCH = eval_batch(torch.device("cpu"))
 
 
 class Disagrees(ValueError):
@@ -57,7 +61,7 @@ def eval_batches(
     """The test split of a checkpoint's dataset, normalised as in training, in file order.
 
     Args:
-        record: the checkpoint's dataset record (``cnnzoo.train.inference.load_model``).
+        record: the checkpoint's dataset record (:attr:`cnnzoo.source.Source.record`).
         data_dir: the dataset's folder (``None``: the record's, else the dataset's default).
         input_size: the side the images are resized to.
         batch_size: images per batch (the last may be shorter).
@@ -70,9 +74,9 @@ def eval_batches(
         ValueError: missing data, or a dataset that does not fit the record.
     """
     from cnnzoo.data import load_dataset
-    from cnnzoo.train.build import Runtime, make_stream
-    from cnnzoo.train.distributed import DistInfo
-    from cnnzoo.train.inference import check_fits
+    from cnnzoo.data.loader import make_stream
+    from cnnzoo.distributed import DistInfo, Runtime
+    from cnnzoo.source import check_fits
 
     data = load_dataset(
         record["name"], data_dir=data_dir or record.get("data_dir"), input_size=input_size
@@ -107,7 +111,10 @@ def top1(
     runs: Sequence[Callable[[torch.Tensor], torch.Tensor]],
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     batch: int | None = None,
-    progress: Callable[[int], None] | None = None,
+    *,
+    progress: Progress | None = None,
+    description: str = "top-1",
+    total: int = 0,
 ) -> tuple[list[torch.Tensor], torch.Tensor]:
     """The top-1 predictions of each of ``runs`` over the same ``batches``, and their labels.
 
@@ -116,7 +123,8 @@ def top1(
         batches: ``(images, labels)``, read once.
         batch: the static batch the runs take (``None``: any); images that do not fill a last
             piece of ``batch`` are left out, with their labels.
-        progress: called with the number of images done after each batch.
+        progress: called as ``(description, images done, total)`` after each batch.
+        description, total: what ``progress`` is told (``total``: the images ``batches`` hold).
 
     Returns:
         ``(predictions, labels)``: one 1-D int64 tensor per run, and the labels, of equal length.
@@ -132,7 +140,7 @@ def top1(
                 kept.append(labels[:usable].cpu().long())
             done += usable
             if progress:
-                progress(done)
+                progress(description, done, total)
     empty = torch.zeros(0, dtype=torch.long)
     return ([torch.cat(p) if p else empty for p in predictions], torch.cat(kept) if kept else empty)
 

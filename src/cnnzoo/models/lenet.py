@@ -11,7 +11,7 @@ Two networks are built by one class:
 - ``lenet5_original``, the network as published: trainable subsampling layers, the partial C3
   connection table of Table I, the scaled tanh ``A tanh(S a)`` and Euclidean RBF output units with
   fixed parameter vectors; exactly 60,000 trainable parameters (Sec. II-B).
-- ``lenet5``, the usual lecture rendition: ReLU, 2x2 max-pooling, a dense C3 and a linear output.
+- ``lenet5``, the usual modern rendition: ReLU, 2x2 max-pooling, a dense C3 and a linear output.
 
 Deviations from the paper:
 - The output of ``lenet5_original`` is the *negative* RBF distance ``-y_i`` (Eq. 7), so that the
@@ -219,7 +219,7 @@ RANDOM_CODE_SEED = 0  # seed of the +-1 codes used when num_classes != 10
 
 
 class LeNetVariant(NamedTuple):
-    """What distinguishes the published network from the lecture rendition."""
+    """What distinguishes the published network from the modern rendition."""
 
     relu: bool  # ReLU and He init, instead of the scaled tanh and the paper's init
     trainable_subsampling: bool  # S2/S4 as in the paper, instead of 2x2 max-pooling
@@ -427,7 +427,7 @@ def init_weights(model: nn.Module, *, relu: bool) -> None:
 
 
 def lenet5(**kwargs) -> LeNet5:
-    """The lecture rendition: ReLU, 2x2 max-pooling, dense C3, linear output."""
+    """The modern rendition: ReLU, 2x2 max-pooling, dense C3, linear output."""
     return LeNet5(RENDITION, **kwargs)
 
 

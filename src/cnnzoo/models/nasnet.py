@@ -101,6 +101,25 @@ CIFAR_STEM_MULTIPLIER = 3  # TF-slim cifar_config: stem_multiplier=3.0
 BN_EPS = 1e-3  # TF-slim nasnet_*_arg_scope: batch_norm_epsilon=1e-3
 DROPOUT = 0.5  # TF-slim ImageNet configs: dense_dropout_keep_prob=0.5
 AUX_CHANNELS = (128, 768)  # TF-slim _build_aux_head: 1x1 projection, then the map-wide conv
+# each builder's options, N @ P with TF-slim's cifar_config, mobile_imagenet_config and
+# large_imagenet_config; its ModelSpec's defaults are the same table
+CONFIGS: dict[str, dict] = {
+    "nasnet_cifar": {"num_cells": 6, "penultimate_filters": 768, "stem": "cifar"},  # Table 1
+    "nasnet_a_mobile": {  # Table 3
+        "num_cells": 4,
+        "penultimate_filters": 1056,
+        "stem_filters": 32,
+        "aux_grid": 4,
+    },
+    "nasnet_a_large": {  # Table 2; stem_multiplier 3, drop_path_keep_prob 0.7
+        "num_cells": 6,
+        "penultimate_filters": 4032,
+        "stem_filters": 96,
+        "aux_grid": 6,
+        "skip_reduction_layer_input": True,
+        "drop_path_prob": 0.3,
+    },
+}
 
 __all__ = ["NASNET_A", "Genotype", "NASNet", "nasnet_a_large", "nasnet_a_mobile", "nasnet_cifar"]
 
@@ -693,22 +712,13 @@ def init_weights(model: nn.Module) -> None:
 
 def nasnet_a_mobile(**kwargs) -> NASNet:
     """NASNet-A Mobile, 4 @ 1056 (Table 3), TF-slim ``mobile_imagenet_config``."""
-    options = {"num_cells": 4, "penultimate_filters": 1056, "stem_filters": 32, "aux_grid": 4}
-    return NASNet(**{"genotype": NASNET_A, **options, **kwargs})
+    return NASNet(**{"genotype": NASNET_A, **CONFIGS["nasnet_a_mobile"], **kwargs})
 
 
 def nasnet_a_large(**kwargs) -> NASNet:
     """NASNet-A Large, 6 @ 4032 at 331 x 331 (Table 2), TF-slim ``large_imagenet_config``
     (stem_multiplier 3, skip_reduction_layer_input, drop_path_keep_prob 0.7)."""
-    options = {
-        "num_cells": 6,
-        "penultimate_filters": 4032,
-        "stem_filters": 96,
-        "aux_grid": 6,
-        "skip_reduction_layer_input": True,
-        "drop_path_prob": 0.3,
-    }
-    return NASNet(**{"genotype": NASNET_A, **options, **kwargs})
+    return NASNet(**{"genotype": NASNET_A, **CONFIGS["nasnet_a_large"], **kwargs})
 
 
 def nasnet_cifar(**kwargs) -> NASNet:
@@ -716,8 +726,7 @@ def nasnet_cifar(**kwargs) -> NASNet:
     10 classes, Table 1): the 3x3 stem and three stacks of N normal cells, 32 x 32 inputs. The
     search's candidates and its transferred networks are this builder with their genotype, N
     and P."""
-    options = {"num_cells": 6, "penultimate_filters": 768, "stem": "cifar"}
-    return NASNet(**{"genotype": NASNET_A, **options, **kwargs})
+    return NASNet(**{"genotype": NASNET_A, **CONFIGS["nasnet_cifar"], **kwargs})
 
 
 MODELS = (
@@ -729,7 +738,7 @@ MODELS = (
         year=2018,
         input_size=(3, 32, 32),
         num_classes=10,  # CIFAR-10 (Sec. 4.1)
-        defaults={"num_cells": 6, "penultimate_filters": 768, "stem": "cifar"},
+        defaults=CONFIGS["nasnet_cifar"],
     ),
     ModelSpec(
         "nasnet_a_mobile",
@@ -737,7 +746,7 @@ MODELS = (
         family="nasnet",
         paper=PAPER,
         year=2018,
-        defaults={"num_cells": 4, "penultimate_filters": 1056, "stem_filters": 32},
+        defaults=CONFIGS["nasnet_a_mobile"],
     ),
     ModelSpec(
         "nasnet_a_large",
@@ -746,12 +755,6 @@ MODELS = (
         paper=PAPER,
         year=2018,
         input_size=(3, 331, 331),
-        defaults={
-            "num_cells": 6,
-            "penultimate_filters": 4032,
-            "stem_filters": 96,
-            "skip_reduction_layer_input": True,
-            "drop_path_prob": 0.3,
-        },
+        defaults=CONFIGS["nasnet_a_large"],
     ),
 )

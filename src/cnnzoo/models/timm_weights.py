@@ -38,6 +38,12 @@ class TimmMapping(NamedTuple):
 
     timm_name: str
     rules: tuple[tuple[str, str], ...]
+    # timm's test-time preprocessing of these weights (its ``pretrained_cfg``): the centre crop's
+    # share of the resized side, the resampling filter and the normalisation
+    crop_fraction: float = 0.875
+    interpolation: str = "bicubic"
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
 
     def rename(self, key: str) -> str:
         """Our name for timm's parameter or buffer ``key``."""
@@ -106,6 +112,7 @@ INCEPTION_RESNET_V2 = TimmMapping(
         (r"^conv2d_7b\.", "conv7b."),  # the 1x1 convolution to 1536 before pooling
         (r"^classif\.", "fc."),  # the classifier
     ),
+    crop_fraction=0.8975,  # timm's inception_resnet_v2 pretrained_cfg
 )
 
 MOBILENET_V1 = TimmMapping("mobilenetv1_100", ())  # timm's names are ours
@@ -123,6 +130,7 @@ NASNET_A_LARGE = TimmMapping(
         (r"\.(depthwise|pointwise)_conv2d\.", r".\1."),
         (r"^last_linear\.", "fc."),  # the classifier
     ),
+    crop_fraction=0.911,  # timm's nasnetalarge pretrained_cfg
 )
 
 TIMM_MAPPINGS: dict[str, TimmMapping] = {

@@ -1,21 +1,13 @@
 """The Pareto front of a search: the candidates no other candidate beats on both validation
-score (higher is better) and MACs (fewer is better); and ``pareto.json``, its file.
-
-``pareto.json`` is a list, cheapest first, of ``{"number", "score", "macs", "params",
-"genotype"}``; ``cnnzoo nas show`` and ``nas train`` take it with ``--trial N``.
+score (higher is better) and MACs (fewer is better), and its hypervolume. Its file,
+``pareto.json``, is :mod:`cnnzoo.nas.outputs`'.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
-
-from cnnzoo.models.genotype import Genotype, read_genotype_file
-
-FRONT_FIELDS = ("number", "score", "macs", "params")  # with the genotype, a pareto.json entry
 
 
 def _point(row: Mapping[str, Any]) -> tuple[float, float] | None:
@@ -52,42 +44,3 @@ def hypervolume(rows: Iterable[Mapping[str, Any]], ref_score: float, ref_macs: f
         right = front[i + 1][1] if i + 1 < len(front) else ref_macs
         area += (right - macs) * (score - ref_score)
     return area
-
-
-def front_entries(rows: Iterable[Mapping[str, Any]]) -> list[dict]:
-    """``pareto.json``'s entries for history rows (``genotype`` as compact JSON text)."""
-    return [
-        {key: row[key] for key in FRONT_FIELDS} | {"genotype": json.loads(row["genotype"])}
-        for row in pareto_front(rows)
-    ]
-
-
-def genotype_from_file(path: str | Path, trial: int | None = None) -> Genotype:
-    """The genotype of a genotype JSON file, or of trial ``trial`` of a ``pareto.json``.
-
-    Raises:
-        ValueError: one line naming the file: unreadable or malformed, a ``pareto.json``
-            without ``trial`` or without that trial (the message lists the front's trials), or
-            ``trial`` given for a single genotype.
-    """
-    text = read_genotype_file(path)
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None  # Genotype.from_file words the error
-    if not isinstance(data, list):
-        if trial is not None:
-            raise ValueError(f"--trial is for a pareto.json; {str(path)!r} is one genotype")
-        return Genotype.from_file(path)
-    numbers = [entry.get("number") for entry in data if isinstance(entry, dict)]
-    if trial not in numbers:
-        wanted = "give --trial" if trial is None else f"it has no trial {trial}"
-        raise ValueError(
-            f"{str(path)!r} is a Pareto front: {wanted} (its trials: "
-            f"{', '.join(map(str, numbers)) or 'none'})"
-        )
-    entry = data[numbers.index(trial)]
-    try:
-        return Genotype.from_dict(entry.get("genotype"))
-    except ValueError as err:
-        raise ValueError(f"{str(path)!r}, trial {trial}: {err}") from None

@@ -22,6 +22,7 @@ import torch
 from cnnzoo.data import Dataset, DatasetInfo, Split
 from cnnzoo.models.genotype import Genotype
 from cnnzoo.models.nasnet import penultimate_filters_for
+from cnnzoo.options import option
 
 MODEL = "nasnet_cifar"
 
@@ -42,11 +43,13 @@ class Proxy:
         precision: ``fp32`` or ``bf16`` autocast.
     """
 
-    num_cells: int = 1
-    filters: int = 8
-    epochs: int = 1
-    train_images: int = 10_000
-    val_images: int = 5_000
+    num_cells: int = option(1, help="N of the candidates", flag="--proxy-cells", metavar="N")
+    filters: int = option(8, help="F of the candidates", flag="--proxy-filters", metavar="F")
+    epochs: int = option(1, help="", flag="--proxy-epochs")
+    train_images: int = option(10_000, help="", flag="--proxy-train-images")
+    val_images: int = option(
+        5_000, help="held out from the training split", flag="--proxy-val-images"
+    )
     batch_size: int = 128
     lr: float = 0.1
     weight_decay: float = 5e-4
@@ -123,17 +126,12 @@ def evaluate_candidate(
         when ``should_stop`` ended the training.
     """
     from cnnzoo.analysis import profile
-    from cnnzoo.train.build import (
-        build_networks,
-        build_optimization,
-        build_runtime,
-        build_streams,
-        resolve_config,
-    )
+    from cnnzoo.distributed import DistInfo
+    from cnnzoo.evaluate.loop import evaluate
+    from cnnzoo.source import default_device
+    from cnnzoo.train.build import assemble
     from cnnzoo.train.config import TrainConfig
-    from cnnzoo.train.distributed import DistInfo
-    from cnnzoo.train.engine import TrainingDiverged, evaluate, train_one_epoch
-    from cnnzoo.train.inference import default_device
+    from cnnzoo.train.engine import Hooks, TrainingDiverged, train_one_epoch, trainer_of
 
     config = TrainConfig(
         MODEL,
@@ -154,43 +152,27 @@ def evaluate_candidate(
             genotype, proxy.num_cells, proxy.filters, proxy.drop_path_prob
         ),
     )
-    dist = DistInfo(device=default_device())
-    config, recipe = resolve_config(config, data, dist)
-    runtime = build_runtime(config, dist)
-    size = data.info.image_size
-    nets = build_networks(config, data.info, size, dist)
-    train, val = build_streams(config, data, recipe, size, runtime)
-    opt = build_optimization(config, recipe, nets.model, train.num_batches(), dist.device)
-    totals = profile(nets.model, (data.info.in_chans, size, size)).totals  # on meta: no data
+    job = assemble(config, data, DistInfo(device=default_device()))
+    shape = (data.info.in_chans, job.size, job.size)
+    totals = profile(job.model, shape).totals  # on meta: no data
     cost = {"params": int(totals.params), "macs": int(totals.macs_conv_linear + totals.macs_other)}
     start = time.perf_counter()
     try:
-        for epoch in range(config.epochs):
-            stats = train_one_epoch(
-                nets.train_net,
-                train,
-                opt.optimizer,
-                opt.scheduler,
-                opt.scaler,
-                opt.criterion,
-                runtime,
-                epoch=epoch,
-                epochs=config.epochs,
-                base_model=nets.model,
-                should_stop=should_stop,
-            )
+        for epoch in range(job.config.epochs):
+            hooks = Hooks(should_stop=should_stop)
+            stats = train_one_epoch(trainer_of(job), epoch, hooks=hooks)
             if stats["stopped"] or (should_stop is not None and should_stop()):
                 return None
     except TrainingDiverged as err:
         return {"score": 0.0, "diverged": str(err), **cost}
     train_s = time.perf_counter() - start
-    result = evaluate(nets.model, val, runtime, num_classes=data.info.num_classes)
+    result = evaluate(job.model, job.test_stream, job.runtime, num_classes=data.info.num_classes)
     return {
         "score": float(result["top1"]),
         "val_loss": float(result["loss"]),
         **cost,
         "train_s": train_s,
-        "images_per_s": config.epochs * len(data.train) / train_s,
+        "images_per_s": job.config.epochs * len(data.train) / train_s,
     }
 
 

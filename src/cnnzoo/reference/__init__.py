@@ -84,7 +84,7 @@ def ilsvrc_top5_error() -> dict[str, float]:
     """ILSVRC classification winners' top-5 error (%) by entry, and the human estimate.
 
     Returns:
-        ``{"2012 AlexNet": 16.4, ..., "human": 5.1}`` in the order stored (the lecture's figure,
-        ``lecture_figures.ilsvrc_top5_error_by_year`` of ``models.json``).
+        ``{"2012 AlexNet": 16.4, ..., "human": 5.1}`` in the order stored (the ILSVRC winners'
+        figure, ``lecture_figures.ilsvrc_top5_error_by_year`` of ``models.json``).
     """
     return dict(load_table()["lecture_figures"]["ilsvrc_top5_error_by_year"])

@@ -1,6 +1,6 @@
 """The report's charts: the comparison charts of ``cnnzoo plot`` drawn from figures measured
 once, the receptive-field growth of a family's networks, and a run's training curves. Every
-chart is a bare matplotlib figure (Agg canvas) written as SVG through an atomic rename."""
+chart is made and written as SVG by :mod:`cnnzoo.viz.figure`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from matplotlib.figure import Figure
 
 from cnnzoo.analysis.report import Report
 from cnnzoo.viz import charts, draw
-from cnnzoo.viz.plot import render, save_figure
+from cnnzoo.viz.figure import new_figure, save_figure
+from cnnzoo.viz.plot import render
 
+DPI = 100
 CURVE_MODELS = 8  # lines on one receptive-field chart; more would be unreadable
 
 
@@ -46,10 +48,7 @@ def field_growth(report: Report) -> list[tuple[int, int]]:
 def field_growth_chart(title: str, reports: Sequence[Report]) -> Figure:
     """Receptive field against weight layers, one line per report (the first
     :data:`CURVE_MODELS`), with each input's side as a dotted line."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    fig = Figure(figsize=(8.0, 4.5), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure((8.0, 4.5), dpi=DPI)
     ax = fig.add_subplot()
     for report in reports[:CURVE_MODELS]:
         points = field_growth(report)
@@ -77,10 +76,7 @@ def field_growth_chart(title: str, reports: Sequence[Report]) -> Figure:
 
 def training_curves(title: str, epochs: Sequence[dict]) -> Figure:
     """Loss and top-1 per epoch of a run's ``metrics.csv`` rows, train and test."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    fig = Figure(figsize=(9.0, 3.6), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure((9.0, 3.6), dpi=DPI)
     loss, top1 = fig.subplots(1, 2)
     x = [int(r["epoch"]) for r in epochs]
     for split, style in (("train", "-"), ("test", "--")):

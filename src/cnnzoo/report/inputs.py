@@ -9,20 +9,20 @@ An input folder may come from someone else, so every file is read through :func:
 regular file whose real path lies inside the folder (a link to a file elsewhere, a FIFO or a
 device is refused), of bounded size; a figure is copied only if its bytes are what its name says
 (a PNG's signature; an SVG without scripts), so nothing but the input's own figures reaches the
-published site.
+published site. The text read is parsed by the reader of the tool that wrote the file
+(:func:`cnnzoo.embed.command.read_summary`, :func:`cnnzoo.nas.outputs.read_history`, ...).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from cnnzoo.files import write_atomic
-from cnnzoo.reading import UnsafeInput, regular_file
+from cnnzoo.reading import UnsafeInput, json_object, regular_file
 from cnnzoo.report.figures import save_svg, training_curves
 
 # how to make each kind of input, shown where the input is absent
@@ -45,6 +45,7 @@ MAX_FIGURE = 64 * 2**20  # bytes of a figure copied from an input
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # what an SVG shown in the site must not hold: scripts, event handlers, embedded documents
 SVG_ACTIVE = re.compile(rb"<script|<foreignobject|<iframe|\son[a-z]+\s*=|javascript:", re.I)
+T = TypeVar("T")
 
 
 class InputError(ValueError):
@@ -122,22 +123,22 @@ def _json(folder: Path, name: str, option: str) -> dict:
     if text is None:
         raise InputError(f"{option} {folder}: no {name} in it")
     try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as err:
-        raise InputError(f"{option} {folder}: {name} is not readable JSON ({err})") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{option} {folder}: {name} is not a JSON object")
-    return data
+        return json_object(text, name)
+    except ValueError as err:
+        raise InputError(f"{option} {folder}: {err}") from None
 
 
-def _csv(folder: Path, name: str, option: str, missing: str) -> list[dict]:
-    text = _text(folder, name, option)
+def _metrics(folder: Path) -> list[dict]:
+    """The rows of a run's ``metrics.csv``, read by its writer's module."""
+    from cnnzoo.runlog import read_metrics
+
+    text = _text(folder, "metrics.csv", "--runs")
     if text is None:
-        raise InputError(f"{option} {folder}: no {name} in it ({missing})")
+        raise InputError(f"--runs {folder}: no metrics.csv in it (not a cnnzoo train run)")
     try:
-        return list(csv.DictReader(io.StringIO(text, newline="")))
-    except csv.Error as err:
-        raise InputError(f"{option} {folder}: {name} is not readable CSV ({err})") from None
+        return read_metrics(text)
+    except ValueError as err:
+        raise InputError(f"--runs {folder}: metrics.csv: {err}") from None
 
 
 def figure_problem(name: str, data: bytes) -> str | None:
@@ -178,7 +179,7 @@ def read_run(folder: Path, site: Path, key: str, *, evaluate: bool = True) -> Se
     already left one in the folder, or ``evaluate`` is off)."""
     folder = _folder(Path(folder), "--runs")
     config = _json(folder, "config.json", "--runs")
-    rows = _csv(folder, "metrics.csv", "--runs", "not a cnnzoo train run")
+    rows = _metrics(folder)
     if not rows:
         raise InputError(f"--runs {folder}: metrics.csv has no finished epoch")
     missing = [c for c in RUN_METRICS if c not in rows[0]]
@@ -198,12 +199,11 @@ def read_run(folder: Path, site: Path, key: str, *, evaluate: bool = True) -> Se
     if confusion:
         figures.append(_copy(folder, confusion[0], site, f"run-{key}-confusion.png", "--runs"))
     elif checkpoint is not None and evaluate:
-        from cnnzoo.train.config import EvalConfig
-        from cnnzoo.train.inference import evaluate_checkpoint
+        from cnnzoo.evaluate.command import EvalConfig, evaluate_source
 
         png = site / "figures" / f"run-{key}-confusion.png"
         try:
-            evaluate_checkpoint(EvalConfig(str(checkpoint), out=str(png)))
+            evaluate_source(EvalConfig(str(checkpoint), out=str(png)))
         except ValueError as err:
             raise InputError(f"--runs {folder}: cannot evaluate {checkpoint.name}: {err}") from None
         figures.append(f"figures/{png.name}")
@@ -300,12 +300,28 @@ def read_bench(path: Path, site: Path, key: str) -> Section:
     )
 
 
+def _record(folder: Path, name: str, option: str, read: Callable[[str], T], missing: str = "") -> T:
+    """The file ``name`` of ``folder``, read through :func:`member` and parsed by ``read``, the
+    reader of the tool that writes it (text in; a one-line ``ValueError`` naming the file)."""
+    text = _text(folder, name, option)
+    if text is None:
+        raise InputError(
+            f"{option} {folder}: no {name} in it" + (f" ({missing})" if missing else "")
+        )
+    try:
+        return read(text)
+    except ValueError as err:
+        raise InputError(f"{option} {folder}: {err}") from None
+
+
 def read_embed(folder: Path, site: Path, key: str) -> Section:
     """A ``cnnzoo embed`` folder: its map's figures and neighbourhood scores (a ``--compare``
     folder shows its side-by-side figure and both scores)."""
+    from cnnzoo.embed.command import COMPARE, SUMMARY, read_compare, read_summary
+
     folder = _folder(Path(folder), "--embed")
-    if member(folder, "compare.json", "--embed") and not member(folder, "summary.json", "--embed"):
-        compared = _json(folder, "compare.json", "--embed")
+    if member(folder, COMPARE, "--embed") and not member(folder, SUMMARY, "--embed"):
+        compared = _record(folder, COMPARE, "--embed", read_compare)
         figures = [
             f
             for f in [_copy(folder, "compare.png", site, f"embed-{key}-compare.png", "--embed")]
@@ -317,7 +333,7 @@ def read_embed(folder: Path, site: Path, key: str) -> Section:
         return Section(
             "embed", str(folder), f"t-SNE comparison: {folder.name}", facts, figures=tuple(figures)
         )
-    summary = _json(folder, "summary.json", "--embed")
+    summary = _record(folder, SUMMARY, "--embed", read_summary)
     try:
         facts = (
             ("features of", f"{summary['model']} ({summary['layer']}, {summary['feature_dim']}-d)"),
@@ -347,29 +363,29 @@ def _fact(value) -> str:
 def read_nas(folder: Path, site: Path, key: str) -> Section:
     """A ``cnnzoo nas search`` folder: its best candidates, search curve, Pareto front and best
     cell."""
+    from cnnzoo.nas.outputs import HISTORY, read_history
+
     folder = _folder(Path(folder), "--nas")
-    rows = _csv(folder, "history.csv", "--nas", "not a nas search folder")
+    rows = _record(folder, HISTORY, "--nas", read_history, "not a nas search folder")
     try:
-        done = sorted(
-            (r for r in rows if r["state"] == "COMPLETE"), key=lambda r: -float(r["score"])
-        )
-        strategy = {r["strategy"] for r in rows}
+        done = sorted((r for r in rows if r["state"] == "COMPLETE"), key=lambda r: -r["score"])
+        strategy = {r["strategy"] for r in rows if r["strategy"] is not None}
         table = (
             ("candidate", "validation top-1", "MACs", "parameters", "train s", "worker"),
             *(
                 (
-                    r["index"],
+                    str(r["index"]),
                     _percent(r["score"]),
-                    f"{int(r['macs']) / 1e6:.1f} M",
-                    f"{int(r['params']):,}",
-                    f"{float(r['train_s']):.0f}" if r["train_s"] else "diverged",
-                    r["worker"],
+                    f"{r['macs'] / 1e6:.1f} M",
+                    f"{r['params']:,}",
+                    "diverged" if r["train_s"] is None else f"{r['train_s']:.0f}",
+                    r["worker"] or "",
                 )
                 for r in done[:NAS_TOP]
             ),
         )
     except (KeyError, TypeError, ValueError) as err:
-        raise InputError(f"--nas {folder}: malformed history.csv ({err})") from None
+        raise InputError(f"--nas {folder}: malformed {HISTORY} ({err})") from None
     has_front = bool(rows) and "pareto" in rows[0]  # older searches have no such column
     figures = tuple(
         filter(
@@ -382,7 +398,7 @@ def read_nas(folder: Path, site: Path, key: str) -> Section:
         ("best validation top-1", _percent(done[0]["score"]) if done else "-"),
         (
             "on the Pareto front of top-1 and MACs",
-            str(sum(r["pareto"] == "True" for r in done)) if has_front else "-",
+            str(sum(r["pareto"] is True for r in done)) if has_front else "-",
         ),
     )
     return Section("nas", str(folder), f"Architecture search: {folder.name}", facts, table, figures)

@@ -30,7 +30,9 @@ from cnnzoo.analysis.explain import TOPICS
 from cnnzoo.analysis.report import binary_size, format_field, si
 from cnnzoo.env import environment
 from cnnzoo.files import write_text_atomic
+from cnnzoo.options import option
 from cnnzoo.outdir import owned
+from cnnzoo.progress import Progress, silent
 from cnnzoo.report import figures as charts
 from cnnzoo.report.inputs import HOW_TO, READERS, InputError, Section
 from cnnzoo.report.zoo import measure_zoo
@@ -49,16 +51,52 @@ class ReportConfig:
         embed: ``cnnzoo embed`` output folders.
         nas: ``cnnzoo nas search`` output folders.
         models: profile only these models (default: the whole zoo).
+        check: load every page in headless Chromium (:mod:`cnnzoo.report.browser`).
         force: replace a folder of files that cnnzoo did not write.
     """
 
-    out: str = "site"
-    runs: tuple[str, ...] = ()
-    bench: tuple[str, ...] = ()
-    embed: tuple[str, ...] = ()
-    nas: tuple[str, ...] = ()
-    models: tuple[str, ...] = ()
-    force: bool = False
+    out: str = option("site", help="", metavar="DIR")
+    runs: tuple[str, ...] = option(
+        (),
+        help="cnnzoo train run folders: curves and confusion matrix",
+        nargs="+",
+        metavar="RUN_DIR",
+        default_help="none",
+    )
+    bench: tuple[str, ...] = option(
+        (),
+        help="cnnzoo bench --format json files: speed table, latency chart",
+        nargs="+",
+        metavar="FILE.json",
+        default_help="none",
+    )
+    embed: tuple[str, ...] = option(
+        (),
+        help="cnnzoo embed folders: t-SNE scatter and grid",
+        nargs="+",
+        metavar="DIR",
+        default_help="none",
+    )
+    nas: tuple[str, ...] = option(
+        (),
+        help="cnnzoo nas search folders: search curve and best cell",
+        nargs="+",
+        metavar="DIR",
+        default_help="none",
+    )
+    models: tuple[str, ...] = option(
+        (),
+        help="profile only these models",
+        nargs="+",
+        metavar="MODEL",
+        default_help="the whole zoo",
+    )
+    check: bool = option(
+        False,
+        help="load every page in headless Chromium; fail on console errors or broken images; "
+        "screenshots in DIR/screenshots",
+    )
+    force: bool = option(False, help="replace DIR even if it holds files cnnzoo did not write")
 
     def inputs(self) -> dict[str, tuple[str, ...]]:
         """The optional inputs by kind, in :data:`~cnnzoo.report.inputs.READERS` order."""
@@ -125,6 +163,7 @@ def build_report(
     config: ReportConfig,
     warn: Callable[[str], None] = lambda line: None,
     check: Callable[[Path, list[str]], None] | None = None,
+    progress: Progress | None = None,
 ) -> dict:
     """Write the site (see the module docstring for how it is published).
 
@@ -133,6 +172,7 @@ def build_report(
         warn: called with the line of each input left out, when it is found.
         check: called with the staged site and its pages before it is published (the browser
             check, whose screenshots are then published with the site).
+        progress: told each model profiled, then the site written and checked.
 
     Returns:
         ``out``, ``pages`` (paths written, relative to ``out``), ``problems`` (one line per input
@@ -141,12 +181,16 @@ def build_report(
     Raises:
         ValueError: ``out`` is a file, in use, not ours, or ``models`` names an unknown model.
     """
+    progress = progress or silent
     start = time.perf_counter()
     with owned(config.out, "report", legacy=("report.json",), force=config.force) as folder:
-        zoo = measure_zoo(config.models or None)  # first: an unknown model fails before any input
+        # first: an unknown model fails before any input
+        zoo = measure_zoo(config.models or None, progress)
         with folder.staged() as site:
+            progress("figures and pages", 0, 1)
             result = write_site(config, zoo, site, warn)
             if check is not None:
+                progress("check in Chromium", 0, 1)
                 check(site, result["pages"])
     return {**result, "seconds": time.perf_counter() - start}
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from cnnzoo.analysis.compare import CompareRow, compare_row, default_names, measured_setting
 from cnnzoo.analysis.profiler import profile
 from cnnzoo.analysis.report import Report, Row
+from cnnzoo.progress import Progress, silent
 from cnnzoo.reference import reference_models
 from cnnzoo.registry import REGISTRY, get_model_spec
 from cnnzoo.viz.charts import ModelFigures
@@ -156,18 +157,21 @@ def family_doc(family: str) -> str:
     return inspect.getmodule(spec.builder).__doc__ or family
 
 
-def measure_zoo(names: Sequence[str] | None = None) -> Zoo:
+def measure_zoo(names: Sequence[str] | None = None, progress: Progress | None = None) -> Zoo:
     """Profile every model (or ``names``) once at its standard input, and once more at its
     paper's setting where that differs; group them by family.
 
     Args:
         names: registry names (default: the whole zoo).
+        progress: told ``profile NAME`` before each model.
     """
+    progress = progress or silent
     references = {r.name: r for r in reference_models()}
     chosen = list(REGISTRY) if names is None else list(names)
     pages: dict[str, list[ModelPage]] = {}
     compared: dict[str, CompareRow] = {}
-    for name in chosen:
+    for index, name in enumerate(chosen):
+        progress(f"profile {name}", index, len(chosen))
         spec = get_model_spec(name)
         report = profile(name, spec.input_size)
         reference = references.get(name)

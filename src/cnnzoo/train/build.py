@@ -4,7 +4,9 @@ batch streams, the optimizer, and the device they run on.
 :func:`prepare` turns a :class:`~cnnzoo.train.config.TrainConfig` into a :class:`Job` -- every
 piece :func:`cnnzoo.train.engine.run` drives -- in these steps, one function each:
 :func:`choose_run_dir`, :func:`resolve_config` (the recipe), :func:`build_runtime`,
-:func:`build_networks`, :func:`build_streams` and :func:`build_optimization`. A ``--resume`` then
+:func:`build_networks`, :func:`build_streams` and :func:`build_optimization`; all but the first
+are :func:`assemble`, the in-memory entry point (a configuration, data and the processes -> a job)
+the NAS proxy trains its candidates with. A ``--resume`` then
 restores the state saved in the run folder (:mod:`cnnzoo.train.resume`).
 """
 
@@ -21,76 +23,27 @@ from torch import nn
 from cnnzoo.data import (
     DEFAULT_AUGMENT,
     Augment,
-    BatchStream,
     Dataset,
     DatasetInfo,
-    LoaderStream,
     Split,
     load_dataset,
 )
-from cnnzoo.outdir import FolderError, owned
+from cnnzoo.data.loader import make_stream
+from cnnzoo.distributed import DistInfo, Runtime
+from cnnzoo.evaluate.loop import eval_batch
 from cnnzoo.registry import create_model, get_model_spec
-from cnnzoo.train import distributed
+from cnnzoo.source import check_input_size
 from cnnzoo.train.config import TrainConfig
-from cnnzoo.train.distributed import DistInfo
 from cnnzoo.train.optim import OPTIMIZERS, make_scheduler
 from cnnzoo.train.recipes import Recipe, recipe_for, resolve
-from cnnzoo.train.resume import check_resumable, find_run_dir
-from cnnzoo.train.rundir import RUN_FILES, check_fresh, check_writable, new_run_dir
+from cnnzoo.train.rundir import choose_run_dir
 
 AMP_DTYPES: dict[str, torch.dtype | None] = {
     "fp32": None,
     "bf16": torch.bfloat16,
     "fp16": torch.float16,
 }
-# images per rank and forward pass when evaluating during training: on the CPU small batches
-# stay in cache (measured by benchmarks/eval_batch.py, results in benchmarks/results/eval_batch.md)
-EVAL_BATCH = {"cpu": 128, "cuda": 1000}
 CHECK_EVERY = {"cpu": 1, "cuda": 50}  # steps between loss checks (each one syncs the device)
-
-
-@dataclasses.dataclass(frozen=True)
-class Runtime:
-    """Where and how the steps run.
-
-    Args:
-        dist: this process's rank, world size and device.
-        amp_dtype: autocast dtype (``None`` for fp32).
-        check_every: steps between the checks that the loss is finite.
-    """
-
-    dist: DistInfo = dataclasses.field(default_factory=DistInfo)
-    amp_dtype: torch.dtype | None = None
-    check_every: int = 1
-
-    @property
-    def device(self) -> torch.device:
-        return self.dist.device
-
-    def autocast(self):
-        return torch.autocast(
-            self.device.type,
-            dtype=self.amp_dtype or torch.float32,
-            enabled=self.amp_dtype is not None,
-        )
-
-
-def check_input_size(model: nn.Module, name: str, info: DatasetInfo, size: int) -> None:
-    """Raise a ``ValueError`` suggesting ``--input-size`` if ``model`` cannot take the images.
-
-    Uses the model's ``fixed_input_sizes`` (the nearest one at or above ``size`` is suggested) or
-    ``min_input_size``.
-    """
-    try:
-        model.check_input(torch.empty(1, info.in_chans, size, size, device="meta"))
-    except ValueError as err:
-        fixed = getattr(model, "fixed_input_sizes", ())
-        fits = min(fixed, key=lambda s: (s < size, abs(s - size))) if fixed else None
-        fits = fits or model.min_input_size
-        raise ValueError(
-            f"{name} cannot take the {size}x{size} images of {info.name} ({err}); rerun with "
-            f"--input-size {fits} to resize them"
-        ) from None
 
 
 def build_model(
@@ -114,35 +67,6 @@ def train_augment(info: DatasetInfo, recipe: Recipe) -> Augment:
     pad = base.random_crop_padding if recipe.crop_padding is None else recipe.crop_padding
     flip = base.hflip if recipe.hflip is None else recipe.hflip
     return Augment(random_crop_padding=pad, hflip=flip)
-
-
-def make_stream(
-    split,
-    info: DatasetInfo,
-    *,
-    batch_size: int,
-    train: bool,
-    seed: int,
-    size: int,
-    runtime: Runtime,
-    augment: Augment | None = None,
-    channels_last: bool = False,
-):
-    """A ``BatchStream`` for an in-memory split, a ``LoaderStream`` for an image folder; this
-    rank's share, ``batch_size`` per rank."""
-    shard = {"rank": runtime.dist.rank, "world_size": runtime.dist.world_size}
-    common = {"batch_size": batch_size, "train": train, "seed": seed, "device": runtime.device}
-    if isinstance(split, Split):
-        return BatchStream(
-            split,
-            info,
-            input_size=size,
-            augment=augment,
-            channels_last=channels_last,
-            **common,
-            **shard,
-        )
-    return LoaderStream(split, info, channels_last=channels_last, **common, **shard)
 
 
 def dataset_record(info: DatasetInfo, size: int, data_dir: str | None) -> dict:
@@ -199,7 +123,7 @@ class Job:
     recipe: Recipe
     info: DatasetInfo
     size: int
-    run_dir: Path
+    run_dir: Path | None  # None: a job in memory (:func:`assemble`)
     model: nn.Module
     net: nn.Module
     train_net: nn.Module
@@ -216,35 +140,6 @@ class Job:
     @property
     def steps(self) -> int:
         return self.train_stream.num_batches()
-
-
-def choose_run_dir(config: TrainConfig, dist: DistInfo, hold: contextlib.ExitStack) -> Path:
-    """The run folder, checked before anything is loaded: the one ``--resume`` continues, or a
-    new one; rank 0's choice on every rank. Rank 0 locks it (:func:`cnnzoo.outdir.owned`) for
-    as long as ``hold`` lasts, so two runs never write into one folder.
-
-    Raises:
-        ValueError: a folder that is a file or cannot be written, one in use by another run or
-            holding files cnnzoo did not write, ``--resume`` without a ``last.pt``, or a new run
-            in a folder holding one.
-    """
-    run_dir = find_run_dir(config) if config.resume else new_run_dir(config)
-    run_dir = Path(distributed.broadcast_string(str(run_dir), dist))  # rank 0's clock
-    check_writable(run_dir)
-    refused = ""
-    if dist.is_main:
-        try:
-            hold.enter_context(owned(run_dir, "train", legacy=RUN_FILES))
-        except FolderError as err:
-            refused = str(err)
-    refused = distributed.broadcast_string(refused, dist)  # every rank stops, not only rank 0
-    if refused:
-        raise ValueError(refused)
-    if config.resume:
-        check_resumable(run_dir)
-    else:
-        check_fresh(run_dir)
-    return run_dir
 
 
 def resolve_config(
@@ -322,7 +217,7 @@ def build_streams(
     test = make_stream(
         data.test,
         data.info,
-        batch_size=EVAL_BATCH.get(runtime.device.type, EVAL_BATCH["cuda"]),
+        batch_size=eval_batch(runtime.device),
         train=False,
         seed=config.seed,
         size=size,
@@ -368,19 +263,14 @@ def run_meta(
     }
 
 
-def prepare(config: TrainConfig, dist: DistInfo, hold: contextlib.ExitStack) -> Job:
-    """Build the run ``config`` describes (see the module docstring); the run folder stays locked
-    for as long as ``hold`` lasts.
+def assemble(config: TrainConfig, data: Dataset, dist: DistInfo) -> Job:
+    """The job ``config`` describes on data already in memory, with no run folder: the engine as a
+    library (``prepare`` and the NAS proxy both build on it).
 
     Raises:
-        ValueError: unknown model or dataset, a run folder that cannot be used, a model that
-            cannot take the images, or options that do not fit (batch size, precision).
+        ValueError: a model that cannot take the images, or options that do not fit (batch size,
+            precision).
     """
-    get_model_spec(config.model)  # an unknown name fails before anything else
-    run_dir = choose_run_dir(config, dist, hold)
-    data = load_dataset(
-        config.dataset, data_dir=config.data_dir, subset=config.subset, input_size=config.input_size
-    )
     config, recipe = resolve_config(config, data, dist)
     size = config.input_size or data.info.image_size
     runtime = build_runtime(config, dist)
@@ -392,7 +282,7 @@ def prepare(config: TrainConfig, dist: DistInfo, hold: contextlib.ExitStack) -> 
         recipe=recipe,
         info=data.info,
         size=size,
-        run_dir=run_dir,
+        run_dir=None,
         model=nets.model,
         net=nets.net,
         train_net=nets.train_net,
@@ -406,3 +296,19 @@ def prepare(config: TrainConfig, dist: DistInfo, hold: contextlib.ExitStack) -> 
         meta=run_meta(config, recipe, data.info, size, nets.model_kwargs),
         sizes=(len(data.train), len(data.test)),
     )
+
+
+def prepare(config: TrainConfig, dist: DistInfo, hold: contextlib.ExitStack) -> Job:
+    """Build the run ``config`` describes (see the module docstring); the run folder stays locked
+    for as long as ``hold`` lasts.
+
+    Raises:
+        ValueError: unknown model or dataset, a run folder that cannot be used, a model that
+            cannot take the images, or options that do not fit (batch size, precision).
+    """
+    get_model_spec(config.model)  # an unknown name fails before anything else
+    run_dir = choose_run_dir(config, dist, hold)
+    data = load_dataset(
+        config.dataset, data_dir=config.data_dir, subset=config.subset, input_size=config.input_size
+    )
+    return dataclasses.replace(assemble(config, data, dist), run_dir=run_dir)

@@ -22,12 +22,15 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TextIO
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from cnnzoo import distributed
+from cnnzoo.distributed import Runtime
+from cnnzoo.evaluate.loop import evaluate
 from cnnzoo.interrupt import (
     Interrupted,
     StopFlag,
@@ -36,15 +39,11 @@ from cnnzoo.interrupt import (
     signal_name,
 )
 from cnnzoo.models.base import AuxOutputs, ZooModel, main_logits
-from cnnzoo.train import distributed
-from cnnzoo.train.build import Job, Runtime, prepare
+from cnnzoo.train.build import Job, prepare
 from cnnzoo.train.config import TrainConfig
-from cnnzoo.train.metrics import confusion_matrix, per_class_accuracy, topk_correct
 from cnnzoo.train.progress import SilentReporter, make_reporter
 from cnnzoo.train.resume import ResumePoint, resume_run
 from cnnzoo.train.rundir import LAST, RunFiles
-
-TEN_CROP_SCALE = 8 / 7  # 256 / 224: the enlargement the ten crops are cut from (ILSVRC habit)
 
 
 class TrainingDiverged(ValueError):
@@ -54,55 +53,93 @@ class TrainingDiverged(ValueError):
 # ---------------------------------------------------------------------------------- one epoch
 
 
-def train_one_epoch(
-    model: nn.Module,
-    stream,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    scaler: torch.amp.GradScaler,
-    criterion: nn.Module,
-    runtime: Runtime,
-    *,
-    epoch: int,
-    epochs: int,
-    start_step: int = 0,
-    partial: dict | None = None,
-    aux_weight: float = 0.0,
-    checkpoint_every: int = 0,
-    on_checkpoint: Callable[[int, dict], None] | None = None,
-    reporter=None,
-    base_model: ZooModel | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    on_step: Callable[[int, float, float], None] | None = None,
-) -> dict:
-    """Train ``model`` for one epoch of ``stream``, from ``start_step`` on.
+@dataclass(frozen=True)
+class Trainer:
+    """What a training step uses.
 
     Args:
-        model: the network (possibly DDP- or compile-wrapped), trained in place.
+        net: the network (possibly DDP- or compile-wrapped), trained in place.
         stream: ``BatchStream`` or ``LoaderStream`` (``num_batches()``, ``epoch(e, start_step)``).
         optimizer, scheduler, scaler: stepped once per batch (the scaler is a no-op unless fp16).
         criterion: the training loss of the main logits (and, weighted, of auxiliary logits).
         runtime: device, autocast dtype, rank.
-        epoch: the epoch index (from 0); with the stream's seed it fixes the batches.
         epochs: the run's number of epochs (for the progress fraction and display).
-        start_step: steps of this epoch already done (resume in mid-epoch).
-        partial: the running sums saved with those steps, over all ranks (``{"sums": [...],
-            "seconds": s}``); rank 0 carries them on.
+        model: the zoo model inside ``net``'s wrappers (default: ``net``); before every step its
+            ``set_progress`` gets the fraction of the run done,
+            ``(epoch * steps + step) / (epochs * steps)`` with ``step`` counted from 0.
         aux_weight: weight of the auxiliary classifiers' losses.
+    """
+
+    net: nn.Module
+    stream: object
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    criterion: nn.Module
+    runtime: Runtime
+    epochs: int
+    model: ZooModel | None = None
+    aux_weight: float = 0.0
+
+
+def trainer_of(job: Job) -> Trainer:
+    """What a training step of ``job`` uses."""
+    return Trainer(
+        net=job.train_net,
+        stream=job.train_stream,
+        optimizer=job.optimizer,
+        scheduler=job.scheduler,
+        scaler=job.scaler,
+        criterion=job.criterion,
+        runtime=job.runtime,
+        epochs=job.config.epochs,
+        model=job.model,
+        aux_weight=job.recipe.aux_loss_weight,
+    )
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What an epoch reports and asks while it runs.
+
+    Args:
+        reporter: progress display (see :mod:`cnnzoo.train.progress`).
         checkpoint_every: call ``on_checkpoint`` after every this many steps (0: never); not after
             the last step of the epoch, which the caller checkpoints after evaluating.
-        on_checkpoint: ``on_checkpoint(step, partial)``, ``partial`` as the argument above; every
-            rank calls it at the same step.
-        reporter: progress display (see :mod:`cnnzoo.train.progress`).
-        base_model: the zoo model inside ``model``'s wrappers (default: ``model``); before every
-            step its ``set_progress`` gets the fraction of the run done,
-            ``(epoch * steps + step) / (epochs * steps)`` with ``step`` counted from 0.
+        on_checkpoint: ``on_checkpoint(step, partial)``, ``partial`` as :func:`train_one_epoch`'s
+            argument; every rank calls it at the same step.
         should_stop: polled after each step (with several processes, at the loss checks, every
             ``runtime.check_every`` steps, so that all ranks agree); when it answers true before
             the epoch's last step, the epoch ends there, after ``on_checkpoint`` of that step.
         on_step: ``on_step(step, loss, lr)`` at every loss check (every
             ``runtime.check_every`` steps): this rank's loss of that step and its learning rate
             (the run's TensorBoard scalars).
+    """
+
+    reporter: object = None
+    checkpoint_every: int = 0
+    on_checkpoint: Callable[[int, dict], None] | None = None
+    should_stop: Callable[[], bool] | None = None
+    on_step: Callable[[int, float, float], None] | None = None
+
+
+def train_one_epoch(
+    trainer: Trainer,
+    epoch: int,
+    *,
+    start_step: int = 0,
+    partial: dict | None = None,
+    hooks: Hooks = Hooks(),
+) -> dict:
+    """Train ``trainer.net`` for one epoch of ``trainer.stream``, from ``start_step`` on.
+
+    Args:
+        trainer: the network, its data, optimisation and runtime (:class:`Trainer`).
+        epoch: the epoch index (from 0); with the stream's seed it fixes the batches.
+        start_step: steps of this epoch already done (resume in mid-epoch).
+        partial: the running sums saved with those steps, over all ranks (``{"sums": [...],
+            "seconds": s}``); rank 0 carries them on.
+        hooks: progress, checkpoints, stop requests and per-step scalars (:class:`Hooks`).
 
     Returns:
         ``loss`` (mean training loss of the main logits), ``top1``, ``images``, ``seconds``,
@@ -112,8 +149,13 @@ def train_one_epoch(
     Raises:
         TrainingDiverged: the loss became NaN or infinite.
     """
-    reporter = reporter or SilentReporter()
-    base_model = model if base_model is None else base_model
+    model, stream, optimizer = trainer.net, trainer.stream, trainer.optimizer
+    scheduler, scaler, criterion = trainer.scheduler, trainer.scaler, trainer.criterion
+    runtime, epochs, aux_weight = trainer.runtime, trainer.epochs, trainer.aux_weight
+    base_model = model if trainer.model is None else trainer.model
+    reporter = hooks.reporter or SilentReporter()
+    checkpoint_every, on_checkpoint = hooks.checkpoint_every, hooks.on_checkpoint
+    should_stop, on_step = hooks.should_stop, hooks.on_step
     dist = runtime.dist
     model.train()
     total = stream.num_batches()
@@ -183,90 +225,6 @@ def train_one_epoch(
         "lr": lr,
         "steps": step if stop else total,
         "stopped": stop,
-    }
-
-
-# --------------------------------------------------------------------------------- evaluation
-
-
-def mean_log_probs(logits: list[torch.Tensor]) -> torch.Tensor:
-    """Log of the mean of the softmax probabilities of several views."""
-    logp = torch.stack([x.float().log_softmax(1) for x in logits])
-    return torch.logsumexp(logp, 0) - math.log(len(logits))
-
-
-def tta_none(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    return model(images).float().log_softmax(1)
-
-
-def tta_flip(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """The image and its mirror image."""
-    return mean_log_probs([model(images), model(images.flip(-1))])
-
-
-def tta_ten_crop(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Krizhevsky et al. 2012, Sec. 4.1: the four corner patches and the centre patch of a larger
-    image, and their mirror images. The larger image is the batch enlarged by 8/7 (256/224)."""
-    size = images.shape[-1]
-    big = round(size * TEN_CROP_SCALE)
-    large = F.interpolate(images, size=(big, big), mode="bilinear", align_corners=False)
-    m = big - size
-    corners = ((0, 0), (0, m), (m, 0), (m, m), (m // 2, m // 2))
-    crops = [large[..., i : i + size, j : j + size] for i, j in corners]
-    return mean_log_probs([model(c) for c in crops] + [model(c.flip(-1)) for c in crops])
-
-
-TTA: dict[str, Callable[[nn.Module, torch.Tensor], torch.Tensor]] = {
-    "none": tta_none,
-    "flip": tta_flip,
-    "10crop": tta_ten_crop,
-}
-
-
-@torch.inference_mode()
-def evaluate(
-    model: nn.Module, stream, runtime: Runtime, *, num_classes: int, tta: str = "none"
-) -> dict:
-    """Top-1 / top-5 accuracy, loss and confusion matrix of ``model`` on a test stream.
-
-    Args:
-        model: the network (not DDP-wrapped: ranks may see different numbers of batches).
-        stream: a test ``BatchStream`` / ``LoaderStream``; each rank sees its disjoint part.
-        runtime: device, autocast dtype, rank; sums are reduced over the ranks.
-        num_classes: classes of the confusion matrix.
-        tta: a key of :data:`TTA`.
-
-    Returns:
-        ``loss`` (cross-entropy of the averaged probabilities), ``top1``, ``top5``, ``error1``,
-        ``error5``, ``count``, ``per_class`` (accuracy of each class), ``confusion`` (C x C
-        tensor, rows = true class), ``seconds``.
-    """
-    model.eval()
-    predict = TTA[tta]
-    sums = torch.zeros(4, dtype=torch.float64, device=runtime.device)  # loss, top-1, top-5, count
-    confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=runtime.device)
-    tic = time.perf_counter()
-    for images, labels in stream.epoch(0):
-        with runtime.autocast():
-            logp = predict(model, images)
-        logp = logp.float()
-        sums[0] += F.nll_loss(logp, labels, reduction="sum").double()
-        sums[1:3] += topk_correct(logp, labels, (1, 5))
-        sums[3] += labels.shape[0]
-        confusion += confusion_matrix(logp.argmax(1), labels, num_classes)
-    loss, top1, top5, count = distributed.all_reduce_sum(sums, runtime.dist).tolist()
-    confusion = distributed.all_reduce_sum(confusion, runtime.dist).cpu()
-    count = max(count, 1)
-    return {
-        "loss": loss / count,
-        "top1": top1 / count,
-        "top5": top5 / count,
-        "error1": 1 - top1 / count,
-        "error5": 1 - top5 / count,
-        "count": int(count),
-        "per_class": per_class_accuracy(confusion),
-        "confusion": confusion,
-        "seconds": time.perf_counter() - tic,
     }
 
 
@@ -422,27 +380,17 @@ def fit(
     step, partial = start.step, start.partial
     try:
         for epoch in range(start.epoch, config.epochs):
-            stats = train_one_epoch(
-                job.train_net,
-                job.train_stream,
-                job.optimizer,
-                job.scheduler,
-                job.scaler,
-                job.criterion,
-                job.runtime,
-                epoch=epoch,
-                epochs=config.epochs,
-                start_step=step,
-                partial=partial,
-                aux_weight=job.recipe.aux_loss_weight,
+            hooks = Hooks(
                 reporter=reporter,
                 checkpoint_every=config.checkpoint_every,
                 on_checkpoint=lambda done, part, epoch=epoch: checkpoint(epoch, done, part),
-                base_model=job.model,
                 should_stop=lambda: stop.requested,
                 on_step=lambda done, loss, lr, epoch=epoch: files.log_step(
                     epoch * steps + done, loss, lr
                 ),
+            )
+            stats = train_one_epoch(
+                trainer_of(job), epoch, start_step=step, partial=partial, hooks=hooks
             )
             if stats["stopped"]:
                 raise interrupted(

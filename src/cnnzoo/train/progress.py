@@ -3,15 +3,19 @@
 Three reporters share one interface (``epoch_start``, ``step``, ``epoch_end``, ``message``,
 ``close``): :class:`RichReporter` (a ``rich`` progress bar with loss, accuracy, images/s and ETA),
 :class:`PlainReporter` (a line every ``interval`` seconds and one per epoch) and
-:class:`SilentReporter` (ranks other than 0). :func:`make_reporter` picks one.
+:class:`SilentReporter` (ranks other than 0). :func:`make_reporter` picks one, by the rule the
+other tools' progress bars follow (:func:`cnnzoo.progress.interactive`). They are richer than the
+tools' ``(description, completed, total)`` protocol (:data:`cnnzoo.progress.Progress`) because a
+step carries its loss, accuracy and speed, and an epoch ends with its metrics line.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import TextIO
+
+from cnnzoo.progress import interactive
 
 
 def epoch_line(row: dict, epochs: int) -> str:
@@ -138,12 +142,10 @@ REPORTERS = {"rich": RichReporter, "plain": PlainReporter, "silent": SilentRepor
 
 def reporter_kind(is_main: bool, stream: TextIO | None = None) -> str:
     """``silent`` off rank 0, ``rich`` on an interactive terminal, ``plain`` otherwise (pipes,
-    files, CI: the ``CI`` variable set, or ``TERM=dumb``)."""
-    stream = stream or sys.stdout
+    files, CI: the ``CI`` variable set, or ``TERM=dumb``; :func:`cnnzoo.progress.interactive`)."""
     if not is_main:
         return "silent"
-    interactive = stream.isatty() and not os.environ.get("CI") and os.environ.get("TERM") != "dumb"
-    return "rich" if interactive else "plain"
+    return "rich" if interactive(stream or sys.stdout) else "plain"
 
 
 def make_reporter(is_main: bool, stream: TextIO | None = None):

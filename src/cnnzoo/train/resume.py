@@ -3,9 +3,8 @@ newest run of that model and dataset in ``runs/``) from its ``last.pt``.
 
 In the order a run takes them:
 
-1. :func:`find_run_dir` takes ``--out`` or finds the newest run (:func:`latest_run`), and
-   :func:`check_resumable` that it holds a ``last.pt`` (both through
-   :func:`cnnzoo.train.build.choose_run_dir`, before any data is loaded);
+1. :func:`cnnzoo.train.rundir.choose_run_dir` takes ``--out`` or finds the newest run, and
+   checks that it holds a ``last.pt``, before any data is loaded;
 2. once the job is built, :func:`resume_run` reads ``last.pt``, checks that the configuration is
    the saved one (:func:`check_resume_config`; the flags of :data:`FREE_ON_RESUME` may differ),
    restores every piece of state into the fresh job (:func:`restore`) and returns the
@@ -19,52 +18,20 @@ never interrupted (bitwise on CPU with ``--deterministic``).
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
-from cnnzoo.train.checkpoint import load_checkpoint, set_rng_state
+from cnnzoo.checkpoint import load_checkpoint, set_rng_state
+from cnnzoo.distributed import DistInfo
 from cnnzoo.train.config import TrainConfig
-from cnnzoo.train.distributed import DistInfo
-from cnnzoo.train.rundir import LAST, RUNS, run_stem
+from cnnzoo.train.rundir import LAST
 
 if TYPE_CHECKING:
     from cnnzoo.train.build import Job
 
 # Flags a resumed run may change: where it reads and writes, how often it saves.
 FREE_ON_RESUME = ("resume", "out", "data_dir", "checkpoint_every")
-
-
-def latest_run(runs: Path, stem: str) -> Path:
-    """The newest folder ``runs/<stem>-*`` that holds a ``last.pt`` (by the file's time).
-
-    Args:
-        runs: the folder of the runs (``runs``).
-        stem: ``<model>-<dataset>``.
-
-    Raises:
-        ValueError: no such folder.
-    """
-    found = sorted(runs.glob(f"{stem}-*/{LAST}"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        raise ValueError(f"--resume: no run of {stem} with a {LAST} in {runs}/; give --out DIR")
-    return found[-1].parent
-
-
-def find_run_dir(config: TrainConfig, runs: Path = RUNS) -> Path:
-    """The folder ``--resume`` continues: ``--out``, else the newest run of the model and dataset.
-
-    Raises:
-        ValueError: no ``--out`` and no run with a ``last.pt`` under ``runs``.
-    """
-    return Path(config.out) if config.out else latest_run(runs, run_stem(config))
-
-
-def check_resumable(run_dir: Path) -> None:
-    """Raise ``ValueError`` unless ``run_dir`` holds a ``last.pt``."""
-    if not (run_dir / LAST).is_file():
-        raise ValueError(f"--resume: {run_dir / LAST} does not exist")
 
 
 def check_resume_config(saved: dict, config: TrainConfig) -> None:
@@ -143,7 +110,7 @@ def resume_run(job: Job) -> ResumePoint:
         Where the run goes on.
 
     Raises:
-        ValueError: an unreadable ``last.pt`` (:class:`~cnnzoo.train.checkpoint.CheckpointError`)
+        ValueError: an unreadable ``last.pt`` (:class:`~cnnzoo.checkpoint.CheckpointError`)
             or a configuration that differs from the saved one.
     """
     ckpt = load_checkpoint(job.run_dir / LAST)

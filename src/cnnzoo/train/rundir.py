@@ -1,4 +1,6 @@
-"""The run folder: where it is and what it holds. Resuming from it is :mod:`cnnzoo.train.resume`.
+"""The run folder: where it is, what it holds, and the policy that picks it -- a new folder, or the
+one ``--resume`` continues, locked, checked -- (:func:`choose_run_dir`). Restoring the state saved
+in it is :mod:`cnnzoo.train.resume`.
 
 ``runs/<model>-<dataset>-<time>/`` holds ``config.json`` (the resolved configuration, the recipe and
 the environment), ``metrics.csv`` (one row per epoch), TensorBoard event files, ``last.pt`` (the
@@ -9,6 +11,7 @@ writes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from datetime import datetime
@@ -16,13 +19,14 @@ from pathlib import Path
 
 import torch
 
+from cnnzoo import distributed
+from cnnzoo.checkpoint import bare_state_dict, os_error_text, rng_state, save_checkpoint
+from cnnzoo.distributed import DistInfo
 from cnnzoo.env import environment
-from cnnzoo.outdir import write_marker
-from cnnzoo.train import distributed
-from cnnzoo.train.checkpoint import bare_state_dict, os_error_text, rng_state, save_checkpoint
+from cnnzoo.outdir import FolderError, owned, write_marker
+from cnnzoo.runlog import write_metrics_csv
 from cnnzoo.train.config import TrainConfig
-from cnnzoo.train.distributed import DistInfo
-from cnnzoo.train.metrics import TensorBoardLog, write_metrics_csv
+from cnnzoo.train.metrics import TensorBoardLog
 
 RUNS = Path("runs")  # where new runs go, relative to the working directory
 LAST, BEST, CONFIG, METRICS = "last.pt", "best.pt", "config.json", "metrics.csv"
@@ -100,6 +104,66 @@ def check_writable(run_dir: Path) -> None:
 def write_error(path: Path, err: OSError) -> ValueError:
     """The one-line error of a run-folder file that could not be written."""
     return ValueError(f"cannot write {path}: {os_error_text(err)}")
+
+
+def latest_run(runs: Path, stem: str) -> Path:
+    """The newest folder ``runs/<stem>-*`` that holds a ``last.pt`` (by the file's time).
+
+    Args:
+        runs: the folder of the runs (``runs``).
+        stem: ``<model>-<dataset>``.
+
+    Raises:
+        ValueError: no such folder.
+    """
+    found = sorted(runs.glob(f"{stem}-*/{LAST}"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise ValueError(f"--resume: no run of {stem} with a {LAST} in {runs}/; give --out DIR")
+    return found[-1].parent
+
+
+def find_run_dir(config: TrainConfig, runs: Path = RUNS) -> Path:
+    """The folder ``--resume`` continues: ``--out``, else the newest run of the model and dataset.
+
+    Raises:
+        ValueError: no ``--out`` and no run with a ``last.pt`` under ``runs``.
+    """
+    return Path(config.out) if config.out else latest_run(runs, run_stem(config))
+
+
+def check_resumable(run_dir: Path) -> None:
+    """Raise ``ValueError`` unless ``run_dir`` holds a ``last.pt``."""
+    if not (run_dir / LAST).is_file():
+        raise ValueError(f"--resume: {run_dir / LAST} does not exist")
+
+
+def choose_run_dir(config: TrainConfig, dist: DistInfo, hold: contextlib.ExitStack) -> Path:
+    """The run folder, checked before anything is loaded: the one ``--resume`` continues, or a
+    new one; rank 0's choice on every rank. Rank 0 locks it (:func:`cnnzoo.outdir.owned`) for
+    as long as ``hold`` lasts, so two runs never write into one folder.
+
+    Raises:
+        ValueError: a folder that is a file or cannot be written, one in use by another run or
+            holding files cnnzoo did not write, ``--resume`` without a ``last.pt``, or a new run
+            in a folder holding one.
+    """
+    run_dir = find_run_dir(config) if config.resume else new_run_dir(config)
+    run_dir = Path(distributed.broadcast_string(str(run_dir), dist))  # rank 0's clock
+    check_writable(run_dir)
+    refused = ""
+    if dist.is_main:
+        try:
+            hold.enter_context(owned(run_dir, "train", legacy=RUN_FILES))
+        except FolderError as err:
+            refused = str(err)
+    refused = distributed.broadcast_string(refused, dist)  # every rank stops, not only rank 0
+    if refused:
+        raise ValueError(refused)
+    if config.resume:
+        check_resumable(run_dir)
+    else:
+        check_fresh(run_dir)
+    return run_dir
 
 
 class RunFiles:

@@ -16,10 +16,11 @@ from typing import Any
 
 from cnnzoo.analysis import profile
 from cnnzoo.analysis.compare import parse_mult_adds
+from cnnzoo.analysis.profiler import variant_totals
 from cnnzoo.reference import ilsvrc_top5_error, load_table, reference_models
 from cnnzoo.registry import get_model_spec, list_models
 
-# Models labelled on the depth chart: the milestones of the "evolution of depth" lecture.
+# Models labelled on the depth chart: the milestones of the growth in depth.
 NOTABLE_DEPTH = (
     "lenet5",
     "alexnet",
@@ -268,9 +269,9 @@ def mobilenet_grid(grid: Sequence[Mapping[str, Any]], **_: Any) -> ChartData:
     points = []
     for row in grid:
         size = int(row["resolution"])
-        totals = profile(
-            "mobilenet_v1", (3, size, size), model_kwargs={"width_mult": row["width_mult"]}
-        ).totals
+        totals = variant_totals(
+            "mobilenet_v1", (3, size, size), (("width_mult", row["width_mult"]),)
+        )
         paper_macs = parse_mult_adds(row.get("paper_mult_adds"))
         points.append(
             Point(

@@ -1,7 +1,7 @@
 """The confusion-matrix figure of ``cnnzoo eval``.
 
 Drawn on a bare ``matplotlib.figure.Figure`` with the Agg canvas, so nothing touches pyplot's global
-state or needs a display.
+state or needs a display, and written atomically (:mod:`cnnzoo.viz.figure`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ from pathlib import Path
 
 import torch
 
+from cnnzoo.viz.figure import new_figure, save_figure
+
+DPI = 100
 ANNOTATE_UP_TO = 20  # classes; beyond, the cells are too small for their counts
 LABEL_UP_TO = 50  # classes; beyond, the axes carry no class names
 
@@ -22,27 +25,23 @@ def plot_confusion_matrix(
     *,
     title: str = "",
 ) -> Path:
-    """Save ``confusion`` as a PNG: rows are true classes, columns predictions, colour the share
+    """Save ``confusion`` as a picture: rows are true classes, columns predictions, colour the share
     of each row (so classes of different sizes compare), the counts written in the cells.
 
     Args:
         confusion: C x C counts, row = true class.
         class_names: C names.
-        path: the PNG to write.
+        path: the file to write, PNG (or SVG, PDF: any format matplotlib knows) by its suffix.
         title: drawn above the matrix.
 
     Returns:
         ``path``.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     counts = confusion.to(torch.float64)
     shares = counts / counts.sum(1, keepdim=True).clamp_min(1)
     n = len(class_names)
     side = min(16.0, max(5.0, 0.5 * n + 2))
-    fig = Figure(figsize=(side + 1.5, side), dpi=100)
-    FigureCanvasAgg(fig)
+    fig = new_figure((side + 1.5, side), dpi=DPI, layout=None)  # tight_layout below
     ax = fig.add_subplot()
     image = ax.imshow(shares.numpy(), cmap="Blues", vmin=0, vmax=1)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
@@ -67,6 +66,4 @@ def plot_confusion_matrix(
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    return path
+    return save_figure(fig, path)

@@ -1,8 +1,8 @@
 """``cnnzoo plot KIND``: a chart name -> (data function, draw function) table and the writer.
 
 A data function takes the :class:`PlotConfig` and returns a :class:`~cnnzoo.viz.charts.ChartData`
-(profiling and reading files happen there); a draw function puts it on a figure. Files are written
-atomically in the format of their suffix.
+(profiling and reading files happen there); a draw function puts it on a figure. Figures are made
+and written by :mod:`cnnzoo.viz.figure` (atomically, in the format of their suffix).
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from cnnzoo.files import write_atomic
+from cnnzoo.options import option
 from cnnzoo.viz import charts, draw
+from cnnzoo.viz.figure import new_figure, save_figure
 
 SUFFIXES = ("png", "svg")
 FIGURE_SIZES = {  # inches, per chart
@@ -39,11 +40,22 @@ class PlotConfig:
         format: comma-separated suffixes to write at once (``"png,svg"``), replacing ``out``'s.
     """
 
-    kind: str
-    out: str | None = None
-    bench: str | None = None
-    batch_size: int | None = None
-    format: str | None = None
+    kind: str = option(help="the chart", choices="cnnzoo.viz.plot:CHARTS")
+    out: str | None = option(None, help="FILE.png or FILE.svg", default_help="KIND.png")
+    bench: str | None = option(
+        None,
+        help="latency: a `cnnzoo bench --format json` file",
+        metavar="FILE.json",
+        default_help="none",
+    )
+    batch_size: int | None = option(
+        None, help="latency: batch size to plot", default_help="1, else the smallest"
+    )
+    format: str | None = option(
+        None,
+        help="write several formats at once, e.g. png,svg",
+        default_help="the suffix of --out",
+    )
 
 
 CHARTS: dict[str, tuple[Callable[[PlotConfig], charts.ChartData], Callable]] = {
@@ -88,24 +100,11 @@ def output_paths(config: PlotConfig) -> list[Path]:
 
 
 def render(data: charts.ChartData, draw_fn: Callable) -> Figure:
-    """A new figure (Agg canvas) with ``data`` drawn by ``draw_fn``."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    fig = Figure(figsize=FIGURE_SIZES.get(data.kind, (10.0, 6.0)), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
+    """A new figure (:func:`~cnnzoo.viz.figure.new_figure`) with ``data`` drawn by ``draw_fn``."""
+    fig = new_figure(FIGURE_SIZES.get(data.kind, (10.0, 6.0)), dpi=DPI)
     draw_fn(data, fig)
     fig.get_layout_engine().set(h_pad=0.25)
     return fig
-
-
-def save_figure(fig: Figure, path: str | Path) -> Path:
-    """Write ``fig`` to ``path`` in its suffix's format, through a temporary file and a rename.
-
-    Returns:
-        The path written.
-    """
-    path = Path(path)
-    return write_atomic(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip(".").lower()))
 
 
 def plot(config: PlotConfig) -> tuple[charts.ChartData, list[Path]]:
@@ -127,3 +126,15 @@ def plot(config: PlotConfig) -> tuple[charts.ChartData, list[Path]]:
     data = data_fn(config)
     fig = render(data, draw_fn)
     return data, [save_figure(fig, p) for p in paths]
+
+
+def plot_lines(config: PlotConfig, warn: Callable[[str], None]) -> list[str]:
+    """Write the chart of ``config``; ``warn`` gets a line naming what was left out of it.
+
+    Returns:
+        The paths written, one per line.
+    """
+    data, paths = plot(config)
+    if data.left_out:
+        warn(f"left out ({data.left_out_reason}): {', '.join(data.left_out)}")
+    return [str(path) for path in paths]

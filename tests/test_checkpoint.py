@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from cnnzoo.cli import main
-from cnnzoo.train.checkpoint import (
+from cnnzoo.checkpoint import (
     CheckpointError,
     load_checkpoint,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
+from cnnzoo.cli import main
 
 MINIMAL = {"model_name": "lenet5", "model_kwargs": {}, "dataset": {}, "model": {}}
 

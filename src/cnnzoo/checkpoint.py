@@ -130,8 +130,46 @@ def is_checkpoint(source: str) -> bool:
     return Path(source).suffix in CHECKPOINT_SUFFIXES or Path(source).is_file()
 
 
+def read_tensors(path: str | Path, what: str) -> Any:
+    """What a tensors-only file holds, read with ``torch.load(weights_only=True)`` onto the CPU:
+    the one place a checkpoint or a weights file is loaded.
+
+    Args:
+        path: the file.
+        what: how messages name it (``"checkpoint"``, ``"weights file"``).
+
+    Raises:
+        CheckpointError: a missing file, one that is not a regular file (a FIFO would block), a
+            file that carries pickled Python objects (refused, never executed), or one that
+            cannot be read.
+    """
+    path = Path(path)
+    if not os.path.lexists(path):
+        raise CheckpointError(f"{what} {str(path)!r} does not exist")
+    try:
+        regular_file(path)
+    except UnsafeInput as err:
+        raise CheckpointError(f"{what} {err}") from None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+        culprit = next((ln for ln in lines if "GLOBAL" in ln or "Unsupported global" in ln), None)
+        if culprit:
+            raise CheckpointError(
+                f"{what} {str(path)!r} is refused: it carries pickled Python objects "
+                f"({culprit}); cnnzoo loads only tensors and plain data (torch.load with "
+                "weights_only=True, a tensors-only checkpoint)"
+            ) from None
+        reason = next((ln for ln in lines if ln.startswith("Unsupported")), None)
+        reason = reason or (lines[0] if lines else type(err).__name__)
+        raise CheckpointError(
+            f"{what} {str(path)!r} cannot be read as a PyTorch checkpoint: {reason}"
+        ) from None
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a cnnzoo checkpoint with ``torch.load(weights_only=True)`` onto the CPU.
+    """Read a cnnzoo checkpoint (:func:`read_tensors`) and check it is one.
 
     Args:
         path: a file written by :func:`save_checkpoint`.
@@ -143,29 +181,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         CheckpointError: missing or unreadable file, a file that carries pickled Python objects
             (refused, never executed), or one that is not a cnnzoo checkpoint.
     """
-    path = Path(path)
-    if not os.path.lexists(path):
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
-    try:
-        regular_file(path)  # a FIFO would block, a folder would not say what it is
-    except UnsafeInput as err:
-        raise CheckpointError(f"checkpoint {err}") from None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-        culprit = next((ln for ln in lines if "GLOBAL" in ln or "Unsupported global" in ln), None)
-        if culprit:
-            raise CheckpointError(
-                f"checkpoint {str(path)!r} is refused: it carries pickled Python objects "
-                f"({culprit}); cnnzoo loads only tensors and plain data (torch.load with "
-                "weights_only=True)"
-            ) from None
-        reason = next((ln for ln in lines if ln.startswith("Unsupported")), None)
-        reason = reason or (lines[0] if lines else type(err).__name__)
-        raise CheckpointError(
-            f"checkpoint {str(path)!r} cannot be read as a PyTorch checkpoint: {reason}"
-        ) from None
+    state = read_tensors(path, "checkpoint")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(
             f"{str(path)!r} is not a cnnzoo checkpoint (no 'format': {FORMAT!r} entry); "

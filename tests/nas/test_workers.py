@@ -1,12 +1,10 @@
-"""Stopping ``cnnzoo nas search``: SIGTERM and SIGINT put the candidates in progress back, end
-the command's own workers and print one line; a killed parent takes its workers with it; a
-stopped and resumed search equals an uninterrupted one. And its --out: held by one search at a
-time, never a file, and a failed write leaves every output whole."""
+"""The workers of ``cnnzoo nas search``, stopped: SIGTERM and SIGINT put the candidates in
+progress back, end the command's own workers and print one line; a killed parent takes its
+workers with it; a stopped and resumed search equals an uninterrupted one."""
 
 from __future__ import annotations
 
 import csv
-import errno
 import os
 import signal
 import sqlite3
@@ -18,8 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from cnnzoo.cli import main
-from cnnzoo.outdir import owned
 from fakedata import write_fake_mnist
 
 # Candidates that train for about a second (idle 2-core CPU): a signal finds one mid-training.
@@ -230,99 +226,3 @@ def test_ctrl_c_mid_candidate_then_a_rerun_equals_an_uninterrupted_search(mnist_
     rows = history(stopped)
     assert [r["state"] for r in rows] == ["COMPLETE"] * 2
     assert rows == history(whole)
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    import io
-    from contextlib import redirect_stderr, redirect_stdout
-
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
-
-
-def search_args(mnist_dir: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        "nas",
-        "search",
-        "--dataset",
-        "mnist",
-        "--data-dir",
-        str(mnist_dir),
-        "--out",
-        str(out),
-        "--proxy-filters",
-        "4",
-        "--proxy-train-images",
-        "192",
-        "--proxy-val-images",
-        "96",
-        "--strategy",
-        "random",
-        *extra,
-    ]
-
-
-def test_a_second_search_into_the_same_out_gets_one_line_naming_the_first(mnist_dir, tmp_path):
-    out = tmp_path / "search"
-    with owned(out, "nas search"):  # the first search, as far as the folder is concerned
-        code, _, err = cli(*search_args(mnist_dir, out, "--budget-candidates", "1"))
-    assert code == 2 and err.count("\n") == 1, err
-    assert err.startswith(
-        f"cnnzoo nas search: error: --out {out} is in use by cnnzoo nas "
-        f"search (pid {os.getpid()} on "
-    )
-    assert not (out / "search.db").exists()  # refused before the study was opened
-
-
-def test_an_out_that_is_a_file_or_someone_elses_gets_one_line(mnist_dir, tmp_path):
-    path = tmp_path / "notes.txt"
-    path.write_text("mine\n")
-    code, _, err = cli(*search_args(mnist_dir, path))
-    assert code == 2 and err.count("\n") == 1, err
-    assert f"--out {path}" in err and "not a folder" in err
-    assert path.read_text() == "mine\n"
-    theirs = tmp_path / "theirs"
-    theirs.mkdir()
-    (theirs / "thesis.tex").write_text("x")
-    code, _, err = cli(*search_args(mnist_dir, theirs))
-    assert code == 2 and err.count("\n") == 1 and "holds files cnnzoo did not write" in err
-    assert sorted(p.name for p in theirs.iterdir()) == ["thesis.tex"]
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
-
-
-def test_a_full_disk_gets_one_line_and_leaves_the_outputs_whole(mnist_dir, tmp_path, monkeypatch):
-    out = tmp_path / "search"
-    code, _, err = cli(*search_args(mnist_dir, out, "--budget-candidates", "1"))
-    assert code == 0, err
-    before = snapshot(out)
-    assert {"history.csv", "search.json", "best_genotype.json"} <= set(before)
-
-    def full(fd):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(os, "fsync", full)  # every atomic write fails just before its rename
-    code, _, err = cli(*search_args(mnist_dir, out, "--budget-candidates", "1"))
-    assert code == 74 and err.count("\n") == 1, err
-    assert err == f"cnnzoo nas search: error: {out}: no space left on the device\n"
-    after = snapshot(out)
-    del before["search.db"]  # the study's own file: SQLite writes it as it pleases
-    assert {name: after[name] for name in before} == before
-    assert not [name for name in after if name.endswith(".tmp")]  # no half-written file
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder anyway")
-def test_a_read_only_out_gets_one_line(mnist_dir, tmp_path):
-    out = tmp_path / "search"
-    out.mkdir()
-    out.chmod(0o555)
-    try:
-        code, _, err = cli(*search_args(mnist_dir, out, "--budget-candidates", "1"))
-    finally:
-        out.chmod(0o755)
-    assert code in (2, 74) and err.count("\n") == 1, err
-    assert str(out) in err and ("Permission denied" in err or "unable to open" in err), err

@@ -7,6 +7,7 @@ initialised and every helper here is the identity, so the single-process path pa
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 
@@ -117,3 +118,29 @@ def broadcast_buffers(module: torch.nn.Module, info: DistInfo) -> None:
 def barrier(info: DistInfo) -> None:
     if info.distributed:
         dist.barrier()
+
+
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """Where and how the steps run.
+
+    Args:
+        dist: this process's rank, world size and device.
+        amp_dtype: autocast dtype (``None`` for fp32).
+        check_every: steps between the checks that the loss is finite.
+    """
+
+    dist: DistInfo = dataclasses.field(default_factory=DistInfo)
+    amp_dtype: torch.dtype | None = None
+    check_every: int = 1
+
+    @property
+    def device(self) -> torch.device:
+        return self.dist.device
+
+    def autocast(self):
+        return torch.autocast(
+            self.device.type,
+            dtype=self.amp_dtype or torch.float32,
+            enabled=self.amp_dtype is not None,
+        )
