@@ -27,7 +27,8 @@ from torch import nn
 
 from cnnzoo.checkpoint import CHECKPOINT_SUFFIXES, CheckpointError, load_checkpoint
 from cnnzoo.data import DatasetInfo
-from cnnzoo.data.imagenet import IMAGENET_CLASSES, EvalPreset, preset_of
+from cnnzoo.data.imagefolder import EvalPreset
+from cnnzoo.data.imagenet import IMAGENET_CLASSES, preset_of
 from cnnzoo.models.timm_weights import TIMM_MAPPINGS
 from cnnzoo.options import option
 from cnnzoo.registry import REGISTRY, create_model

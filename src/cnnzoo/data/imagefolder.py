@@ -20,8 +20,10 @@ cannot be read stops the run with one line naming it.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -38,18 +40,64 @@ EVAL_CROP_FRACTION = 0.875  # 224 / 256: resize to S / 0.875, then crop S
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 
+@dataclass(frozen=True)
+class EvalPreset:
+    """Test-time preprocessing: resize the shorter side to ``resize``, crop ``crop`` x ``crop`` at
+    the centre, scale to [0, 1], normalise with ``mean`` and ``std``.
+
+    Args:
+        crop: the side of the network's input.
+        resize: the shorter side before cropping.
+        interpolation: ``bilinear`` or ``bicubic``.
+        mean: per-channel mean.
+        std: per-channel standard deviation.
+    """
+
+    crop: int
+    resize: int
+    interpolation: str = "bilinear"
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+
+    @classmethod
+    def fraction(cls, crop: int, crop_fraction: float = EVAL_CROP_FRACTION, **kwargs) -> EvalPreset:
+        """The preset that crops ``crop_fraction`` of the resized side (224 of 256 for 0.875)."""
+        return cls(crop, math.floor(crop / crop_fraction), **kwargs)
+
+    def transform(self):
+        """PIL image -> normalised float tensor ``3 x crop x crop``."""
+        from torchvision import transforms
+
+        mode = transforms.InterpolationMode(self.interpolation)
+        return transforms.Compose(
+            [
+                transforms.Resize(self.resize, interpolation=mode),
+                transforms.CenterCrop(self.crop),
+                transforms.ToTensor(),
+                transforms.Normalize(self.mean, self.std),
+            ]
+        )
+
+    def record(self) -> dict:
+        """The preset as plain data (kept in a dataset record)."""
+        return {
+            "image_size": self.crop,
+            "input_size": self.crop,
+            "resize": self.resize,
+            "interpolation": self.interpolation,
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
+
+
 def imagefolder_transform(size: int, *, train: bool, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     """The preset for crop size ``size``: PIL image -> normalised float tensor 3 x size x size."""
+    if not train:
+        return EvalPreset.fraction(size, mean=tuple(mean), std=tuple(std)).transform()
     from torchvision import transforms  # imported here: torchvision takes seconds to import
 
-    if train:
-        geometry = [transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip()]
-    else:
-        geometry = [
-            transforms.Resize(int(size / EVAL_CROP_FRACTION)),
-            transforms.CenterCrop(size),
-        ]
-    return transforms.Compose([*geometry, transforms.ToTensor(), transforms.Normalize(mean, std)])
+    augment = [transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip()]
+    return transforms.Compose([*augment, transforms.ToTensor(), transforms.Normalize(mean, std)])
 
 
 def list_images(root: Path, within: Path) -> tuple[list[str], list[tuple[Path, int]]]:

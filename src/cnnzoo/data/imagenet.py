@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from cnnzoo.data.base import DataError, Dataset, DatasetInfo, refusals_as_data_errors
@@ -25,8 +24,7 @@ from cnnzoo.data.imagefolder import (
     DEFAULT_SIZE,
     EVAL_CROP_FRACTION,
     IMAGE_EXTENSIONS,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
+    EvalPreset,
     ImageFiles,
     imagefolder_transform,
 )
@@ -36,56 +34,6 @@ IMAGENET_CLASSES = 1000  # ILSVRC-2012's classes (Russakovsky et al. 2015, Sec. 
 META_FILE = "meta.bin"  # torchvision's digest of the devkit
 DEVKIT = "ILSVRC2012_devkit_t12.tar.gz"
 ARCHIVES = {"train": "ILSVRC2012_img_train.tar", "val": "ILSVRC2012_img_val.tar"}
-
-
-@dataclass(frozen=True)
-class EvalPreset:
-    """Test-time preprocessing: resize the shorter side to ``resize``, crop ``crop`` x ``crop`` at
-    the centre, scale to [0, 1], normalise with ``mean`` and ``std``.
-
-    Args:
-        crop: the side of the network's input.
-        resize: the shorter side before cropping.
-        interpolation: ``bilinear`` or ``bicubic``.
-        mean: per-channel mean.
-        std: per-channel standard deviation.
-    """
-
-    crop: int
-    resize: int
-    interpolation: str = "bilinear"
-    mean: tuple[float, ...] = IMAGENET_MEAN
-    std: tuple[float, ...] = IMAGENET_STD
-
-    @classmethod
-    def fraction(cls, crop: int, crop_fraction: float = EVAL_CROP_FRACTION, **kwargs) -> EvalPreset:
-        """The preset that crops ``crop_fraction`` of the resized side (224 of 256 for 0.875)."""
-        return cls(crop, math.floor(crop / crop_fraction), **kwargs)
-
-    def transform(self):
-        """PIL image -> normalised float tensor ``3 x crop x crop``."""
-        from torchvision import transforms
-
-        mode = transforms.InterpolationMode(self.interpolation)
-        return transforms.Compose(
-            [
-                transforms.Resize(self.resize, interpolation=mode),
-                transforms.CenterCrop(self.crop),
-                transforms.ToTensor(),
-                transforms.Normalize(self.mean, self.std),
-            ]
-        )
-
-    def record(self) -> dict:
-        """The preset as plain data (kept in a dataset record)."""
-        return {
-            "image_size": self.crop,
-            "input_size": self.crop,
-            "resize": self.resize,
-            "interpolation": self.interpolation,
-            "mean": list(self.mean),
-            "std": list(self.std),
-        }
 
 
 def preset_of(record: dict) -> EvalPreset:

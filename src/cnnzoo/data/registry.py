@@ -16,8 +16,8 @@ import torch.utils.data
 
 from cnnzoo.data.base import DataError, Dataset, Split
 from cnnzoo.data.cifar import CIFAR10, CIFAR100, load_cifar
-from cnnzoo.data.imagefolder import load_imagefolder, subset_indices
-from cnnzoo.data.imagenet import EvalPreset, load_imagenet
+from cnnzoo.data.imagefolder import EvalPreset, load_imagefolder, subset_indices
+from cnnzoo.data.imagenet import load_imagenet
 from cnnzoo.data.mnist import IDX_LAYOUTS, load_idx_dataset, load_mnist5k
 
 DEFAULT_DATASET = "fashion-mnist"
