@@ -60,6 +60,8 @@ def required_values(cls: type, skip=()) -> dict:
 def test_every_command_has_flags_from_a_configuration():
     expected = {"list", "summary", "compare", "explain", "train", "eval", "predict", "bench"}
     expected |= {"plot", "export", "embed", "report", "nas search", "nas train", "nas show"}
+    expected |= {"inspect"}
+    expected |= {"draw"}
     assert set(COMMAND_NAMES) == expected
     assert all(EVERY[name].configs for name in expected)
 

@@ -87,6 +87,15 @@ def cmd_embed(config) -> int:
     return say(summary_lines(answer))
 
 
+def cmd_inspect(config) -> int:
+    from cnnzoo.inside.command import inspect, summary_lines
+    from cnnzoo.progress import rich_progress
+
+    with rich_progress("cnnzoo inspect") as progress:
+        views = inspect(config, progress)
+    return say(summary_lines(views))
+
+
 def cmd_report(config) -> int:
     from cnnzoo.progress import rich_progress
     from cnnzoo.report.command import run_report
@@ -250,6 +259,26 @@ COMMANDS: dict[str, Command] = {
                 run=cmd_nas_show,
             ),
         },
+    ),
+    "inspect": Command(
+        "what a trained network sees: filters, feature maps, top-9 images, Grad-CAM",
+        "Show what CHECKPOINT (a `cnnzoo train` run's best.pt) sees in IMAGE files or in seeded "
+        "test images: the first convolution's filters, the feature maps after each stage, each "
+        "channel's top-9 test images cropped to its receptive field (Zeiler & Fergus, Fig. 2), "
+        "Grad-CAM and a gradient map (captum) with the predictions. Writes filters.png, "
+        "maps-<i>.png, top9-<layer>.png, evidence.png and views.json to --out.",
+        ("cnnzoo.inside.command:InspectConfig",),
+        run=cmd_inspect,
+    ),
+    "draw": Command(
+        "the architecture drawn from its traced module graph: SVG, PNG, DOT or JSON",
+        "Draw MODEL (or a CHECKPOINT) at the level its paper draws it: blocks (residual, "
+        "Inception, NASNet cells, separable convolutions, ShuffleNet units) one node each, "
+        "named by module path with output shape, parameters, MACs and receptive field; "
+        "shortcuts dashed. --depth expands blocks, --block draws one alone, --compare draws a "
+        "second model beside it. Laid out by Graphviz's dot.",
+        ("cnnzoo.draw.command:DrawConfig",),
+        text="cnnzoo.draw.command:draw_text",
     ),
     "report": Command(
         "one static HTML site of every network, chart, calculation and result",

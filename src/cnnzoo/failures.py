@@ -41,6 +41,7 @@ DECODE_ERRORS = (ValueError, EOFError, pickle.UnpicklingError, zlib.error)
 KEPT = {
     "report": "the site in --out is as it was before this command; run it again to build it",
     "embed": "the map folder is as it was before this command; run it again to make it",
+    "inspect": "the folder in --out is as it was before this command; run it again to make it",
     "export": "no file was written; run it again to export",
     "nas search": "every finished candidate is kept in the study and the one in progress is "
     "re-run first; run the same command again to continue the search",

@@ -326,6 +326,27 @@ def comma_names(known: Mapping[str, Any] | Sequence[str], what: str, *, every: s
     return parse
 
 
+def count_or_all(flag: str) -> Callable[[str], int | None]:
+    """A ``parse`` for a number of images or ``all`` (-> ``None``); its ``ValueError`` names
+    ``flag``: ``--n must be a number of images or 'all', got 'x'``. :func:`count_text` writes
+    the value back."""
+
+    def parse(text: str) -> int | None:
+        if text == "all":
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"{flag} must be a number of images or 'all', got {text!r}") from None
+
+    return parse
+
+
+def count_text(count: int | None) -> str:
+    """A value of :func:`count_or_all` as the flag writes it (``None`` -> ``all``)."""
+    return "all" if count is None else str(count)
+
+
 def positive_ints(text: str, flag: str, count: int | None = None) -> tuple[int, ...]:
     """``"1,8"`` -> ``(1, 8)``: positive integers (exactly ``count`` of them if given).
 

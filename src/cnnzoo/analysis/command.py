@@ -7,7 +7,9 @@ chosen from a table whose keys are the ``--format`` names.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +22,7 @@ from cnnzoo.analysis.compare import (
     render_compare_table,
 )
 from cnnzoo.analysis.explain import TOPICS, render_explanation, separable
+from cnnzoo.analysis.memory import MemoryEstimate, predict_memory, render_memory
 from cnnzoo.analysis.report import render_table, to_csv, to_json
 from cnnzoo.options import input_size, option, usage_error
 from cnnzoo.registry import REGISTRY, create_model
@@ -92,6 +95,10 @@ class SummaryConfig:
         dtype: element type for the activation memory.
         format: ``table``, ``json`` or ``csv``.
         width: the table's width in characters.
+        batch_size: predict the peak memory of inference at this batch size
+            (:mod:`cnnzoo.analysis.memory`); ``None``: no prediction unless ``train`` (then 1).
+        train: also predict the peak memory of one training step.
+        optimizer: the training step's optimizer; ``None``: the model's training recipe's.
     """
 
     model: str = option(help="a model name (see `cnnzoo list`)")
@@ -114,15 +121,80 @@ class SummaryConfig:
     dtype: str = option("float32", help="element type for the activation memory", choices=DTYPES)
     format: str = option("table", help="", choices=SUMMARY_FORMATS)
     width: int = option(160, help="table width in characters")
+    batch_size: int | None = option(
+        None,
+        help="predict the peak memory of inference at batch B (table and json formats)",
+        metavar="B",
+        default_help="no prediction, unless --train (then 1)",
+    )
+    train: bool = option(False, help="also predict the peak memory of one training step")
+    optimizer: str | None = option(
+        None,
+        help="optimizer of the training step",
+        choices="cnnzoo.analysis.memory:OPTIMIZERS",
+        default_help="the model's training recipe's",
+    )
+
+
+def training_terms(name: str, input_size: tuple[int, int, int]) -> tuple[str, float]:
+    """The optimizer and the auxiliary-loss weight of ``name``'s default training recipe at
+    ``input_size`` (28-32 pixels: the small-data recipe, else the family's ImageNet recipe)."""
+    from cnnzoo.train.recipes import recipe_for  # the recipes are data; only when --train
+
+    recipe = recipe_for(name, REGISTRY[name].family, "", small_images=input_size[1] <= 32)
+    return recipe.optimizer, recipe.aux_loss_weight
 
 
 def summary_text(config: SummaryConfig) -> str:
-    """The profile of ``config.model`` in ``config.format``."""
+    """The profile of ``config.model`` in ``config.format``, and the predicted peak memory when
+    ``config.batch_size`` or ``config.train`` asks for it.
+
+    Raises:
+        ValueError: a memory prediction asked for in the ``csv`` format, an optimizer without
+            ``train``, or a batch size below 1.
+    """
     from cnnzoo.analysis.profiler import profile
 
+    memory = config.batch_size is not None or config.train
+    if memory and config.format == "csv":
+        raise ValueError("the memory prediction is shown in the table and json formats only")
+    if config.optimizer is not None and not config.train:
+        raise ValueError("--optimizer is the training step's: give --train too")
     kwargs = {} if config.num_classes is None else {"num_classes": config.num_classes}
-    report = profile(config.model, config.input, dtype=DTYPES[config.dtype], model_kwargs=kwargs)
-    return SUMMARY_FORMATS[config.format](report, config)
+    dtype = DTYPES[config.dtype]
+    report = profile(config.model, config.input, dtype=dtype, model_kwargs=kwargs)
+    text = SUMMARY_FORMATS[config.format](report, config)
+    if not memory:
+        return text
+    estimates = memory_estimates(config, report.input_size, dtype, kwargs)
+    if config.format == "json":
+        data = json.loads(text)
+        data["memory"] = [dataclasses.asdict(e) for e in estimates]
+        return json.dumps(data, indent=1) + "\n"
+    return text + "\n" + render_memory(estimates)
+
+
+def memory_estimates(
+    config: SummaryConfig, input_size: tuple[int, int, int], dtype: torch.dtype, kwargs: dict
+) -> list[MemoryEstimate]:
+    """Inference, and with ``config.train`` one training step, at ``config.batch_size``."""
+    batch = 1 if config.batch_size is None else config.batch_size
+    common = dict(input_size=input_size, dtype=dtype, model_kwargs=kwargs)
+    estimates = [predict_memory(config.model, batch, **common)]
+    if config.train:
+        optimizer, aux_weight = training_terms(config.model, input_size)
+        optimizer = config.optimizer or optimizer
+        estimates.append(
+            predict_memory(
+                config.model,
+                batch,
+                train=True,
+                optimizer=optimizer,
+                aux_weight=aux_weight,
+                **common,
+            )
+        )
+    return estimates
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,10 @@ children). An operation that runs in a container's own ``forward`` (a residual `
 ``torch.cat``, ``F.relu``, ``F.pad``, ``mean``) gets a row of its own, named
 ``<container>.<op>#k`` with type ``functional:<op>``; views and copies make no row (see
 :mod:`cnnzoo.analysis.ops`). Receptive fields travel with the tensors in a
-``WeakTensorKeyDictionary``. On meta tensors nothing is computed or allocated, so even the largest
-networks profile in a second or two.
+``WeakTensorKeyDictionary``, and so does the row that last wrote each tensor: :func:`profile_flow`
+returns with the report the :class:`Flow`, which rows fed which (``cnnzoo draw`` draws it). On
+meta tensors nothing is computed or allocated, so even the largest networks profile in a second
+or two.
 """
 
 from __future__ import annotations
@@ -33,6 +35,26 @@ from cnnzoo.analysis.receptive import INPUT_FIELD
 from cnnzoo.analysis.report import ReceptiveField, Report, Row, Totals, collapse
 from cnnzoo.registry import create_model, get_model_spec
 
+INPUT = ""  # the producer of the input image in a Flow's edges
+
+
+@dataclass(frozen=True)
+class Flow:
+    """Which rows fed which: the data flow of one profiled forward pass.
+
+    Every tensor carries the row that last wrote it (views and copies keep their source's), so
+    an edge ``(a, b)`` says that row ``b`` read a tensor row ``a`` wrote: a module's arguments,
+    or an operation's tensor operands. A row that read the input image has an edge from
+    :data:`INPUT` (``""``).
+
+    Args:
+        edges: ``(producer row, consumer row)`` names, once each, in the order they were seen.
+        outputs: the rows that wrote the model's output tensors.
+    """
+
+    edges: tuple[tuple[str, str], ...]
+    outputs: tuple[str, ...]
+
 
 def profile(
     model: nn.Module | str,
@@ -42,7 +64,8 @@ def profile(
     device: torch.device | str = "meta",
     stage_depth: int = 1,
     model_kwargs: Mapping[str, Any] | None = None,
-) -> Report:
+    with_flow: bool = False,
+) -> Report | tuple[Report, Flow]:
     """Profile one forward pass: per-layer shapes, parameters, MACs, memory and receptive fields.
 
     Args:
@@ -59,9 +82,10 @@ def profile(
             Use a real device only for a model whose forward reads tensor values.
         stage_depth: name components kept in :attr:`Report.stages`.
         model_kwargs: builder options for a registry name.
+        with_flow: also return the :class:`Flow` between the rows (see :func:`profile_flow`).
 
     Returns:
-        The :class:`~cnnzoo.analysis.report.Report`.
+        The :class:`~cnnzoo.analysis.report.Report` (with ``with_flow``: and its :class:`Flow`).
 
     Raises:
         ValueError: ``input_size`` is missing for a module, or the name is unknown.
@@ -87,9 +111,37 @@ def profile(
         x = torch.zeros((1, *input_size), dtype=dtype, device=device)
         tracer.fields[x] = INPUT_FIELD
         tracer.depths[x] = 0
+        tracer.producers[x] = INPUT
         with _Recorder(tracer):
-            module(x)
-    return tracer.report(name, input_size, dtype, stage_depth)
+            out = module(x)
+    tracer.outputs = tuple(
+        dict.fromkeys(
+            tracer.producers[t]
+            for t in tree_leaves(out)
+            if isinstance(t, torch.Tensor) and t in tracer.producers
+        )
+    )
+    report = tracer.report(name, input_size, dtype, stage_depth)
+    return report if not with_flow else (report, Flow(tuple(tracer.edges), tracer.outputs))
+
+
+def profile_flow(
+    model: nn.Module | str,
+    input_size: tuple[int, int, int] | None = None,
+    *,
+    model_kwargs: Mapping[str, Any] | None = None,
+) -> tuple[Report, Flow]:
+    """:func:`profile` on the meta device, with the data flow between the report's rows.
+
+    Args:
+        model: a module, or a registry name (as :func:`profile`).
+        input_size: ``(C, H, W)``; for a registry name it defaults to the model's standard input.
+        model_kwargs: builder options for a registry name.
+
+    Returns:
+        The report (the same as :func:`profile`'s) and its :class:`Flow`.
+    """
+    return profile(model, input_size, model_kwargs=model_kwargs, with_flow=True)
 
 
 # --- preparing the module -----------------------------------------------------------------------
@@ -207,6 +259,9 @@ class _Tracer:
         self.first_functional_row: dict[str, _OpenRow] = {}
         self.counted_params: set[int] = set()
         self.max_depth = 0
+        self.producers = WeakTensorKeyDictionary()  # tensor -> name of the row that wrote it
+        self.edges: dict[tuple[str, str], None] = {}  # (producer, consumer), ordered
+        self.outputs: tuple[str, ...] = ()
 
     @contextmanager
     def hooks(self) -> Iterator[None]:
@@ -229,17 +284,37 @@ class _Tracer:
             row = _OpenRow(name if calls == 0 else f"{name}#{calls}", type(module).__name__)
             row.add_params(module.parameters(recurse=False), self.counted_params)
             self.rows.append(row)
+            self._read(row, args)
         elif calls == 0:
             self.containers_run.append(module)
         self.stack.append((module, row))
 
-    def _leave(self, module: nn.Module, args: Any, output: Any) -> None:
+    def _leave(self, module: nn.Module, args: Any, output: Any) -> torch.Tensor | None:
         _, row = self.stack.pop()
-        if row is not None:
-            self._finish(row, [t for t in tree_leaves(output) if isinstance(t, torch.Tensor)])
+        if row is None:
+            return None
+        if isinstance(output, torch.Tensor) and any(output is a for a in tree_leaves(args)):
+            # A module that hands back its argument (Identity, an in-place ReLU): the caller gets
+            # an alias of it instead, so the flow tells the reads through this module from the
+            # other reads of the same tensor (NASNet's cells read one state several ways).
+            output = output.view_as(output)
+            self._finish(row, [output])
+            return output
+        self._finish(row, [t for t in tree_leaves(output) if isinstance(t, torch.Tensor)])
+        return None
+
+    def _read(self, row: _OpenRow, tensors: Any) -> None:
+        """An edge into ``row`` from the writer of each tensor in ``tensors``."""
+        for t in tree_leaves(tensors):
+            if isinstance(t, torch.Tensor) and t in self.producers:
+                source = self.producers[t]
+                if source != row.name:
+                    self.edges[(source, row.name)] = None
 
     def _finish(self, row: _OpenRow, outputs: list[torch.Tensor]) -> None:
         """Record the output as it is now (a later in-place op may change its field)."""
+        for t in outputs:
+            self.producers[t] = row.name
         if outputs:
             row.output_shape = tuple(outputs[0].shape)
             row.receptive_field = self.fields.get(outputs[0])
@@ -264,11 +339,15 @@ class _Tracer:
             if alias is None:
                 self.fresh[t] = True
         if rule is not None and rule.kind == "shape":
+            self._pass_producer(args, kwargs, outputs)
             return
         module, row = self.stack[-1] if self.stack else (self.model, None)
         functional = row is None
         if functional:
             row = self._functional_row(module, name)
+        self._read(row, (args, kwargs))
+        for t in outputs:
+            self.producers[t] = row.name
         if rule is None:
             row.unknown_ops.append(name)
         elif rule.kind == "conv_linear":
@@ -277,6 +356,17 @@ class _Tracer:
             row.macs_other += rule.macs(bound, outputs)
         if functional:
             self._finish(row, outputs[:1])  # the op's main result, not e.g. pooling indices
+
+    def _pass_producer(self, args, kwargs, outputs) -> None:
+        """A view or copy is written by whoever wrote its (first) source."""
+        sources = [
+            self.producers[t]
+            for t in tree_leaves((args, kwargs))
+            if isinstance(t, torch.Tensor) and t in self.producers
+        ]
+        if sources:
+            for t in outputs:
+                self.producers[t] = sources[0]
 
     def _functional_row(self, container: nn.Module, op: str) -> _OpenRow:
         parent = self.names.get(container, "")

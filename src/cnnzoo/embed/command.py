@@ -33,7 +33,7 @@ from cnnzoo.embed.features import extract, feature_function, thumbnails, unnorma
 from cnnzoo.embed.metrics import K, knn_accuracy, knn_placed_accuracy, trustworthiness
 from cnnzoo.embed.tsne import fit_map, place, rebuild_map
 from cnnzoo.files import write_atomic, write_text_atomic
-from cnnzoo.options import option
+from cnnzoo.options import count_or_all, count_text, option
 from cnnzoo.outdir import owned
 from cnnzoo.progress import Progress
 from cnnzoo.reading import json_object, regular_file
@@ -89,16 +89,6 @@ RUNS = Path("runs")
 PACKAGES = {"openTSNE": "openTSNE", "sklearn": "scikit-learn"}  # module -> package of the extra
 
 
-def parse_n(text: str) -> int | None:
-    """``--n``: a count, or ``all``."""
-    if text == "all":
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"--n must be a number of images or 'all', got {text!r}") from None
-
-
 @dataclass(frozen=True)
 class EmbedConfig:
     """What ``cnnzoo embed`` does; one field per flag.
@@ -138,8 +128,8 @@ class EmbedConfig:
         DEFAULT_N,
         help="images to embed, a seeded sample",
         metavar="N|all",
-        parse=parse_n,
-        text=lambda n: "all" if n is None else str(n),
+        parse=count_or_all("--n"),
+        text=count_text,
     )
     layer: str | None = option(
         None,

@@ -63,6 +63,9 @@ class Section:
         facts: ``(label, value)`` lines.
         table: rows, the first the header.
         figures: paths of its figures, relative to the site root.
+        inside: a run's "inside the trained network" views (``cnnzoo inspect`` of its
+            checkpoint): ``(figure path, caption)`` pairs.
+        inside_note: why a run has no such views (an empty string when it has them).
     """
 
     kind: str
@@ -71,6 +74,8 @@ class Section:
     facts: tuple[tuple[str, str], ...] = ()
     table: tuple[tuple[str, ...], ...] = ()
     figures: tuple[str, ...] = ()
+    inside: tuple[tuple[str, str], ...] = ()
+    inside_note: str = ""
 
 
 def _folder(path: Path, option: str) -> Path:
@@ -173,10 +178,60 @@ def _percent(value) -> str:
     return "-" if value is None else f"{float(value):.2%}"
 
 
+# what a report shows of a run's checkpoint inside the network: a small, fast `cnnzoo inspect`
+INSIDE = {"test_images": 3, "top_from": 500, "channels": 8}
+
+
+def inside_views(
+    folder: Path, checkpoint: Path, site: Path, key: str
+) -> tuple[tuple[tuple[str, str], ...], str]:
+    """The "inside the trained network" views of a run's checkpoint, computed now by
+    ``cnnzoo inspect`` (:data:`INSIDE`) in a temporary folder, the figures copied into the site
+    as any input's are: ``((figure, caption), ...)`` and a note (why none, when none)."""
+    import tempfile
+
+    from cnnzoo.inside.command import InspectConfig, inspect
+    from cnnzoo.inside.views import read_folder
+
+    with tempfile.TemporaryDirectory(prefix="cnnzoo-inside-") as tmp:
+        try:
+            inspect(InspectConfig(str(checkpoint), **INSIDE), into=Path(tmp))
+            views = read_folder(Path(tmp))
+        except ValueError as err:
+            return (), f"not shown: cannot inspect {checkpoint.name}: {err}"
+        stages = views["stages"]
+        shown = [
+            ("filters.png", f"the first convolution's filters ({views['filters']['layer']})")
+            if views["filters"]
+            else None,
+            ("maps-0.png", f"feature maps after each stage ({', '.join(stages)})"),
+            *(
+                (
+                    f"top9-{name}.png",
+                    f"{name}: each channel's top 9 of {views['top_from']:,} test images, cropped "
+                    "to its receptive field",
+                )
+                for name in dict.fromkeys((stages[0], views["cam_layer"]))
+            ),
+            (
+                "evidence.png",
+                f"Grad-CAM at {views['cam_layer']} and {views['gradient'].replace('-', ' ')} "
+                "for the predicted class, with the predictions",
+            ),
+        ]
+        figures = []
+        for name, caption in filter(None, shown):
+            path = _copy(Path(tmp), name, site, f"run-{key}-inside-{name}", "--runs")
+            if path is not None:
+                figures.append((path, caption))
+    return tuple(figures), ""
+
+
 def read_run(folder: Path, site: Path, key: str, *, evaluate: bool = True) -> Section:
-    """A training run: its configuration, its curves from ``metrics.csv`` and the confusion
+    """A training run: its configuration, its curves from ``metrics.csv``, the confusion
     matrix of its best checkpoint on the test split (evaluated here unless ``cnnzoo eval``
-    already left one in the folder, or ``evaluate`` is off)."""
+    already left one in the folder, or ``evaluate`` is off) and, unless ``evaluate`` is off,
+    what the checkpoint sees (:func:`inside_views`)."""
     folder = _folder(Path(folder), "--runs")
     config = _json(folder, "config.json", "--runs")
     rows = _metrics(folder)
@@ -230,7 +285,19 @@ def read_run(folder: Path, site: Path, key: str, *, evaluate: bool = True) -> Se
             for r in rows
         ),
     )
-    return Section("runs", str(folder), f"Training run: {title}", facts, table, tuple(figures))
+    inside, note = (), "not shown: no best.pt or last.pt in the run"
+    if checkpoint is not None and evaluate:
+        inside, note = inside_views(folder, checkpoint, site, key)
+    return Section(
+        "runs",
+        str(folder),
+        f"Training run: {title}",
+        facts,
+        table,
+        tuple(figures),
+        inside=inside,
+        inside_note=note if evaluate else "",
+    )
 
 
 def read_bench(path: Path, site: Path, key: str) -> Section:

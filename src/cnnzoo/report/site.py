@@ -37,7 +37,7 @@ from cnnzoo.report import figures as charts
 from cnnzoo.report.inputs import HOW_TO, READERS, InputError, Section
 from cnnzoo.report.zoo import measure_zoo
 
-ASSETS = ("report.css", "sort.js")
+ASSETS = ("report.css", "sort.js", "diagram.js")
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,15 @@ import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import torch
+
 from cnnzoo.analysis.compare import CompareRow, compare_row, default_names, measured_setting
-from cnnzoo.analysis.profiler import profile
+from cnnzoo.analysis.profiler import profile_flow
 from cnnzoo.analysis.report import Report, Row
+from cnnzoo.draw.page import PageDrawing, page_drawing
 from cnnzoo.progress import Progress, silent
 from cnnzoo.reference import reference_models
-from cnnzoo.registry import REGISTRY, get_model_spec
+from cnnzoo.registry import REGISTRY, create_model, get_model_spec
 from cnnzoo.viz.charts import ModelFigures
 
 DEVIATIONS_HEADING = "Deviations from the paper:"
@@ -48,12 +51,14 @@ class ModelPage:
         report: the profile at the model's standard input.
         compared: the model's figures beside its paper's (at the paper's setting).
         stages: the profile folded to top-level modules, each with its layers.
+        drawing: its diagram and its blocks' layers (:mod:`cnnzoo.draw.page`).
     """
 
     name: str
     report: Report
     compared: CompareRow
     stages: tuple[Stage, ...]
+    drawing: PageDrawing | None = None
 
 
 @dataclass(frozen=True)
@@ -173,7 +178,10 @@ def measure_zoo(names: Sequence[str] | None = None, progress: Progress | None = 
     for index, name in enumerate(chosen):
         progress(f"profile {name}", index, len(chosen))
         spec = get_model_spec(name)
-        report = profile(name, spec.input_size)
+        with torch.device("meta"):
+            model = create_model(name).eval()  # built once: profiled and drawn
+        report, flow = profile_flow(model, spec.input_size)
+        drawing = page_drawing(model, spec.input_size, (report, flow), name)
         reference = references.get(name)
         same = (
             measured_setting(name, reference)
@@ -182,7 +190,9 @@ def measure_zoo(names: Sequence[str] | None = None, progress: Progress | None = 
         )
         row = compare_row(name, reference, report if same else None)
         compared[name] = row
-        pages.setdefault(spec.family, []).append(ModelPage(name, report, row, stages(report)))
+        pages.setdefault(spec.family, []).append(
+            ModelPage(name, report, row, stages(report), drawing)
+        )
     families = []
     for family, models in pages.items():
         title, intro, deviations = split_doc(family_doc(family))

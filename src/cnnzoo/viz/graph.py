@@ -124,12 +124,14 @@ class Edge:
         label: text beside the arrow (a tensor shape, say), or ``""``.
         hidden: a layout-only edge: not drawn, but it keeps ``target`` after ``source`` (to place
             two groups side by side, for one).
+        dashed: drawn dashed (a shortcut, as the papers draw one).
     """
 
     source: str
     target: str
     label: str = ""
     hidden: bool = False
+    dashed: bool = False
 
 
 @dataclass(frozen=True)
@@ -476,6 +478,8 @@ def _edge_line(edge: Edge, edge_id: str, names: Mapping[str, str]) -> str:
         attrs["label"] = _Html(html_text(edge.label))
     if edge.hidden:
         attrs["style"] = "invis"
+    elif edge.dashed:
+        attrs["style"] = "dashed"
     return f"{names[edge.source]} -> {names[edge.target]} {_attrs(attrs)};"
 
 
