@@ -49,35 +49,40 @@ def check_against_flow(d, name: str, flow) -> None:
         assert (out(source), target) in drawn, f"{name}: {a} -> {b} not drawn"
 
 
+def check_numbers(d, report, summaries: dict[int, dict], label: str) -> None:
+    """A node's numbers are ``summary --depth K``'s row of that name, K its name's depth."""
+    for node in d.nodes:
+        if node.row is None:
+            continue
+        k = name_depth(node.name)
+        if k not in summaries:
+            summaries[k] = {r.name: r for r in collapse(report.rows, k, report.module_types)}
+        assert node.row == summaries[k][node.name], (label, node.name)
+
+
 @pytest.mark.parametrize("name", list(REGISTRY))
 def test_every_model_draws_collapsed_and_expanded(name):
     model = build(name)
     size = REGISTRY[name].input_size
     traced = profile_flow(model, size)  # once: both depths draw from it
+    summaries: dict[int, dict] = {}
     for depth in (1, LAYERS):
         d = diagram(model, size, label=name, depth=depth, traced=traced)
         check_against_flow(d, name, traced[1])
+        check_numbers(d, traced[0], summaries, f"{name} depth {depth}")
         to_graph([d])  # a well-formed graph
     assert len([n for n in d.nodes if n.row is not None]) == len(d.report.rows)  # every layer
 
 
 @pytest.mark.parametrize("name", ["resnet50", "googlenet", "nasnet_a_mobile", "shufflenet_v1"])
-def test_node_numbers_are_the_summary_rows(name):
-    """A node's numbers are ``summary --depth K``'s row of that name, K its name's depth."""
+def test_node_numbers_are_the_summary_rows_at_every_depth(name):
     model = build(name)
     size = REGISTRY[name].input_size
     traced = profile_flow(model, size)
-    report = traced[0]
     summaries: dict[int, dict] = {}
-    for depth in range(1, max_depth(report) + 1):
+    for depth in range(1, max_depth(traced[0]) + 1):
         d = diagram(model, size, label=name, depth=depth, traced=traced)
-        for node in d.nodes:
-            if node.row is None:
-                continue
-            k = name_depth(node.name)
-            if k not in summaries:
-                summaries[k] = {r.name: r for r in collapse(report.rows, k, report.module_types)}
-            assert node.row == summaries[k][node.name], (name, depth, node.name)
+        check_numbers(d, traced[0], summaries, f"{name} depth {depth}")
 
 
 def test_resnet_draws_its_shortcuts_and_plain_has_none():
@@ -297,3 +302,21 @@ def test_a_module_that_returns_its_argument_does_not_take_over_the_other_reads()
     assert ("skip", "conv") not in edges
     assert {("skip", "add#0"), ("conv", "add#0")} <= edges
     assert [r.name for r in report.rows] == ["stem", "skip", "conv", "add#0"]
+
+
+def test_a_block_node_shows_what_cnnzoo_summary_prints(capsys):
+    """End to end: the JSON of ``cnnzoo draw`` against the CSV of ``cnnzoo summary --depth 2``."""
+    import csv
+    import io
+
+    assert main(["summary", "resnet50", "--depth", "2", "--format", "csv"]) == 0
+    rows = {r["name"]: r for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    d = diagram(build("resnet50"), (3, 224, 224))
+    drawn = {n.name: n.row for n in d.nodes if n.row is not None and name_depth(n.name) == 2}
+    assert {"layer1.0", "layer2.3", "layer4.2"} <= set(drawn)
+    for name, row in drawn.items():
+        printed = rows[name]
+        assert int(printed["params_trainable"]) == row.params_trainable
+        assert int(printed["macs_conv_linear"]) == row.macs_conv_linear
+        assert printed["output_shape"] == "x".join(map(str, row.output_shape))
+        assert int(printed["rf_h"]) == row.receptive_field.h.size
