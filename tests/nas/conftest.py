@@ -1,4 +1,5 @@
-"""Fixtures of the NAS tests: a real, throw-away PostgreSQL server for Optuna's shared storage."""
+"""Fixtures of the NAS tests: a fake MNIST folder for the searches, and a real, throw-away
+PostgreSQL server for Optuna's shared storage."""
 
 from __future__ import annotations
 
@@ -10,8 +11,15 @@ from pathlib import Path
 import pytest
 from pgserver import Server, add_password_login, find_binaries, start_server
 
+from fakedata import write_fake_mnist
+
 LOGIN_USER = "searcher"
 LOGIN_PASSWORD = "Xq7-not-for-your-eyes"  # a test's own; any output showing it fails the test
+
+
+@pytest.fixture(scope="module")
+def mnist_dir(tmp_path_factory) -> Path:
+    return write_fake_mnist(tmp_path_factory.mktemp("mnist"), 400, 50)
 
 
 @pytest.fixture(scope="session")

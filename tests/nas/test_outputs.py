@@ -10,8 +10,8 @@ import os
 from pathlib import Path
 
 import pytest
+from searchcli import cli, search_argv
 
-from cnnzoo.cli import main
 from cnnzoo.models.genotype import NASNET_A
 from cnnzoo.nas.outputs import (
     HISTORY_FIELDS,
@@ -26,7 +26,6 @@ from cnnzoo.nas.outputs import (
 )
 from cnnzoo.nas.search import SearchConfig
 from cnnzoo.outdir import owned
-from fakedata import write_fake_mnist
 
 GENOTYPE = json.dumps(NASNET_A.to_dict(), separators=(",", ":"))
 
@@ -140,41 +139,15 @@ def test_the_record_is_read_back_with_its_storage_masked(tmp_path):
 # The folder, through the command.
 
 
-@pytest.fixture(scope="module")
-def mnist_dir(tmp_path_factory) -> Path:
-    return write_fake_mnist(tmp_path_factory.mktemp("mnist"), 400, 50)
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    import io
-    from contextlib import redirect_stderr, redirect_stdout
-
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
+# a small random search (one-line flags: the proxy of the other search tests, one cell fewer)
+SEARCH_FLAGS = (
+    *("--proxy-filters", "4", "--proxy-train-images", "192", "--proxy-val-images", "96"),
+    *("--strategy", "random"),
+)
 
 
 def search_args(mnist_dir: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        "nas",
-        "search",
-        "--dataset",
-        "mnist",
-        "--data-dir",
-        str(mnist_dir),
-        "--out",
-        str(out),
-        "--proxy-filters",
-        "4",
-        "--proxy-train-images",
-        "192",
-        "--proxy-val-images",
-        "96",
-        "--strategy",
-        "random",
-        *extra,
-    ]
+    return search_argv(mnist_dir, out, *SEARCH_FLAGS, *extra)
 
 
 def test_a_second_search_into_the_same_out_gets_one_line_naming_the_first(mnist_dir, tmp_path):

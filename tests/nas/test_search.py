@@ -10,19 +10,17 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import optuna
 import pytest
+from searchcli import cli, search_argv, search_command
 
-from cnnzoo.cli import main
 from cnnzoo.nas.outputs import genotype_from_file
 from cnnzoo.nas.proxy import Proxy
 from cnnzoo.nas.search import SearchConfig, search
 from cnnzoo.nas.study import open_study
-from fakedata import write_fake_mnist
 
 TINY = Proxy(num_cells=1, filters=4, epochs=1, train_images=192, val_images=96)
 TINY_FLAGS = [
@@ -37,11 +35,6 @@ TINY_FLAGS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def mnist_dir(tmp_path_factory) -> Path:
-    return write_fake_mnist(tmp_path_factory.mktemp("mnist"), 400, 50)
-
-
 def config(mnist_dir: Path, out: Path, **kw) -> SearchConfig:
     return SearchConfig(dataset="mnist", data_dir=str(mnist_dir), out=str(out), proxy=TINY, **kw)
 
@@ -49,24 +42,6 @@ def config(mnist_dir: Path, out: Path, **kw) -> SearchConfig:
 def env() -> dict[str, str]:
     src = str(Path(__file__).resolve().parents[2] / "src")
     return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=src, TERM="dumb")
-
-
-def search_command(mnist_dir: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "cnnzoo",
-        "nas",
-        "search",
-        "--dataset",
-        "mnist",
-        "--data-dir",
-        str(mnist_dir),
-        "--out",
-        str(out),
-        *TINY_FLAGS,
-        *extra,
-    ]
 
 
 def history(out: Path) -> list[dict]:
@@ -112,7 +87,7 @@ def wait_for_complete(db: Path, n: int, timeout: float = 120) -> None:
 
 def test_killed_search_resumes_without_repeating_finished_candidates(mnist_dir, tmp_path):
     command = search_command(
-        mnist_dir, tmp_path, "--budget-candidates", "4", "--strategy", "random"
+        mnist_dir, tmp_path, *TINY_FLAGS, "--budget-candidates", "4", "--strategy", "random"
     )
     proc = subprocess.Popen(command, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -168,6 +143,7 @@ def test_two_workers_share_a_postgresql_study(mnist_dir, tmp_path, postgres_url)
         search_command(
             mnist_dir,
             tmp_path / "second",
+            *TINY_FLAGS,
             "--storage",
             postgres_url,
             "--study",
@@ -208,32 +184,18 @@ def test_the_test_split_is_never_read(mnist_dir, tmp_path, monkeypatch):
     assert search(config(mnist_dir, tmp_path, budget_candidates=2))["complete"] == 2
 
 
-def cli(*argv: str) -> tuple[int, str]:
-    import io
-    from contextlib import redirect_stderr, redirect_stdout
-
-    err = io.StringIO()
-    with redirect_stderr(err), redirect_stdout(io.StringIO()):
-        code = main(list(argv))
-    return code, err.getvalue()
-
-
 def test_a_study_with_another_space_is_refused(mnist_dir, tmp_path):
     search(config(mnist_dir, tmp_path, budget_candidates=1))
-    code, err = cli(
-        "nas",
-        "search",
-        "--dataset",
-        "mnist",
-        "--data-dir",
-        str(mnist_dir),
-        "--out",
-        str(tmp_path),
-        *TINY_FLAGS,
-        "--budget-candidates",
-        "1",
-        "--ops",
-        "identity,sep_conv_3x3",
+    code, _, err = cli(
+        *search_argv(
+            mnist_dir,
+            tmp_path,
+            *TINY_FLAGS,
+            "--budget-candidates",
+            "1",
+            "--ops",
+            "identity,sep_conv_3x3",
+        )
     )
     assert code == 2 and err.count("\n") == 1
     assert "study 'mnist-evolution-seed0'" in err and "exists with a different space" in err
@@ -254,17 +216,7 @@ def test_a_study_with_another_space_is_refused(mnist_dir, tmp_path):
     ],
 )
 def test_bad_search_input_gets_one_line(mnist_dir, tmp_path, flags, message):
-    code, err = cli(
-        "nas",
-        "search",
-        "--dataset",
-        "mnist",
-        "--data-dir",
-        str(mnist_dir),
-        "--out",
-        str(tmp_path),
-        *flags,
-    )
+    code, _, err = cli(*search_argv(mnist_dir, tmp_path, *flags))
     assert code == 2 and err.count("\n") == 1 and message in err, err
     assert err.startswith("cnnzoo nas search: error: ")
 

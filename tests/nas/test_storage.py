@@ -3,18 +3,15 @@ password given through libpq's PGPASSWORD or password file works without being i
 
 from __future__ import annotations
 
-import io
 import json
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
+from searchcli import cli, search_argv
 
-from cnnzoo.cli import main
 from cnnzoo.nas.search import SearchConfig
 from cnnzoo.nas.storage import cause_line, mask_url, scrub
 from cnnzoo.nas.study import open_study
-from fakedata import write_fake_mnist
 
 SECRET = "Hunter2-s3cret"
 
@@ -61,40 +58,9 @@ def test_an_error_naming_the_url_or_the_password_is_scrubbed():
     assert scrub("password Hunter2@s3cret refused", url) == "password *** refused"
 
 
-@pytest.fixture(scope="module")
-def mnist_dir(tmp_path_factory) -> Path:
-    return write_fake_mnist(tmp_path_factory.mktemp("mnist"), 400, 50)
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
-
-
 def search_args(mnist_dir: Path, out: Path, storage: str, *extra: str) -> list[str]:
-    return [
-        "nas",
-        "search",
-        "--dataset",
-        "mnist",
-        "--data-dir",
-        str(mnist_dir),
-        "--out",
-        str(out),
-        "--storage",
-        storage,
-        "--proxy-filters",
-        "4",
-        "--proxy-train-images",
-        "192",
-        "--proxy-val-images",
-        "96",
-        "--strategy",
-        "random",
-        *extra,
-    ]
+    proxy = ("--proxy-filters", "4", "--proxy-train-images", "192", "--proxy-val-images", "96")
+    return search_argv(mnist_dir, out, "--storage", storage, *proxy, "--strategy", "random", *extra)
 
 
 def assert_nowhere(secret: str, folder: Path, *texts: str) -> None:

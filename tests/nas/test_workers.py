@@ -9,14 +9,11 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from fakedata import write_fake_mnist
+from searchcli import search_command
 
 # Candidates that train for about a second (idle 2-core CPU): a signal finds one mid-training.
 FLAGS = [
@@ -30,29 +27,6 @@ FLAGS = [
     "96",
 ]
 WAIT_S = 120  # for a subprocess to reach a state; generous on a loaded 2-core machine
-
-
-@pytest.fixture(scope="module")
-def mnist_dir(tmp_path_factory) -> Path:
-    return write_fake_mnist(tmp_path_factory.mktemp("mnist"), 400, 50)
-
-
-def command(mnist_dir: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "cnnzoo",
-        "nas",
-        "search",
-        "--dataset",
-        "mnist",
-        "--data-dir",
-        str(mnist_dir),
-        "--out",
-        str(out),
-        *FLAGS,
-        *extra,
-    ]
 
 
 def env() -> dict[str, str]:
@@ -129,8 +103,16 @@ def stop_lines(stderr: Path) -> list[str]:
 def test_sigterm_to_a_multi_worker_search_leaves_no_process_behind(mnist_dir, tmp_path):
     out, err = tmp_path / "search", tmp_path / "stderr"
     proc = start(
-        command(
-            mnist_dir, out, "--workers", "2", "--budget-candidates", "100", "--strategy", "random"
+        search_command(
+            mnist_dir,
+            out,
+            *FLAGS,
+            "--workers",
+            "2",
+            "--budget-candidates",
+            "100",
+            "--strategy",
+            "random",
         ),
         err,
     )
@@ -155,8 +137,16 @@ def test_sigterm_to_a_multi_worker_search_leaves_no_process_behind(mnist_dir, tm
 def test_a_killed_search_takes_its_workers_with_it(mnist_dir, tmp_path):
     out = tmp_path / "search"
     proc = start(
-        command(
-            mnist_dir, out, "--workers", "2", "--budget-candidates", "100", "--strategy", "random"
+        search_command(
+            mnist_dir,
+            out,
+            *FLAGS,
+            "--workers",
+            "2",
+            "--budget-candidates",
+            "100",
+            "--strategy",
+            "random",
         ),
         tmp_path / "stderr",
     )
@@ -195,12 +185,16 @@ def test_ctrl_c_mid_candidate_then_a_rerun_equals_an_uninterrupted_search(mnist_
     extra = ("--budget-candidates", "2", "--population", "1", "--sample", "1", "--seed", "3")
     whole, stopped = tmp_path / "whole", tmp_path / "stopped"
     done = subprocess.run(
-        command(mnist_dir, whole, *extra), env=env(), capture_output=True, text=True, timeout=300
+        search_command(mnist_dir, whole, *FLAGS, *extra),
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
 
     err = tmp_path / "stderr"
-    proc = start(command(mnist_dir, stopped, *extra), err)
+    proc = start(search_command(mnist_dir, stopped, *FLAGS, *extra), err)
     try:
         wait_until(
             lambda: trials(stopped / "search.db").get(1) == ("RUNNING", True),
@@ -220,7 +214,11 @@ def test_ctrl_c_mid_candidate_then_a_rerun_equals_an_uninterrupted_search(mnist_
     assert trials(stopped / "search.db") == {0: ("COMPLETE", True), 1: ("WAITING", True)}
 
     again = subprocess.run(
-        command(mnist_dir, stopped, *extra), env=env(), capture_output=True, text=True, timeout=300
+        search_command(mnist_dir, stopped, *FLAGS, *extra),
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert again.returncode == 0, again.stderr
     rows = history(stopped)
