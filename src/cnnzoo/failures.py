@@ -43,6 +43,7 @@ KEPT = {
     "embed": "the map folder is as it was before this command; run it again to make it",
     "inspect": "the folder in --out is as it was before this command; run it again to make it",
     "export": "no file was written; run it again to export",
+    "draw": "no file was written; run it again to draw",
     "nas search": "every finished candidate is kept in the study and the one in progress is "
     "re-run first; run the same command again to continue the search",
     "bench": "nothing was written; run it again to measure",
