@@ -105,6 +105,24 @@ class Source:
         dataset's own)."""
         return preset_of(self.record) if self.origin == "weights" and self.record else None
 
+    def read_images(self, paths) -> torch.Tensor:
+        """Image files as one batch, preprocessed as the source's test images are (the weights'
+        preset, or the dataset's test transform at the record's input size), read with
+        :func:`cnnzoo.reading.read_image`: regular files only, of the format their name says;
+        any other is a one-line ``ValueError`` naming it."""
+        from cnnzoo.data import image_transform
+        from cnnzoo.data.imagefolder import image_mode
+        from cnnzoo.reading import read_image
+
+        info = self.info()
+        preset = self.preset()
+        if preset is not None:
+            transform = preset.transform()
+        else:
+            transform = image_transform(info, input_size=self.record["input_size"])
+        mode = image_mode(info)
+        return torch.stack([transform(read_image(path, mode)) for path in paths])
+
     def class_names(self) -> tuple[str, ...]:
         """Class names for display (WordNet ids of a 1000-class folder become ImageNet's)."""
         record = self.record or {}

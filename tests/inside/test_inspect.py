@@ -244,12 +244,11 @@ def test_bad_input_is_one_line(tmp_path, capsys, lenet5_checkpoint):
 
 def test_image_files_are_fed_as_the_test_images(tmp_path, lenet5_checkpoint):
     from cnnzoo.data import load_dataset
-    from cnnzoo.inside.images import image_files
 
     inputs, _ = fake_test_inputs(lenet5_checkpoint)
     source = open_source(str(lenet5_checkpoint))
     raw = load_dataset(source.record["name"], data_dir=source.record["data_dir"]).test.images
     path = tmp_path / "digit.png"
     Image.fromarray(raw[5, 0].numpy(), mode="L").save(path)
-    fed = image_files(source, (str(path),))
+    fed = source.read_images((str(path),))
     torch.testing.assert_close(fed[0], inputs[5], rtol=0, atol=1e-5)

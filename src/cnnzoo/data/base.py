@@ -138,6 +138,14 @@ def check_labels(path: Path, labels: torch.Tensor, num_classes: int) -> None:
         )
 
 
+def unnormalise(x: torch.Tensor, mean, std) -> torch.Tensor:
+    """Images normalised with per-channel ``mean`` and ``std`` (``C x H x W`` or a batch) back to
+    float ``[0, 1]``, on the CPU, for display."""
+    mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
+    std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
+    return (x.float().cpu() * std + mean).clamp(0, 1)
+
+
 def channel_stats(images: torch.Tensor, *, chunk: int = 8192) -> tuple[tuple[float, ...], ...]:
     """Per-channel mean and standard deviation of ``uint8`` images N x C x H x W, in [0, 1] units.
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from cnnzoo.data.base import unnormalise
 from cnnzoo.progress import Progress
 
 THUMB_SIDE = 32  # the side of a map's thumbnails; larger images are shrunk to it
@@ -94,9 +95,7 @@ def thumbnails(images: torch.Tensor, side: int = THUMB_SIDE) -> np.ndarray:
 
 def unnormalised(x: torch.Tensor, mean, std) -> torch.Tensor:
     """Normalised float images back to ``uint8`` (for thumbnails of folder images)."""
-    mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-    std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
-    return ((x.float().cpu() * std + mean) * 255).round().clamp(0, 255).to(torch.uint8)
+    return (unnormalise(x, mean, std) * 255).round().to(torch.uint8)
 
 
 @torch.inference_mode()

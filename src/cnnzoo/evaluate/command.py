@@ -17,13 +17,11 @@ from pathlib import Path
 
 import torch
 
-from cnnzoo.data import image_transform, load_dataset
-from cnnzoo.data.imagefolder import image_mode
+from cnnzoo.data import load_dataset
 from cnnzoo.data.loader import make_stream
 from cnnzoo.distributed import DistInfo, Runtime
 from cnnzoo.evaluate.loop import EVAL_BATCH, TTA, eval_batch, evaluate
 from cnnzoo.options import check_choices, option, require
-from cnnzoo.reading import read_image
 from cnnzoo.source import (
     Source,
     default_device,
@@ -199,14 +197,8 @@ def predict(config: PredictConfig) -> list[dict]:
     """
     source = trained_source(config.source, config.weights)
     info = source.info()
-    preset = source.preset()
-    if preset is not None:
-        transform = preset.transform()
-    else:
-        transform = image_transform(info, input_size=source.record["input_size"])
     names = source.class_names()
-    mode = image_mode(info)
-    batch = torch.stack([transform(read_image(path, mode)) for path in config.images])
+    batch = source.read_images(config.images)
     probs = source.model(batch.to(source.device)).float().softmax(1).cpu()
     top = probs.topk(min(config.topk, info.num_classes), dim=1)
     return [

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import torch
 
+from cnnzoo.data.base import unnormalise
 from cnnzoo.inside import figures
-from cnnzoo.inside.images import TestImages, top_pool, unnormalise
+from cnnzoo.inside.images import TestImages, top_pool
 from cnnzoo.inside.layers import Layer, first_conv
 from cnnzoo.inside.topk import K, TopK, crop, field_box
 from cnnzoo.inside.views import LayerPlan, Views, save_evidence_arrays
@@ -64,7 +65,7 @@ def top_tiles(
     for c in range(min(channels, len(top.values))):
         crops = [
             crop(
-                unnormalise(pool[int(i)], record),
+                unnormalise(pool[int(i)], record["mean"], record["std"]),
                 field_box(layer.field, int(r), int(q), *input[1:]),
             )
             for i, (r, q) in zip(top.images[c].tolist(), top.positions[c].tolist(), strict=True)
@@ -139,7 +140,8 @@ def write_figures(
 ) -> list[str]:
     """Every figure and array of the folder, drawn from ``views``; the files written, in order."""
     title = f"{source.label} ({source.name}, {source.record['name']})"
-    display = [unnormalise(x, source.record) for x in views.shown.images]
+    mean, std = source.record["mean"], source.record["std"]
+    display = [unnormalise(x, mean, std) for x in views.shown.images]
     return [
         *draw_filters(stage, source.model, title),
         *draw_maps(stage, display, views, plan.stages, title),

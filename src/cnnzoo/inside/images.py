@@ -93,22 +93,6 @@ def test_images(source: Source, data_dir: str | None, batch_size: int) -> TestIm
     return TestImages(data.test, info, source, batch_size)
 
 
-def image_files(source: Source, paths: tuple[str, ...]) -> torch.Tensor:
-    """Image files preprocessed as ``cnnzoo predict`` does (the checkpoint's test transform).
-
-    Raises:
-        ValueError: a file that is not an image (one line naming it).
-    """
-    from cnnzoo.data import image_transform
-    from cnnzoo.data.imagefolder import image_mode
-    from cnnzoo.reading import read_image
-
-    info = source.info()
-    transform = image_transform(info, input_size=source.record["input_size"])
-    mode = image_mode(info)
-    return torch.stack([transform(read_image(path, mode)) for path in paths])
-
-
 def shown_images(
     source: Source,
     test: TestImages,
@@ -119,7 +103,7 @@ def shown_images(
 ) -> Shown:
     """The image files ``paths``, or (none given) ``count`` test images drawn with ``seed``."""
     if paths:
-        images = image_files(source, paths).to(source.device)
+        images = source.read_images(paths).to(source.device)
         return Shown(
             images, [Path(p).name for p in paths], [None] * len(images), [None] * len(images)
         )
@@ -134,10 +118,3 @@ def top_pool(test: TestImages, tops: dict[str, TopK]) -> dict[int, torch.Tensor]
     """Test index -> normalised image, for every image among the top images of ``tops``."""
     wanted = sorted({int(i) for t in tops.values() for i in t.images.flatten().tolist()})
     return dict(zip(wanted, test.load(np.array(wanted, dtype=np.int64))[0], strict=True))
-
-
-def unnormalise(x: torch.Tensor, record: dict) -> torch.Tensor:
-    """Normalised inputs back to ``[0, 1]`` for display."""
-    mean = torch.tensor(record["mean"], dtype=torch.float32).view(-1, 1, 1)
-    std = torch.tensor(record["std"], dtype=torch.float32).view(-1, 1, 1)
-    return (x.float().cpu() * std + mean).clamp(0, 1)
