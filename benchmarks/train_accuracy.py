@@ -84,14 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", help="keep the run folders under this directory")
     parser.add_argument(
         "--precision",
-        choices=("fp32", "bf16", "fp16"),
-        default="fp32",
-        help="autocast precision (as cnnzoo train --precision)",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        help="autocast precision (as cnnzoo train --precision; default: the recipe's)",
     )
     parser.add_argument(
         "--channels-last",
-        action="store_true",
-        help="NHWC memory format (as cnnzoo train --channels-last)",
+        action=argparse.BooleanOptionalAction,
+        help="NHWC memory format (as cnnzoo train --channels-last; default: the recipe's)",
     )
     parser.add_argument(
         "--resume",

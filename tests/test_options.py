@@ -126,18 +126,22 @@ def test_name_lists_are_their_tables_keys():
     from cnnzoo.analysis.explain import TOPICS
     from cnnzoo.bench.core import BenchConfig
     from cnnzoo.bench.render import RENDERERS
+    from cnnzoo.evaluate.loop import TTA
     from cnnzoo.export.command import WRITERS, ExportConfig
     from cnnzoo.nas.search import SearchConfig
     from cnnzoo.nas.strategies import STRATEGIES
-    from cnnzoo.train.build import AMP_DTYPES
+    from cnnzoo.train.build import PRECISIONS
     from cnnzoo.train.config import TrainConfig
     from cnnzoo.train.optim import OPTIMIZERS, SCHEDULES
+    from cnnzoo.train.recipes import NAMED
     from cnnzoo.viz.plot import CHARTS, PlotConfig
 
     tables = [
         (TrainConfig, "optimizer", OPTIMIZERS),
         (TrainConfig, "schedule", SCHEDULES),
-        (TrainConfig, "precision", AMP_DTYPES),
+        (TrainConfig, "precision", PRECISIONS),
+        (TrainConfig, "recipe_name", NAMED),
+        (TrainConfig, "tta", TTA),
         (SummaryConfig, "dtype", DTYPES),
         (SummaryConfig, "format", SUMMARY_FORMATS),
         (CompareConfig, "format", COMPARE_FORMATS),
@@ -158,7 +162,7 @@ def test_name_lists_are_their_tables_keys():
     assert choices == {
         "optimizer": tuple(OPTIMIZERS),
         "schedule": tuple(SCHEDULES),
-        "precision": tuple(AMP_DTYPES),
+        "precision": PRECISIONS,
     }
     (kind,) = [a for a in sub_parser("plot")._actions if a.dest == "kind"]
     assert kind.choices == tuple(CHARTS)

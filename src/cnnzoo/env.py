@@ -19,6 +19,9 @@ import torch
 # /proc/cpuinfo flags that change how fast the CPU kernels run: AVX-512 bf16 and VNNI (int8) dot
 # products, and AMX tiles (Sapphire Rapids and later), which oneDNN uses for bf16 autocast.
 SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+# CPU flags with native bf16 dot products (AVX-512 BF16: Cooper Lake, Zen 4 and later; AMX:
+# Sapphire Rapids and later); without them oneDNN converts bf16 to fp32 for every product.
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 CPUINFO = Path("/proc/cpuinfo")
 GIT_TIMEOUT_S = 10
 

@@ -7,7 +7,8 @@ its text is read). :func:`add_options` adds a configuration's flags to a parser,
 its inverse (the flags that make a configuration). What a flag accepts follows from the field:
 
 - ``str``, ``int``, ``float`` (or ``X | None``): a value of that type.
-- ``bool``: ``--x`` (store true) for a ``False`` default, ``--no-x`` for a ``True`` one.
+- ``bool``: ``--x`` (store true) for a ``False`` default, ``--no-x`` for a ``True`` one, both for
+  a ``None`` one (left out: ``None``).
 - ``tuple[X, ...]``: several values after the flag (``nargs``), or one text such as
   ``"eager,fold"`` read by the field's ``parse``.
 - a field without a default: a positional argument.
@@ -187,6 +188,9 @@ def argument(flag: Flag) -> tuple[tuple[str, ...], dict[str, Any]]:
     kwargs: dict[str, Any] = {"help": _help(flag)}
     if not flag.positional:
         kwargs["dest"] = flag.dest
+    if flag.kind is bool and flag.default is None:
+        kwargs.update(action=argparse.BooleanOptionalAction, default=None)
+        return (flag.string,), kwargs
     if flag.kind is bool:
         kwargs.update(action="store_false" if flag.default else "store_true")
         names = (f"--no-{flag.string[2:]}",) if flag.default else (flag.string,)
@@ -276,7 +280,9 @@ def argv_of(config: Any, *, skip: Collection[str] = ()) -> list[str]:
             if value != flag.default:
                 positionals += [*map(str, value)] if flag.many else [str(value)]
         elif value != flag.default:
-            if flag.kind is bool:
+            if flag.kind is bool and flag.default is None:
+                rest.append(flag.string if value else f"--no-{flag.string[2:]}")
+            elif flag.kind is bool:
                 rest.append(argument(flag)[0][0])
             elif flag.many and flag.option.nargs:
                 rest += [flag.string, *map(str, value)]

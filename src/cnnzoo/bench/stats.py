@@ -10,11 +10,9 @@ import math
 import statistics
 from collections.abc import Iterable, Sequence
 
+from cnnzoo.env import BF16_FLAGS
 from cnnzoo.export.judge import disagreement_reason
 
-# CPU flags with native bf16 dot products (AVX-512 BF16: Cooper Lake, Zen 4 and later; AMX:
-# Sapphire Rapids and later); without them oneDNN converts bf16 to fp32 for every product.
-BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 EXACT_REL_TOL = 1e-4  # fp32-equivalent variants: max |diff| / max |reference logit|
 MIN_ROUNDS = 5
 # int8 through PT2E (compile: torchao's X86InductorQuantizer; executorch: XNNPACKQuantizer): both

@@ -41,14 +41,19 @@ class Augment:
         random_crop_padding: pad each side with this many zero pixels and crop back to the native
             size at a random offset (0 = no crop).
         hflip: mirror left-right with probability 1/2.
+        cutout: blank a square of this side, centred at a random pixel and clipped at the
+            border, to the mean image value (DeVries & Taylor 2017, Sec. 3; 0 = none).
     """
 
     random_crop_padding: int = 0
     hflip: bool = False
+    cutout: int = 0
 
     def __post_init__(self) -> None:
         if self.random_crop_padding < 0:
             raise ValueError(f"random_crop_padding must be >= 0, got {self.random_crop_padding}")
+        if self.cutout < 0:
+            raise ValueError(f"cutout must be >= 0, got {self.cutout}")
 
 
 DIGITS_AUGMENT = Augment(random_crop_padding=2)  # never mirrored: a mirrored 2, 7 or R is no class
@@ -92,6 +97,15 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
         raise ValueError(f"seed and epoch must be >= 0, got seed={seed}, epoch={epoch}")
     high, low = np.random.SeedSequence([seed, epoch]).generate_state(2, dtype=np.uint32)
     return torch.Generator().manual_seed((int(high) << 32) | int(low))
+
+
+def cutout_mask(centres: torch.Tensor, side: int, size: int) -> torch.Tensor:
+    """``N x 1 x size x size``, true inside each image's square of ``side`` pixels whose centre is
+    the row of ``centres`` (N x 2: y, x), clipped at the border."""
+    low = (centres - side // 2)[..., None]  # N x 2 x 1
+    grid = torch.arange(size, device=centres.device)
+    inside = (grid >= low) & (grid < low + side)  # N x 2 x size: the rows, the columns
+    return (inside[:, 0, :, None] & inside[:, 1, None, :])[:, None]
 
 
 def shard_positions(size: int, rank: int, world_size: int, *, pad: bool) -> torch.Tensor:
@@ -249,6 +263,7 @@ class BatchStream:
             raise ValueError(f"epoch must be >= 0, got {epoch}")
         offsets = torch.zeros(self.size, 2, dtype=torch.int64)
         flips = torch.zeros(self.size, dtype=torch.bool)
+        centres = None
         if self.train:
             generator = epoch_generator(self.seed, epoch)
             order = torch.randperm(self.size, generator=generator)
@@ -257,6 +272,9 @@ class BatchStream:
                 offsets = torch.randint(0, 2 * pad + 1, (self.size, 2), generator=generator)
             if self.augment.hflip:
                 flips = torch.rand(self.size, generator=generator) < 0.5
+            if self.augment.cutout:
+                centres = torch.randint(0, self.input_size, (self.size, 2), generator=generator)
+                centres = centres[self.positions].to(self.device)
             sample = order[self.positions]
         else:
             sample = self.positions
@@ -264,7 +282,7 @@ class BatchStream:
         if self.windowed:
             starts = self.crop_starts(sample, offsets[self.positions], flips[self.positions])
             starts = starts.to(self.device)
-        return self.batches(sample.to(self.device), starts, start_step)
+        return self.batches(sample.to(self.device), starts, centres, start_step)
 
     def crop_starts(
         self, sample: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor
@@ -283,9 +301,14 @@ class BatchStream:
         return (source * chans * self.padded_side + dy) * self.padded_side + dx
 
     def batches(
-        self, sample: torch.Tensor, starts: torch.Tensor | None, start_step: int
+        self,
+        sample: torch.Tensor,
+        starts: torch.Tensor | None,
+        centres: torch.Tensor | None,
+        start_step: int,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Build the batches of one epoch from this rank's sample index and crop starts."""
+        """Build the batches of one epoch from this rank's sample index, crop starts and cutout
+        centres."""
         chans, window = self.info.in_chans, self.window
         for step in range(start_step, self.num_batches()):
             part = slice(step * self.batch_size, (step + 1) * self.batch_size)
@@ -295,7 +318,11 @@ class BatchStream:
             else:  # one row copy per image row: crop, flip and batch gather at once
                 rows = (starts[part, None] + self.row_offsets).view(-1)
                 images = self.windows.index_select(0, rows).view(len(idx), chans, window, window)
-            yield self.normalised(images), self.labels.index_select(0, idx)
+            images = self.normalised(images)
+            if centres is not None:
+                side = self.augment.cutout
+                images.masked_fill_(cutout_mask(centres[part], side, self.input_size), 0.0)
+            yield images, self.labels.index_select(0, idx)
 
     def normalised(self, images: torch.Tensor) -> torch.Tensor:
         """``uint8`` images -> float32 ``(x / 255 - mean) / std``, resized and laid out as asked."""

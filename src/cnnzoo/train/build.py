@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from cnnzoo.data import (
     DEFAULT_AUGMENT,
@@ -30,6 +31,7 @@ from cnnzoo.data import (
 )
 from cnnzoo.data.loader import make_stream
 from cnnzoo.distributed import DistInfo, Runtime
+from cnnzoo.env import BF16_FLAGS, cpu_info
 from cnnzoo.evaluate.loop import eval_batch
 from cnnzoo.registry import create_model, get_model_spec
 from cnnzoo.source import check_input_size
@@ -43,6 +45,9 @@ AMP_DTYPES: dict[str, torch.dtype | None] = {
     "bf16": torch.bfloat16,
     "fp16": torch.float16,
 }
+# ``auto`` is bf16 on a CUDA device that computes in it and on a CPU with bf16 matrix instructions
+# (AVX-512 bf16 dot products, AMX tiles), fp32 elsewhere.
+PRECISIONS = ("auto", *AMP_DTYPES)
 CHECK_EVERY = {"cpu": 1, "cuda": 50}  # steps between loss checks (each one syncs the device)
 
 
@@ -61,12 +66,19 @@ def build_model(
     return model, kwargs
 
 
-def train_augment(info: DatasetInfo, recipe: Recipe) -> Augment:
-    """The dataset's default augmentation with the recipe's choices applied."""
-    base = DEFAULT_AUGMENT.get(info.name, Augment())
-    pad = base.random_crop_padding if recipe.crop_padding is None else recipe.crop_padding
-    flip = base.hflip if recipe.hflip is None else recipe.hflip
-    return Augment(random_crop_padding=pad, hflip=flip)
+def train_augment(config: TrainConfig) -> Augment:
+    """The training augmentation of a resolved ``config``."""
+    return Augment(
+        random_crop_padding=config.crop_padding, hflip=config.hflip, cutout=config.cutout
+    )
+
+
+def auto_precision(device: torch.device) -> str:
+    """``bf16`` where ``device`` computes in bf16 natively, else ``fp32`` (``--precision auto``)."""
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    _, flags = cpu_info()
+    return "bf16" if set(BF16_FLAGS) & set(flags) else "fp32"
 
 
 def dataset_record(info: DatasetInfo, size: int, data_dir: str | None) -> dict:
@@ -136,10 +148,16 @@ class Job:
     criterion: nn.Module
     meta: dict
     sizes: tuple[int, int]  # training and test images
+    average: AveragedModel | None = None  # --ema-decay's moving average of ``model``
 
     @property
     def steps(self) -> int:
         return self.train_stream.num_batches()
+
+    @property
+    def evaluated(self) -> nn.Module:
+        """The network the run evaluates and saves in ``best.pt``: the average, else ``net``."""
+        return self.net if self.average is None else self.average.module
 
 
 def resolve_config(
@@ -156,9 +174,22 @@ def resolve_config(
     """
     spec = get_model_spec(config.model)
     recipe = recipe_for(
-        config.model, spec.family, config.dataset, small_images=isinstance(data.train, Split)
+        config.model,
+        spec.family,
+        config.dataset,
+        small_images=isinstance(data.train, Split),
+        name=config.recipe_name,
     )
     config = resolve(config, recipe)
+    augment = DEFAULT_AUGMENT.get(data.info.name, Augment())  # where the recipe leaves it open
+    config = dataclasses.replace(
+        config,
+        crop_padding=(
+            augment.random_crop_padding if config.crop_padding is None else config.crop_padding
+        ),
+        hflip=augment.hflip if config.hflip is None else config.hflip,
+        precision=(auto_precision(dist.device) if config.precision == "auto" else config.precision),
+    )
     if config.batch_size % dist.world_size:
         raise ValueError(
             f"--batch-size {config.batch_size} does not split over {dist.world_size} processes"
@@ -182,15 +213,31 @@ def build_networks(config: TrainConfig, info: DatasetInfo, size: int, dist: Dist
     """
     torch.manual_seed(config.seed)
     model, model_kwargs = build_model(config.model, info, size, config.model_kwargs)
+    if config.small_size:
+        try:
+            model.check_input(torch.empty(1, info.in_chans, config.small_size, config.small_size))
+        except ValueError as err:
+            raise ValueError(f"--small-size {config.small_size}: {err}") from None
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(dist.device, memory_format=memory_format)
-    net = torch.compile(model) if config.compile else model
+    # Static shapes: one graph per input shape (training, --small-size, evaluation batches), each
+    # specialised, rather than one graph for every shape.
+    net = torch.compile(model, dynamic=False) if config.compile else model
     train_net = net
     if dist.distributed:
         ids = [dist.device.index] if dist.device.type == "cuda" else None
         train_net = nn.parallel.DistributedDataParallel(net, device_ids=ids)
     torch.manual_seed(config.seed * 1_000_003 + dist.rank)
     return Networks(model, net, train_net, model_kwargs)
+
+
+def build_average(model: nn.Module, decay: float) -> AveragedModel | None:
+    """An exponential moving average of ``model``'s weights and buffers (batch-norm statistics
+    included), updated after each step with weight ``1 - decay`` for the new values; ``None``
+    for a decay of 0. Its first update copies the weights."""
+    if not decay:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def build_streams(
@@ -211,7 +258,7 @@ def build_streams(
         seed=config.seed,
         size=size,
         runtime=runtime,
-        augment=train_augment(data.info, recipe),
+        augment=train_augment(config),
         channels_last=config.channels_last,
     )
     test = make_stream(
@@ -295,6 +342,7 @@ def assemble(config: TrainConfig, data: Dataset, dist: DistInfo) -> Job:
         criterion=opt.criterion,
         meta=run_meta(config, recipe, data.info, size, nets.model_kwargs),
         sizes=(len(data.train), len(data.test)),
+        average=build_average(nets.model, config.ema_decay),
     )
 
 

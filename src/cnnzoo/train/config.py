@@ -23,6 +23,8 @@ class TrainConfig:
         model: a name from ``cnnzoo list``.
         dataset: a dataset name (``cnnzoo.data.DATASETS``).
         data_dir: where the dataset's files are; default: the dataset's standard place.
+        recipe_name: ``--recipe``, a named recipe (``cnnzoo.train.recipes.NAMED``) in place of
+            the model's default one.
         epochs: passes over the training set.
         batch_size: images per optimizer step, over all processes together (each of ``K``
             processes takes ``batch_size / K``).
@@ -33,7 +35,19 @@ class TrainConfig:
         schedule: ``cosine``, ``step`` (the recipe's milestones) or ``onecycle``.
         warmup_epochs: linear warm-up from zero, in epochs (may be fractional).
         label_smoothing: of the training loss (the test loss is plain cross-entropy).
-        precision: ``fp32``, or autocast to ``bf16`` / ``fp16`` (fp16 with a gradient scaler).
+        nesterov: Nesterov momentum (SGD).
+        crop_padding: random crops of the training images, padded by this many pixels (0: none).
+        hflip: mirror training images left-right at random.
+        cutout: blank a random square of this side in each training image (0: none).
+        small_size, small_epochs: progressive resizing: the training images are shrunk to
+            ``small_size`` pixels a side for the first ``small_epochs`` epochs (0: never).
+        ema_decay: evaluate and save an exponential moving average of the weights (and batch-norm
+            statistics) with this decay per step (0: the weights as trained).
+        tta: test-time augmentation of the evaluations (``none`` or ``flip``), counted in the time.
+        eval_every: evaluate (and write a metrics row, and maybe ``best.pt``) after every this
+            many epochs, and after the last (0: after the last only).
+        precision: ``fp32``, autocast to ``bf16`` / ``fp16`` (fp16 with a gradient scaler), or
+            ``auto``: bf16 where the device has bf16 matrix instructions, else fp32.
         channels_last: NHWC memory format for the model and the batches.
         compile: wrap the model in ``torch.compile``.
         seed: seeds the weights, the shuffling and the augmentation.
@@ -52,6 +66,13 @@ class TrainConfig:
     data_dir: str | None = option(
         None, help="folder with the dataset's files", default_help="the dataset's standard place"
     )
+    recipe_name: str | None = option(
+        None,
+        flag="--recipe",
+        help="a named recipe",
+        choices="cnnzoo.train.recipes:NAMED",
+        default_help="the model's own recipe",
+    )
     epochs: int | None = option(None, help="passes over the training set", default_help=RECIPE)
     batch_size: int | None = option(None, help="over all processes together", default_help=RECIPE)
     optimizer: str | None = option(
@@ -65,11 +86,39 @@ class TrainConfig:
     )
     warmup_epochs: float | None = option(None, help="linear warm-up", default_help=RECIPE)
     label_smoothing: float | None = option(None, help="", default_help=RECIPE)
-    precision: str = option(
-        "fp32", help="autocast precision", choices="cnnzoo.train.build:AMP_DTYPES"
+    nesterov: bool | None = option(None, help="Nesterov momentum (SGD)", default_help=RECIPE)
+    crop_padding: int | None = option(
+        None, help="random crops, padded by N pixels (0: none)", default_help=RECIPE
     )
-    channels_last: bool = option(False, help="NHWC memory format")
-    compile: bool = option(False, help="wrap the model in torch.compile")
+    hflip: bool | None = option(None, help="random mirror images", default_help=RECIPE)
+    cutout: int | None = option(
+        None, help="blank a random N x N square of each image (0: none)", default_help=RECIPE
+    )
+    small_size: int | None = option(
+        None, help="shrink the training images to N pixels for --small-epochs", default_help=RECIPE
+    )
+    small_epochs: float | None = option(
+        None, help="epochs at --small-size (0: none)", default_help=RECIPE
+    )
+    ema_decay: float | None = option(
+        None, help="evaluate a moving average of the weights (0: off)", default_help=RECIPE
+    )
+    tta: str | None = option(
+        None, help="test-time augmentation", choices="cnnzoo.evaluate.loop:TTA", default_help=RECIPE
+    )
+    eval_every: int | None = option(
+        None,
+        help="evaluate after every N epochs and the last (0: the last only)",
+        default_help=RECIPE,
+    )
+    precision: str | None = option(
+        None,
+        help="autocast precision",
+        choices="cnnzoo.train.build:PRECISIONS",
+        default_help=RECIPE,
+    )
+    channels_last: bool | None = option(None, help="NHWC memory format", default_help=RECIPE)
+    compile: bool | None = option(None, help="wrap the model in torch.compile", default_help=RECIPE)
     seed: int = option(0, help="seeds the weights, the shuffling and the augmentation")
     subset: int | None = option(
         None,
@@ -105,11 +154,18 @@ class TrainConfig:
             "--label-smoothing must be in [0, 1)",
         )
         require(self.checkpoint_every >= 0, "--checkpoint-every must be >= 0")
+        require(self.crop_padding is None or self.crop_padding >= 0, "--crop-padding must be >= 0")
+        require(self.cutout is None or self.cutout >= 0, "--cutout must be >= 0")
+        require(self.eval_every is None or self.eval_every >= 0, "--eval-every must be >= 0")
+        require(self.small_size is None or self.small_size >= 0, "--small-size must be >= 0")
+        require(self.small_epochs is None or self.small_epochs >= 0, "--small-epochs must be >= 0")
+        require(self.ema_decay is None or 0 <= self.ema_decay < 1, "--ema-decay must be in [0, 1)")
         check_choices(self)
 
     def unresolved(self) -> list[str]:
         """Names of the fields still ``None`` that a recipe must fill."""
-        optional = {"data_dir", "subset", "input_size", "out", "model_kwargs"}
+        optional = {"data_dir", "recipe_name", "subset", "input_size", "out", "model_kwargs"}
+        optional |= {"crop_padding", "hflip"}  # a recipe may leave them to the dataset's default
         return [
             f.name for f in fields(self) if getattr(self, f.name) is None and f.name not in optional
         ]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from cnnzoo import distributed
@@ -41,7 +42,7 @@ from cnnzoo.interrupt import (
 from cnnzoo.models.base import AuxOutputs, ZooModel, main_logits
 from cnnzoo.train.build import Job, prepare
 from cnnzoo.train.config import TrainConfig
-from cnnzoo.train.progress import SilentReporter, make_reporter
+from cnnzoo.train.progress import SilentReporter, make_reporter, train_line
 from cnnzoo.train.resume import ResumePoint, resume_run
 from cnnzoo.train.rundir import LAST, RunFiles
 
@@ -68,6 +69,9 @@ class Trainer:
             ``set_progress`` gets the fraction of the run done,
             ``(epoch * steps + step) / (epochs * steps)`` with ``step`` counted from 0.
         aux_weight: weight of the auxiliary classifiers' losses.
+        average: a moving average of ``model`` (``AveragedModel``), updated after every step.
+        small: ``(side, epochs)``: the batches are shrunk to ``side`` pixels for the first
+            ``epochs`` epochs (progressive resizing; side 0: never).
     """
 
     net: nn.Module
@@ -80,6 +84,15 @@ class Trainer:
     epochs: int
     model: ZooModel | None = None
     aux_weight: float = 0.0
+    average: nn.Module | None = None
+    small: tuple[int, float] = (0, 0.0)
+
+
+def shrink(images: torch.Tensor, side: int) -> torch.Tensor:
+    """A batch resized to ``side`` pixels a side (bilinear, antialiased), in its memory format."""
+    fmt = torch.channels_last if images.is_contiguous(memory_format=torch.channels_last) else None
+    out = F.interpolate(images, size=(side, side), mode="bilinear", antialias=True)
+    return out if fmt is None else out.contiguous(memory_format=fmt)
 
 
 def trainer_of(job: Job) -> Trainer:
@@ -95,6 +108,8 @@ def trainer_of(job: Job) -> Trainer:
         epochs=job.config.epochs,
         model=job.model,
         aux_weight=job.recipe.aux_loss_weight,
+        average=job.average,
+        small=(job.config.small_size, job.config.small_epochs),
     )
 
 
@@ -152,6 +167,7 @@ def train_one_epoch(
     model, stream, optimizer = trainer.net, trainer.stream, trainer.optimizer
     scheduler, scaler, criterion = trainer.scheduler, trainer.scaler, trainer.criterion
     runtime, epochs, aux_weight = trainer.runtime, trainer.epochs, trainer.aux_weight
+    small_side, small_epochs = trainer.small
     base_model = model if trainer.model is None else trainer.model
     reporter = hooks.reporter or SilentReporter()
     checkpoint_every, on_checkpoint = hooks.checkpoint_every, hooks.on_checkpoint
@@ -169,6 +185,8 @@ def train_one_epoch(
     step, stop = start_step, False
     for step, (images, labels) in enumerate(stream.epoch(epoch, start_step), start=start_step + 1):
         base_model.set_progress((epoch * total + step - 1) / (epochs * total))
+        if small_side and epoch + (step - 1) / total < small_epochs:
+            images = shrink(images, small_side)
         with runtime.autocast():
             output = model(images)  # AuxOutputs in training mode for networks with aux heads
             logits = main_logits(output)
@@ -183,6 +201,8 @@ def train_one_epoch(
         scaler.update()
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
+        if trainer.average is not None:
+            trainer.average.update_parameters(base_model)
         sums[0] += loss.detach().double() * labels.shape[0]
         sums[1] += (logits.detach().argmax(1) == labels).sum()
         sums[2] += labels.shape[0]
@@ -275,7 +295,7 @@ def run(config: TrainConfig, *, stream: TextIO | None = None) -> dict:
         print(
             f"{facts['model']} on {facts['dataset']}: final test top-1 {final['test_top1']:.2%} "
             f"on the {facts['test_images']:,} test images (error {1 - final['test_top1']:.2%}), "
-            f"top-5 {final['test_top5']:.2%}; best top-1 {best:.2%}; {len(history)} epochs, "
+            f"top-5 {final['test_top5']:.2%}; best top-1 {best:.2%}; {final['epoch']} epochs, "
             f"{seconds:.1f} s in this process; run folder {facts['run_dir']}",
             file=stream or sys.stdout,
             flush=True,
@@ -360,7 +380,14 @@ def fit(
             "best_top1": best,
             "global_step": epoch * steps + step,
         }
-        files.save_last(job.model, job.optimizer, job.scheduler, job.scaler, progress=progress)
+        files.save_last(
+            job.model,
+            job.optimizer,
+            job.scheduler,
+            job.scaler,
+            progress=progress,
+            average=job.average,
+        )
 
     def checkpoint(epoch: int, step: int, partial: dict) -> None:
         good = math.isfinite(partial["sums"][0]) and params_finite(job.model)
@@ -400,8 +427,21 @@ def fit(
             step, partial = 0, None
             if not params_finite(job.model):
                 raise TrainingDiverged(f"the weights became non-finite in epoch {epoch + 1}")
-            distributed.broadcast_buffers(job.model, dist)  # rank 0's batch-norm statistics
-            test = evaluate(job.net, job.test_stream, job.runtime, num_classes=job.info.num_classes)
+            every = config.eval_every
+            if epoch + 1 < config.epochs and not (every and (epoch + 1) % every == 0):
+                save_last(epoch + 1, 0, None)
+                reporter.message(train_line(epoch + 1, config.epochs, stats))
+                if not distributed.all_true(not stop.requested, dist):
+                    raise interrupted(f"in epoch {epoch + 1}/{config.epochs}: stopped at its end")
+                continue
+            distributed.broadcast_buffers(job.evaluated, dist)  # rank 0's batch-norm statistics
+            test = evaluate(
+                job.evaluated,
+                job.test_stream,
+                job.runtime,
+                num_classes=job.info.num_classes,
+                tta=config.tta,
+            )
             row = {
                 "epoch": epoch + 1,
                 "train_loss": stats["loss"],
@@ -417,7 +457,7 @@ def fit(
             files.write_metrics(history, global_step=(epoch + 1) * steps)
             if row["test_top1"] > best:
                 best = row["test_top1"]
-                files.save_best(job.model, epoch=epoch + 1, row=row)
+                files.save_best(job.evaluated, epoch=epoch + 1, row=row)
             save_last(epoch + 1, 0, None)
             reporter.epoch_end(row)
             if epoch + 1 < config.epochs and not distributed.all_true(not stop.requested, dist):

@@ -17,7 +17,11 @@ from cnnzoo.train.recipes import Recipe
 
 def make_sgd(params, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(
-        params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        params,
+        lr=config.lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+        nesterov=config.nesterov,
     )
 
 

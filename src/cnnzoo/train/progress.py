@@ -29,6 +29,15 @@ def epoch_line(row: dict, epochs: int) -> str:
     )
 
 
+def train_line(epoch: int, epochs: int, stats: dict) -> str:
+    """One line summing up an epoch that is not evaluated (``--eval-every``)."""
+    return (
+        f"epoch {epoch:>{len(str(epochs))}}/{epochs}  "
+        f"train loss {stats['loss']:.4f} top-1 {stats['top1']:.2%}  (not evaluated)  "
+        f"lr {stats['lr']:.3g}  {stats['seconds']:.1f} s  {stats['images_per_s']:,.0f} img/s"
+    )
+
+
 class SilentReporter:
     """Shows nothing (the processes other than rank 0)."""
 

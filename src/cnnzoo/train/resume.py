@@ -45,10 +45,10 @@ def check_resume_config(saved: dict, config: TrainConfig) -> None:
         ValueError: naming every flag that differs, with its saved value.
     """
     now = dataclasses.asdict(config)
-    differ = [
+    differ = [  # a flag newer than the run was not used by it: its default is what it did
         f"--{k.replace('_', '-')} {now[k]!r} (saved {saved.get(k)!r})"
         for k in now
-        if k not in FREE_ON_RESUME and saved.get(k) != now[k]
+        if k not in FREE_ON_RESUME and saved.get(k, now[k]) != now[k]
     ]
     if differ:
         raise ValueError(
@@ -79,7 +79,7 @@ class ResumePoint:
         return self.epoch * steps_per_epoch + self.step
 
 
-def restore(ckpt: dict, model, optimizer, scheduler, scaler, dist: DistInfo) -> None:
+def restore(ckpt: dict, model, optimizer, scheduler, scaler, dist: DistInfo, average=None) -> None:
     """Load a ``last.pt`` into freshly built pieces, random generators included.
 
     Args:
@@ -88,8 +88,14 @@ def restore(ckpt: dict, model, optimizer, scheduler, scaler, dist: DistInfo) -> 
         optimizer, scheduler, scaler: built as for a fresh run.
         dist: this process's place (each rank gets its own torch generator back when the run had
             as many processes).
+        average: the run's ``AveragedModel`` (``--ema-decay``), or ``None``.
     """
-    model.load_state_dict(ckpt["model"], strict=True)
+    if average is None:
+        model.load_state_dict(ckpt["model"], strict=True)
+    else:
+        model.load_state_dict(ckpt["training_model"], strict=True)
+        average.module.load_state_dict(ckpt["model"], strict=True)
+        average.n_averaged.fill_(ckpt["average_updates"])
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])
     scaler.load_state_dict(ckpt["scaler"])
@@ -115,5 +121,7 @@ def resume_run(job: Job) -> ResumePoint:
     """
     ckpt = load_checkpoint(job.run_dir / LAST)
     check_resume_config(ckpt["config"], job.config)
-    restore(ckpt, job.model, job.optimizer, job.scheduler, job.scaler, job.runtime.dist)
+    restore(
+        ckpt, job.model, job.optimizer, job.scheduler, job.scaler, job.runtime.dist, job.average
+    )
     return ResumePoint.from_checkpoint(ckpt)

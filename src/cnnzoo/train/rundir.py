@@ -201,15 +201,29 @@ class RunFiles:
             raise write_error(path, err) from None
         self.tensorboard = TensorBoardLog(self.run_dir, purge_step)
 
-    def save_last(self, model, optimizer, scheduler, scaler, *, progress: dict) -> None:
+    def save_last(
+        self, model, optimizer, scheduler, scaler, *, progress: dict, average=None
+    ) -> None:
         """Write ``last.pt``: the weights, the optimizer, schedule and scaler states, every random
-        generator (each rank's torch generator is gathered) and ``progress``."""
+        generator (each rank's torch generator is gathered) and ``progress``.
+
+        With ``average`` (the ``--ema-decay`` copy, an ``AveragedModel``), ``model`` holds the
+        averaged weights -- the ones the run evaluates, as in ``best.pt`` -- and
+        ``training_model`` and ``average_updates`` the trained ones and the updates averaged.
+        """
         ranks = distributed.gather_tensors(torch.get_rng_state(), self.dist)
         if not self.dist.is_main:
             return
+        weights = {"model": bare_state_dict(model)}
+        if average is not None:
+            weights = {
+                "model": bare_state_dict(average.module),
+                "training_model": weights["model"],
+                "average_updates": int(average.n_averaged),
+            }
         state = {
             **self.meta,
-            "model": bare_state_dict(model),
+            **weights,
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict(),

@@ -1,0 +1,107 @@
+"""benchmarks/fashion_mnist_speedrun.py's clock: a run timed to its end or stopped at the target,
+its state saved as it goes, a finished run not run again, another host's state set aside.
+
+A fake training process stands in for ``cnnzoo train``: it writes a metrics.csv row every 0.3 s
+and, on SIGTERM, a ``last.pt`` before it exits.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+FAKE = """
+import signal, sys, time
+from pathlib import Path
+
+import pytest
+out = Path(sys.argv[1]); out.mkdir(parents=True, exist_ok=True)
+def stop(*_):
+    (out / "last.pt").write_text("stopped")
+    sys.exit(143)
+signal.signal(signal.SIGTERM, stop)
+rows = ["epoch,test_top1"]
+for epoch, top1 in enumerate([0.90, 0.95, 0.96], start=1):
+    time.sleep(0.3)
+    rows.append(f"{epoch},{top1}")
+    (out / "metrics.csv").write_text("\\n".join(rows) + "\\n")
+"""
+
+
+def load_speedrun():
+    sys.path.insert(0, str(BENCHMARKS))  # the script imports benchmarks/common.py
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "speedrun", BENCHMARKS / "fashion_mnist_speedrun.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module
+
+
+speedrun = load_speedrun()
+HOST = {"cpu": "a cpu", "cpu_flags": ["avx2"], "cores": 2}
+
+
+def fake_argv(out: Path):
+    return lambda resume: [sys.executable, "-c", FAKE, str(out)]
+
+
+def run_fake(bench, key: str, out: Path, *, stop_at_target: bool = False, argv=None, **kwargs):
+    """``run_one`` of the fake training process (or of ``argv``) into ``out``, target 94%."""
+    argv = argv or fake_argv(out)
+    return speedrun.run_one(
+        bench, key, argv, out, target=0.94, stop_at_target=stop_at_target, **kwargs
+    )
+
+
+def test_a_recipe_run_is_timed_to_its_end_and_the_baseline_to_the_target(tmp_path):
+    bench = speedrun.Bench(tmp_path / "state.json", {"environment": HOST})
+    whole = run_fake(bench, "recipe-seed0", tmp_path / "a")
+    assert [e["epoch"] for e in whole["epochs"]] == [1, 2, 3]
+    assert whole["final_top1"] == 0.96 and whole["epochs_to_target"] == 2
+    assert whole["seconds_to_target"] == whole["seconds"] >= 0.9
+    stopped = run_fake(bench, "baseline", tmp_path / "b", stop_at_target=True)
+    assert [e["epoch"] for e in stopped["epochs"]] == [1, 2]  # stopped before the third row
+    assert (tmp_path / "b" / "last.pt").exists()  # by SIGTERM
+    assert 0.6 <= stopped["seconds_to_target"] <= stopped["seconds"]
+    saved = json.loads((tmp_path / "state.json").read_text())
+    assert saved["runs"]["baseline"]["done"] and saved["runs"]["recipe-seed0"]["done"]
+
+
+def test_a_finished_run_is_not_run_again_unless_its_recipe_changed(tmp_path):
+    head = {"environment": HOST}
+    bench = speedrun.Bench(tmp_path / "state.json", head)
+    out = tmp_path / "a"
+    first = run_fake(bench, "recipe-seed0", out, recipe={"lr": 1})
+    again = speedrun.Bench(tmp_path / "state.json", head)
+    never = lambda resume: [sys.executable, "-c", "raise SystemExit(3)"]  # noqa: E731
+    same = run_fake(again, "recipe-seed0", out, argv=never, recipe={"lr": 1})
+    assert same == first
+    (out / "last.pt").write_text("a checkpoint of the old recipe")
+    changed = run_fake(again, "recipe-seed0", out, recipe={"lr": 2})
+    assert changed["recipe"] == {"lr": 2} and len(changed["epochs"]) == 3
+    assert not (out / "last.pt").exists()  # the old run's folder went with it
+
+
+def test_another_host_starts_over_and_keeps_the_old_state_aside(tmp_path):
+    bench = speedrun.Bench(tmp_path / "state.json", {"environment": HOST})
+    out = tmp_path / "a"
+    run_fake(bench, "recipe-seed0", out)
+    other = speedrun.Bench(tmp_path / "state.json", {"environment": {**HOST, "cores": 4}})
+    assert other.state["runs"] == {}
+    assert (tmp_path / "state.stale.json").exists()
+
+
+def test_a_failing_run_stops_the_benchmark_with_one_line(tmp_path):
+    bench = speedrun.Bench(tmp_path / "state.json", {"environment": HOST})
+    failing = lambda resume: [sys.executable, "-c", "raise SystemExit(2)"]  # noqa: E731
+    with pytest.raises(SystemExit, match=r"failed \(exit 2\)"):
+        run_fake(bench, "baseline", tmp_path / "c", argv=failing, stop_at_target=True)

@@ -1,0 +1,247 @@
+"""Named recipes and the options they combine: Nesterov momentum, cutout, progressive resizing, an
+averaged copy of the weights, test-time flips, ``--precision auto``; all of them together on a
+subset (no timing: the speed is measured by benchmarks/fashion_mnist_speedrun.py)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from cnnzoo.checkpoint import load_checkpoint
+from cnnzoo.data import BatchStream, DatasetInfo, Split
+from cnnzoo.data.stream import Augment, cutout_mask
+from cnnzoo.distributed import Runtime
+from cnnzoo.evaluate.loop import evaluate
+from cnnzoo.registry import create_model
+from cnnzoo.runlog import read_metrics_csv
+from cnnzoo.train import TrainConfig, run, train_one_epoch
+from cnnzoo.train import build as build_module
+from cnnzoo.train.build import auto_precision, build_average
+from cnnzoo.train.engine import Trainer, shrink
+from cnnzoo.train.optim import make_sgd
+from cnnzoo.train.recipes import NAMED, RECIPE_FIELDS, Recipe, recipe_for
+
+INFO = DatasetInfo("fake", 10, 1, 28, tuple("abcdefghij"), (0.5,), (0.25,))
+
+
+def test_a_named_recipe_replaces_the_models_own_and_sets_every_recipe_field():
+    speed = NAMED["fashion-mnist-94"]
+    assert recipe_for("resnet20", "resnet", "fashion-mnist", small_images=True, name=None) != speed
+    assert (
+        recipe_for("lenet5", "lenet", "mnist", small_images=True, name="fashion-mnist-94") is speed
+    )
+    assert set(RECIPE_FIELDS) <= {f.name for f in dataclasses.fields(Recipe)}
+    assert set(RECIPE_FIELDS) <= {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def test_cutout_mask_is_a_square_clipped_at_the_border():
+    centres = torch.tensor([[10, 10], [0, 27], [5, 20]])
+    mask = cutout_mask(centres, 8, 28)
+    assert mask.shape == (3, 1, 28, 28)
+    assert mask[0].sum() == 64 and mask[0, 0, 6:14, 6:14].all()  # rows and columns 6 .. 13
+    assert mask[1].sum() == 4 * 5  # rows 0 .. 3 and columns 23 .. 27 are inside the image
+    assert not mask[2, 0, :, :16].any() and mask[2, 0, 1:9, 16:24].all()
+
+
+def test_the_stream_blanks_one_square_per_image_to_the_mean_and_repeats_it():
+    images = torch.full((64, 1, 28, 28), 200, dtype=torch.uint8)
+    split = Split(images, torch.arange(64) % 10)
+    stream = BatchStream(
+        split, INFO, batch_size=16, train=True, seed=3, device="cpu", augment=Augment(cutout=6)
+    )
+    first = torch.cat([x for x, _ in stream.epoch(0)])
+    again = torch.cat([x for x, _ in stream.epoch(0)])
+    assert torch.equal(first, again)  # a pure function of (seed, epoch)
+    blank = (first == 0).sum(dim=(1, 2, 3))  # 0: the mean after normalisation
+    assert blank.max() == 36 and blank.min() >= 9  # a 6 x 6 square, at least 3 x 3 inside
+    assert ((first == 0) | torch.isclose(first, first.max())).all()
+    plain = BatchStream(split, INFO, batch_size=16, train=True, seed=3, device="cpu")
+    assert not any((x == 0).any() for x, _ in plain.epoch(0))
+
+
+class Shapes(nn.Module):
+    """A tiny network that records the side of every batch it trains on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.fc = nn.Linear(4, 10)
+        self.sides: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.sides.append(x.shape[-1])
+        return self.fc(self.conv(x).mean((2, 3)))
+
+    def set_progress(self, progress: float) -> None:
+        pass
+
+
+def test_progressive_resizing_shrinks_the_batches_of_the_first_epochs_only():
+    g = torch.Generator().manual_seed(0)
+    split = Split(
+        torch.randint(0, 256, (64, 1, 28, 28), generator=g, dtype=torch.uint8),
+        torch.arange(64) % 10,
+    )
+    stream = BatchStream(
+        split, INFO, batch_size=16, train=True, seed=0, device="cpu", channels_last=True
+    )
+    net = Shapes()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    trainer = Trainer(
+        net=net,
+        stream=stream,
+        optimizer=optimizer,
+        scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0),
+        scaler=torch.amp.GradScaler("cpu", enabled=False),
+        criterion=nn.CrossEntropyLoss(),
+        runtime=Runtime(),
+        epochs=2,
+        small=(20, 1.5),  # all of epoch 1, half of epoch 2
+    )
+    train_one_epoch(trainer, 0)
+    train_one_epoch(trainer, 1)
+    assert net.sides == [20] * 4 + [20, 20, 28, 28]
+    x = torch.rand(2, 3, 28, 28).contiguous(memory_format=torch.channels_last)
+    small = shrink(x, 14)
+    assert small.shape == (2, 3, 14, 14) and small.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_the_average_follows_the_weights_with_its_decay_and_starts_as_a_copy():
+    model = nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3))
+    assert build_average(model, 0.0) is None
+    average = build_average(model, 0.9)
+    with torch.no_grad():
+        model[0].weight.fill_(1.0)
+    average.update_parameters(model)  # the first update copies
+    assert torch.equal(average.module[0].weight, model[0].weight)
+    with torch.no_grad():
+        model[0].weight.fill_(2.0)
+        model[1].running_mean.fill_(1.0)
+    average.update_parameters(model)
+    assert torch.allclose(average.module[0].weight, torch.full((3, 3), 1.1))
+    assert torch.allclose(average.module[1].running_mean, torch.full((3,), 0.1))  # buffers too
+
+
+def test_nesterov_reaches_the_optimizer():
+    config = TrainConfig("lenet5", lr=0.1, momentum=0.9, weight_decay=0.0, nesterov=True)
+    assert make_sgd(nn.Linear(2, 2).parameters(), config).defaults["nesterov"] is True
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [(["avx2", "avx512_bf16"], "bf16"), (["amx_tile", "amx_bf16"], "bf16"), (["avx2"], "fp32")],
+)
+def test_auto_precision_is_bf16_only_where_the_cpu_has_bf16_instructions(
+    monkeypatch, flags, expected
+):
+    monkeypatch.setattr(build_module, "cpu_info", lambda: ("some cpu", flags))
+    assert auto_precision(torch.device("cpu")) == expected
+
+
+def test_bad_recipe_options_get_one_line_each():
+    for kwargs, message in [
+        ({"cutout": -1}, "--cutout must be >= 0"),
+        ({"ema_decay": 1.0}, r"--ema-decay must be in \[0, 1\)"),
+        ({"small_size": -2}, "--small-size must be >= 0"),
+        ({"eval_every": -1}, "--eval-every must be >= 0"),
+        ({"recipe_name": "fastest"}, "--recipe must be one of fashion-mnist-94"),
+        ({"tta": "mirror"}, "--tta must be one of none, flip, 10crop"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            TrainConfig("resnet20", **kwargs)
+
+
+def test_a_small_size_the_model_cannot_take_is_one_line(fake_mnist, tmp_path):
+    config = TrainConfig(
+        "lenet5", dataset="mnist", data_dir=str(fake_mnist), small_size=20, out=str(tmp_path / "r")
+    )
+    with pytest.raises(ValueError, match=r"^--small-size 20: "):
+        run(config)
+
+
+def speed_run(fake_mnist, out, **changes) -> dict:
+    """The named speed recipe on 512 fake digits for two epochs."""
+    config = TrainConfig(
+        "resnet20",
+        dataset="mnist",
+        data_dir=str(fake_mnist),
+        recipe_name="fashion-mnist-94",
+        epochs=2,
+        subset=512,
+        out=str(out),
+        **changes,
+    )
+    return run(config)
+
+
+def check_speed_run(out, result) -> None:
+    """The resolved recipe is the run's; what it evaluates (the average, with flips) is what it
+    saves as its model, and the run's last test top-1 is that model's."""
+    speed = NAMED["fashion-mnist-94"]
+    saved = result["config"]
+    for name in RECIPE_FIELDS:
+        if name not in ("epochs", "precision", "compile", "crop_padding", "hflip"):
+            assert saved[name] == getattr(speed, name), name
+    assert saved["precision"] in ("bf16", "fp32")  # auto, resolved for this host
+    last, best = load_checkpoint(out / "last.pt"), load_checkpoint(out / "best.pt")
+    assert last["average_updates"] == 2 * (512 // speed.batch_size)
+    assert any(not torch.equal(last["model"][k], last["training_model"][k]) for k in last["model"])
+    rows = read_metrics_csv(out / "metrics.csv")
+    model = create_model("resnet20", **best["model_kwargs"])
+    model.load_state_dict(best["model"])
+    data = build_module.load_dataset("mnist", data_dir=saved["data_dir"])
+    stream = BatchStream(data.test, data.info, batch_size=128, train=False, seed=0, device="cpu")
+    runtime = Runtime(amp_dtype=build_module.AMP_DTYPES[saved["precision"]])
+    top1 = evaluate(model, stream, runtime, num_classes=10, tta=speed.tta)["top1"]
+    best_row = max(rows, key=lambda r: r["test_top1"])
+    assert top1 == pytest.approx(best_row["test_top1"], abs=1 / len(data.test))
+
+
+def test_the_speed_recipe_options_work_together_on_a_subset(fake_mnist, tmp_path):
+    out = tmp_path / "run"
+    result = speed_run(fake_mnist, out, compile=False)
+    check_speed_run(out, result)
+
+
+@pytest.mark.slow
+def test_the_speed_recipe_as_named_compiled_on_a_subset(fake_mnist, tmp_path):
+    out = tmp_path / "run"
+    result = speed_run(fake_mnist, out)
+    assert result["config"]["compile"] is True
+    check_speed_run(out, result)
+
+
+@pytest.mark.parametrize(("every", "evaluated"), [(2, [2, 3]), (0, [3])])
+def test_eval_every_evaluates_every_nth_epoch_and_the_last(
+    fake_mnist, tmp_path, capsys, every, evaluated
+):
+    out = tmp_path / "run"
+    config = TrainConfig(
+        "lenet5",
+        dataset="mnist",
+        data_dir=str(fake_mnist),
+        epochs=3,
+        subset=256,
+        eval_every=every,
+        out=str(out),
+    )
+    result = run(config)
+    assert [r["epoch"] for r in read_metrics_csv(out / "metrics.csv")] == evaluated
+    printed = capsys.readouterr().out
+    assert "epoch 1/3  train loss" in printed and "; 3 epochs," in printed
+    assert result["epoch"] == 3 and load_checkpoint(out / "last.pt")["epoch"] == 3
+
+
+def test_three_state_flags_take_yes_no_and_the_recipe():
+    from cnnzoo.options import add_options, argv_of, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_options(parser, TrainConfig)
+    for argv, value in [([], None), (["--hflip"], True), (["--no-hflip"], False)]:
+        config = config_from_args(TrainConfig, parser.parse_args(["resnet20", *argv]))
+        assert config.hflip is value
+        assert argv_of(config) == ["resnet20", *argv]
