@@ -241,7 +241,7 @@ def build_average(model: nn.Module, decay: float) -> AveragedModel | None:
 
 
 def build_streams(
-    config: TrainConfig, data: Dataset, recipe: Recipe, size: int, runtime: Runtime
+    config: TrainConfig, data: Dataset, size: int, runtime: Runtime
 ) -> tuple[object, object]:
     """This rank's training stream (augmented, ``batch_size / world_size`` a step) and test
     stream.
@@ -322,7 +322,7 @@ def assemble(config: TrainConfig, data: Dataset, dist: DistInfo) -> Job:
     size = config.input_size or data.info.image_size
     runtime = build_runtime(config, dist)
     nets = build_networks(config, data.info, size, dist)
-    train_stream, test_stream = build_streams(config, data, recipe, size, runtime)
+    train_stream, test_stream = build_streams(config, data, size, runtime)
     opt = build_optimization(config, recipe, nets.model, train_stream.num_batches(), dist.device)
     return Job(
         config=config,
