@@ -20,10 +20,17 @@ earlier processes' seconds added. Results measured on another CPU are not mixed 
 CPU or flags differ from the state's starts over (the old JSON is kept beside it), and a run whose
 recipe changed since it was measured is run again.
 
+A recipe run evaluated more than once (``--eval-every``) gets its curve in the report: the test
+top-1 of each evaluated epoch with its time, and an SVG of the run's loss and top-1 per epoch.
+
 Run (from the repository root; about 90 minutes on 2 cores):
     .venv/bin/python benchmarks/fashion_mnist_speedrun.py
     .venv/bin/python benchmarks/fashion_mnist_speedrun.py --seeds   (the baseline alone)
-(writes benchmarks/results/<name>.md and .json; run folders under runs/<name>/)
+The best accuracy within 3 hours, one seed, no baseline:
+    .venv/bin/python benchmarks/fashion_mnist_speedrun.py --model wrn16_4 \
+        --recipe fashion-mnist-best --seeds 0 --baseline none --target 0.955 \
+        --name fashion_mnist_best
+(writes benchmarks/results/<name>.md, .json and the curves' SVGs; run folders under runs/<name>/)
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from common import ROOT, closing_lines, write_report
 from cnnzoo.env import environment
 from cnnzoo.files import write_text_atomic
 from cnnzoo.registry import get_model_spec
+from cnnzoo.report.figures import save_svg, training_curves
 from cnnzoo.train.recipes import recipe_for
 
 POLL_S = 0.25  # how often a running run's metrics.csv is read
@@ -114,9 +122,10 @@ def run_one(
         out: the run folder.
         target: the test top-1 to reach.
         stop_at_target: stop the run at the first epoch that reaches ``target``.
-        recipe: what the run trains with (plain data); a saved run of another recipe is run
-            again from scratch, its folder emptied.
+        recipe: what the run trains with (JSON-able data); a saved run of another recipe is
+            run again from scratch, its folder emptied.
     """
+    recipe = json.loads(json.dumps(recipe))  # as the saved state holds it (tuples as lists)
     fresh = {"seconds": 0.0, "epochs": [], "done": False, "recipe": recipe}
     entry = bench.state["runs"].setdefault(key, dict(fresh))
     if entry.get("recipe") != recipe:
@@ -190,8 +199,9 @@ def run_one(
     return entry
 
 
-def report(state: dict) -> str:
-    """The Markdown report of a finished benchmark."""
+def report(state: dict, curves: dict[str, str] | None = None) -> str:
+    """The Markdown report of a finished benchmark; ``curves``: the runs' curve figures."""
+    curves = curves or {}
     target, runs = state["target"], state["runs"]
     env = state["environment"]
     seeds = [runs[k] for k in runs if k.startswith("recipe-")]
@@ -232,7 +242,33 @@ def report(state: dict) -> str:
         failed = sum(t is None for t in times)
         lines.append(f"{failed} of {len(times)} seeds end below {target:.1%}.")
     lines.append("")
+    for key, entry in runs.items():
+        if key != "baseline" and len(entry["epochs"]) > 1:  # a curve: evaluated more than once
+            lines += curve_lines(key, entry, curves.get(key))
     return "\n".join(lines + closing_lines(state))
+
+
+def curve_lines(key: str, entry: dict, figure: str | None) -> list[str]:
+    """The test top-1 of a run's evaluated epochs, with the seconds since its start."""
+    lines = [f"## {key}: test top-1 per evaluated epoch", ""]
+    if figure:
+        lines += [f"![{key}: loss and top-1 per epoch]({figure})", ""]
+    lines += ["| epoch | test top-1 | at (s) |", "|---:|---:|---:|"]
+    lines += [f"| {e['epoch']} | {e['test_top1']:.2%} | {e['at_s']:.0f} |" for e in entry["epochs"]]
+    return [*lines, ""]
+
+
+def write_curves(state: dict, folder: Path, name: str) -> dict[str, str]:
+    """An SVG of loss and top-1 per evaluated epoch (the report's training curves) for each
+    recipe run evaluated more than once; ``{run: file name}``."""
+    written = {}
+    for key, entry in state["runs"].items():
+        rows = read_rows(folder / key / "metrics.csv")
+        if key == "baseline" or len(rows) < 2:
+            continue
+        path = save_svg(training_curves(entry["command"], rows), RESULTS / f"{name}_{key}_curves")
+        written[key] = path.name
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"stopped; the same command continues ({bench.path.name} holds the state)")
         return 130
-    text = report(bench.state)
+    text = report(bench.state, write_curves(bench.state, folder, args.name))
     write_report(RESULTS / f"{args.name}.md", text)
     print(text)
     return 0

@@ -80,10 +80,11 @@ def test_a_finished_run_is_not_run_again_unless_its_recipe_changed(tmp_path):
     head = {"environment": HOST}
     bench = speedrun.Bench(tmp_path / "state.json", head)
     out = tmp_path / "a"
-    first = run_fake(bench, "recipe-seed0", out, recipe={"lr": 1})
+    recipe = {"lr": 1, "milestones": (0.5, 0.75)}  # a tuple, a list once saved and read back
+    first = run_fake(bench, "recipe-seed0", out, recipe=recipe)
     again = speedrun.Bench(tmp_path / "state.json", head)
     never = lambda resume: [sys.executable, "-c", "raise SystemExit(3)"]  # noqa: E731
-    same = run_fake(again, "recipe-seed0", out, argv=never, recipe={"lr": 1})
+    same = run_fake(again, "recipe-seed0", out, argv=never, recipe=recipe)
     assert same == first
     (out / "last.pt").write_text("a checkpoint of the old recipe")
     changed = run_fake(again, "recipe-seed0", out, recipe={"lr": 2})
@@ -105,3 +106,27 @@ def test_a_failing_run_stops_the_benchmark_with_one_line(tmp_path):
     failing = lambda resume: [sys.executable, "-c", "raise SystemExit(2)"]  # noqa: E731
     with pytest.raises(SystemExit, match=r"failed \(exit 2\)"):
         run_fake(bench, "baseline", tmp_path / "c", argv=failing, stop_at_target=True)
+
+
+def test_the_report_has_the_ratio_and_the_curve_of_a_run_evaluated_more_than_once(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(speedrun, "RESULTS", tmp_path / "results")
+    head = {"command": "speedrun", "environment": {**HOST, "torch": "2"}, "model": "m"}
+    bench = speedrun.Bench(tmp_path / "state.json", {**head, "recipe": "r", "target": 0.94})
+    run_fake(bench, "baseline", tmp_path / "runs" / "baseline", stop_at_target=True)
+    run_fake(bench, "recipe-seed0", tmp_path / "runs" / "recipe-seed0")
+    columns = "epoch,train_loss,train_top1,test_loss,test_top1"
+    rows = [columns, "1,1.0,0.8,0.9,0.90", "2,0.5,0.9,0.6,0.95", "3,0.4,0.95,0.5,0.96"]
+    (tmp_path / "runs" / "recipe-seed0" / "metrics.csv").write_text("\n".join(rows) + "\n")
+    curves = speedrun.write_curves(bench.state, tmp_path / "runs", "best")
+    assert curves == {"recipe-seed0": "best_recipe-seed0_curves.svg"}
+    assert (tmp_path / "results" / curves["recipe-seed0"]).read_text().startswith("<?xml")
+    text = speedrun.report(bench.state, curves)
+    base, run = bench.state["runs"]["baseline"], bench.state["runs"]["recipe-seed0"]
+    ratio = base["seconds_to_target"] / run["seconds_to_target"]
+    assert f"**{ratio:.2f}x** faster" in text
+    assert "![recipe-seed0: loss and top-1 per epoch](best_recipe-seed0_curves.svg)" in text
+    table = [line for line in text.splitlines() if line.startswith("| 3 | 96.00% |")]
+    assert len(table) == 1  # the last evaluated epoch of the curve
+    assert "## baseline" not in text  # the baseline is stopped at the target: no curve

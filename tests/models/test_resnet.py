@@ -73,6 +73,47 @@ def test_cifar_resnet_stage_shapes(builder) -> None:
     assert not hasattr(model, "layer4")
 
 
+# WRN Sec. 3: the parameters the paper gives, in millions (one decimal).
+WIDE_PARAMS_M = {"wrn16_4": 2.7, "wrn16_8": 11.0, "wrn28_10": 36.5, "wrn40_4": 8.9}
+
+
+@pytest.mark.parametrize("name", sorted(WIDE_PARAMS_M))
+def test_wide_resnet_layout_depth_and_parameters(name: str) -> None:
+    model = on_meta(getattr(resnet, name)).eval()
+    depth, k = (int(part) for part in name.removeprefix("wrn").split("_"))
+    assert model.num_classes == 10
+    assert stage_shapes(model, 32) == {  # WRN Table 1: 16k, 32k, 64k filters on 32, 16, 8
+        "stem": (2, 16, 32, 32),
+        "layer1": (2, 16 * k, 32, 32),
+        "layer2": (2, 32 * k, 16, 16),
+        "layer3": (2, 64 * k, 8, 8),
+    }
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == depth  # d = 6N + 4 counts conv1, the units and the three projections
+    params = sum(p.numel() for p in model.parameters())
+    assert round(params / 1e6, 1) == WIDE_PARAMS_M[name]
+
+
+def test_wide_resnet_units_preactivate_and_project_without_bn() -> None:
+    model = resnet.wrn16_4()
+    shortcuts = [u.downsample for u in units(model) if u.downsample is not None]
+    assert all(u.preact for u in units(model)) and hasattr(model, "final_bn")
+    # the first unit of each group changes the width (16 -> 64, 64 -> 128, 128 -> 256)
+    assert [type(s) for s in shortcuts] == [nn.Conv2d] * 3
+    assert [s.stride for s in shortcuts] == [(1, 1), (2, 2), (2, 2)]
+    unit = model.layer2[0].eval()
+    x = torch.randn(2, 64, 9, 9)  # layer1's last addition; both paths see it after BN-ReLU
+    with torch.no_grad():
+        branch = unit.conv2(torch.relu(unit.bn2(unit.conv1(torch.relu(unit.bn1(x))))))
+        assert torch.allclose(unit(x), branch + unit.downsample(torch.relu(unit.bn1(x))))
+
+
+@pytest.mark.parametrize("depth", [15, 4, 0])
+def test_wide_stages_need_a_depth_of_6n_plus_4(depth: int) -> None:
+    with pytest.raises(ValueError, match="6N \\+ 4"):
+        resnet.wide_stages(depth, 2)
+
+
 def test_v1_and_v1_5_stride_placement() -> None:
     v15 = on_meta(resnet.resnet50)
     v1 = on_meta(resnet.resnet50, stride_in_1x1=True)

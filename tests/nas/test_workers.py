@@ -97,25 +97,16 @@ def stop_lines(stderr: Path) -> list[str]:
     return [line for line in stderr.read_text().splitlines() if not line.startswith("nas search:")]
 
 
-# A budget the workers would take minutes to finish: they end because they are stopped.
+def start_long_search(mnist_dir: Path, out: Path, stderr: Path) -> subprocess.Popen:
+    """A two-worker random search with a budget the workers would take minutes to finish: they
+    end because they are stopped."""
+    flags = ("--workers", "2", "--budget-candidates", "100", "--strategy", "random")
+    return start(search_command(mnist_dir, out, *FLAGS, *flags), stderr)
 
 
 def test_sigterm_to_a_multi_worker_search_leaves_no_process_behind(mnist_dir, tmp_path):
     out, err = tmp_path / "search", tmp_path / "stderr"
-    proc = start(
-        search_command(
-            mnist_dir,
-            out,
-            *FLAGS,
-            "--workers",
-            "2",
-            "--budget-candidates",
-            "100",
-            "--strategy",
-            "random",
-        ),
-        err,
-    )
+    proc = start_long_search(mnist_dir, out, err)
     try:
         wait_until(training(out / "search.db", 2), "two workers training", proc)
         assert len(session_processes(proc.pid)) >= 3  # the command and its two workers
@@ -136,20 +127,7 @@ def test_sigterm_to_a_multi_worker_search_leaves_no_process_behind(mnist_dir, tm
 
 def test_a_killed_search_takes_its_workers_with_it(mnist_dir, tmp_path):
     out = tmp_path / "search"
-    proc = start(
-        search_command(
-            mnist_dir,
-            out,
-            *FLAGS,
-            "--workers",
-            "2",
-            "--budget-candidates",
-            "100",
-            "--strategy",
-            "random",
-        ),
-        tmp_path / "stderr",
-    )
+    proc = start_long_search(mnist_dir, out, tmp_path / "stderr")
     try:
         wait_until(training(out / "search.db", 2), "two workers training", proc)
         proc.send_signal(signal.SIGKILL)  # no handler runs: the kernel tells the workers

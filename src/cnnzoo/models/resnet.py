@@ -9,8 +9,9 @@ unit covers the whole family:
 - grouped bottlenecks of ResNeXt: Xie, Girshick, Dollar, Tu & He, "Aggregated Residual
   Transformations for Deep Neural Networks", CVPR 2017, https://arxiv.org/abs/1611.05431
   (``cardinality`` groups of ``base_width`` channels, Fig. 3(c));
-- wide bottlenecks: Zagoruyko & Komodakis, "Wide Residual Networks", BMVC 2016,
-  https://arxiv.org/abs/1605.07146 (WRN-50-2-bottleneck: the 3x3 convolutions twice as wide).
+- wide networks: Zagoruyko & Komodakis, "Wide Residual Networks", BMVC 2016,
+  https://arxiv.org/abs/1605.07146: the CIFAR WRN-d-k of Table 1 (pre-activation basic units k
+  times wider) and WRN-50-2-bottleneck (the 3x3 convolutions twice as wide, Sec. 3).
 
 Deviations from the paper:
 - Bottleneck units put the stride of a down-sampling unit in the 3x3 convolution ("ResNet v1.5",
@@ -21,9 +22,12 @@ Deviations from the paper:
   checkpoints load unchanged; any input of at least 1x1 goes through. All ImageNet networks use
   projection shortcuts where the shape changes (option B, Sec. 3.3); the paper trained the
   18/34-layer networks of Table 2 with zero-padding shortcuts (option A): ``shortcut="A"``.
-- Wide ResNets are the bottleneck variants torchvision ships (WRN-50-2 / WRN-101-2); the basic-block
-  WRN-d-k of the paper's CIFAR experiments are not built. Grouped or widened units need
-  bottlenecks (as in torchvision); a ResNeXt basic unit is only a wider dense unit (Sec. 3.3).
+- The ImageNet wide networks are the bottleneck variants torchvision ships (WRN-50-2 /
+  WRN-101-2). Grouped or widened ImageNet units need bottlenecks (as in torchvision); a ResNeXt
+  basic unit is only a wider dense unit (Sec. 3.3).
+- CIFAR WRN-d-k: the BN-ReLU that the first unit applies to the output of conv1 is the stem's
+  ``bn1``/``relu`` (same function and parameters, the naming of the other pre-activation
+  networks). Dropout between the convolutions (WRN Sec. 2.4, a variant) is not built.
 - Pre-activation ImageNet networks keep the conv1-BN-ReLU-max-pool stem: its activation is the one
   "right after conv1 and before splitting into two paths" of the first unit, which therefore has
   no BN-ReLU of its own (the authors' fb.resnet.torch ``preresnet.lua`` does the same). A unit
@@ -109,6 +113,10 @@ CIFAR_PLANES = (16, 32, 64)
 CIFAR_STRIDES = (1, 2, 2)
 CIFAR_DEPTHS = {20: 3, 32: 5, 44: 7, 56: 9, 110: 18}  # depth -> n (Sec. 4.2, Table 6)
 
+# WRN Table 1: conv1 3x3 with 16 filters, then groups conv2-conv4 of N units on maps of 32, 16,
+# 8 with 16k, 32k, 64k filters (k the widening factor); depth d = 6N + 4.
+WIDE_PLANES = (16, 32, 64)
+
 
 def imagenet_stages(depth: int) -> tuple[BlockType, tuple[Stage, ...]]:
     """The unit type and stage table of the ImageNet ResNet of ``depth`` layers (Table 1)."""
@@ -123,6 +131,15 @@ def cifar_stages(depth: int) -> tuple[Stage, ...]:
     return tuple(
         Stage(n, planes, stride) for planes, stride in zip(CIFAR_PLANES, CIFAR_STRIDES, strict=True)
     )
+
+
+def wide_stages(depth: int, k: int) -> tuple[Stage, ...]:
+    """The stage table of the CIFAR WRN-``depth``-``k`` (WRN Table 1)."""
+    n, rest = divmod(depth - 4, 6)
+    if rest or n < 1:
+        raise ValueError(f"a WRN's depth is 6N + 4 with N >= 1, got {depth}")
+    rows = zip(WIDE_PLANES, CIFAR_STRIDES, strict=True)
+    return tuple(Stage(n, planes * k, stride) for planes, stride in rows)
 
 
 class ZeroPadShortcut(nn.Module):
@@ -146,9 +163,18 @@ def projection(in_chans: int, out_chans: int, stride: int) -> nn.Sequential:
     )
 
 
+def bare_projection(in_chans: int, out_chans: int, stride: int) -> nn.Conv2d:
+    """WRN's shortcut where the shape changes: a 1x1 convolution with ``stride`` and no BN (its
+    pre-activation units normalise the input both paths share; the 1x1 layers are counted in
+    the depth d = 6N + 4, Table 1)."""
+    return nn.Conv2d(in_chans, out_chans, kernel_size=1, stride=stride, bias=False)
+
+
 # Sec. 3.3 shortcut options: A zero-pads where the shape changes, B projects where it changes,
-# C projects everywhere; "none" is the plain network of Fig. 3 (middle): no shortcuts at all.
-SHORTCUTS = {"A": ZeroPadShortcut, "B": projection, "C": projection, "none": None}
+# C projects everywhere; "none" is the plain network of Fig. 3 (middle): no shortcuts at all;
+# "conv" projects where the shape changes without BN (WRN).
+SHORTCUTS = {"A": ZeroPadShortcut, "B": projection, "C": projection, "none": None,
+             "conv": bare_projection}  # fmt: skip
 
 
 class ResidualUnit(nn.Module):
@@ -383,6 +409,20 @@ def cifar_resnet(depth: int, *, num_classes: int = 10, **kwargs) -> ResNet:
     return ResNet(BASIC, cifar_stages(depth), stem=CIFAR_STEM, num_classes=num_classes, **kwargs)
 
 
+def wide_cifar_resnet(depth: int, k: int, *, num_classes: int = 10, **kwargs) -> ResNet:
+    """The CIFAR WRN-``depth``-``k`` of WRN Table 1: pre-activation basic units, projections
+    without BN where the shape changes."""
+    kwargs.setdefault("shortcut", "conv")
+    return ResNet(
+        BASIC,
+        wide_stages(depth, k),
+        stem=CIFAR_STEM,
+        num_classes=num_classes,
+        preact=True,
+        **kwargs,
+    )
+
+
 def resnet18(**kwargs) -> ResNet:
     return imagenet_resnet(18, **kwargs)
 
@@ -475,6 +515,22 @@ def resnet110(**kwargs) -> ResNet:
     return cifar_resnet(110, **kwargs)
 
 
+def wrn16_4(**kwargs) -> ResNet:
+    return wide_cifar_resnet(16, 4, **kwargs)  # WRN Sec. 3: 2.7M parameters
+
+
+def wrn16_8(**kwargs) -> ResNet:
+    return wide_cifar_resnet(16, 8, **kwargs)  # WRN Sec. 3: 11.0M
+
+
+def wrn28_10(**kwargs) -> ResNet:
+    return wide_cifar_resnet(28, 10, **kwargs)  # WRN Sec. 3: 36.5M
+
+
+def wrn40_4(**kwargs) -> ResNet:
+    return wide_cifar_resnet(40, 4, **kwargs)  # WRN Sec. 3: 8.9M
+
+
 def _specs(
     builders: Sequence, *, paper: str, year: int, torchvision: bool = False, cifar: bool = False
 ) -> tuple[ModelSpec, ...]:
@@ -517,4 +573,5 @@ MODELS = (
     *_specs(
         (resnet20, resnet32, resnet44, resnet56, resnet110), paper=PAPER, year=2015, cifar=True
     ),
+    *_specs((wrn16_4, wrn16_8, wrn28_10, wrn40_4), paper=PAPER_WIDE, year=2016, cifar=True),
 )
