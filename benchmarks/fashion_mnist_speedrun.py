@@ -14,7 +14,8 @@ Nothing else runs meanwhile: one process at a time, ``OMP_NUM_THREADS`` = the co
 with an empty cache of compiled kernels (``torch.compile`` works from cold, as in a first run).
 
 Resumable: the state is written to the results' JSON after every epoch and every 10 s; a benchmark
-that is stopped (Ctrl-C, SIGTERM: the run in progress saves its checkpoint) or killed continues
+that is stopped (Ctrl-C or SIGTERM: it stops the run in progress with SIGTERM, which saves its
+checkpoint) or killed continues
 with the same command, the run in progress from its ``last.pt`` (``cnnzoo train --resume``), its
 earlier processes' seconds added. Results measured on another CPU are not mixed in: a host whose
 CPU or flags differ from the state's starts over (the old JSON is kept beside it), and a run whose
@@ -271,6 +272,12 @@ def write_curves(state: dict, folder: Path, name: str) -> dict[str, str]:
     return written
 
 
+def interrupt(signum: int, frame) -> None:
+    """SIGTERM's handler: stop as Ctrl-C does (the run in progress is stopped with SIGTERM in
+    turn, saves its checkpoint, and the state is saved)."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet20")
@@ -295,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         "target": args.target,
     }
     bench = Bench(RESULTS / f"{args.name}.json", head)
+    signal.signal(signal.SIGTERM, interrupt)  # `kill` must not leave the training process behind
     folder = ROOT / "runs" / args.name
 
     def recipe(model: str, name: str | None) -> dict:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -27,7 +30,7 @@ def stop(*_):
 signal.signal(signal.SIGTERM, stop)
 rows = ["epoch,test_top1"]
 for epoch, top1 in enumerate([0.90, 0.95, 0.96], start=1):
-    time.sleep(0.3)
+    time.sleep(float(sys.argv[2]) if len(sys.argv) > 2 else 0.3)
     rows.append(f"{epoch},{top1}")
     (out / "metrics.csv").write_text("\\n".join(rows) + "\\n")
 """
@@ -130,3 +133,32 @@ def test_the_report_has_the_ratio_and_the_curve_of_a_run_evaluated_more_than_onc
     table = [line for line in text.splitlines() if line.startswith("| 3 | 96.00% |")]
     assert len(table) == 1  # the last evaluated epoch of the curve
     assert "## baseline" not in text  # the baseline is stopped at the target: no curve
+
+
+STOPPED_MAIN = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {benchmarks!r})
+import fashion_mnist_speedrun as speedrun
+tmp = Path({tmp!r})
+speedrun.ROOT, speedrun.RESULTS = tmp, tmp / "results"
+speedrun.train_argv = lambda model, recipe, seed, out, resume: [
+    sys.executable, "-c", {fake!r}, str(out), "5"]
+sys.exit(speedrun.main(["--seeds", "0", "--baseline", "none", "--name", "t"]))
+"""
+
+
+def test_sigterm_to_the_benchmark_stops_its_run_which_saves_and_resumes_later(tmp_path):
+    code = STOPPED_MAIN.format(benchmarks=str(BENCHMARKS), tmp=str(tmp_path), fake=FAKE)
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+    run = tmp_path / "runs" / "t" / "recipe-seed0"
+    deadline = time.monotonic() + 60
+    while not (run / "metrics.csv").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the fake training process has started (its folder and first row)
+    proc.send_signal(signal.SIGTERM)  # the benchmark only, as `kill PID` does
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert (run / "last.pt").read_text() == "stopped"  # the training process saved and ended
+    state = json.loads((tmp_path / "results" / "t.json").read_text())
+    assert state["runs"]["recipe-seed0"]["done"] is False
+    assert state["runs"]["recipe-seed0"]["seconds"] > 0

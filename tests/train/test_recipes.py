@@ -163,13 +163,13 @@ def test_a_small_size_the_model_cannot_take_is_one_line(fake_mnist, tmp_path):
         run(config)
 
 
-def speed_run(fake_mnist, out, **changes) -> dict:
-    """The named speed recipe on 512 fake digits for two epochs."""
+def speed_run(fake_mnist, out, model="resnet20", recipe="fashion-mnist-94", **changes) -> dict:
+    """A named recipe on 512 fake digits for two epochs."""
     config = TrainConfig(
-        "resnet20",
+        model,
         dataset="mnist",
         data_dir=str(fake_mnist),
-        recipe_name="fashion-mnist-94",
+        recipe_name=recipe,
         epochs=2,
         subset=512,
         out=str(out),
@@ -178,10 +178,10 @@ def speed_run(fake_mnist, out, **changes) -> dict:
     return run(config)
 
 
-def check_speed_run(out, result) -> None:
+def check_speed_run(out, result, model_name="resnet20", recipe="fashion-mnist-94") -> None:
     """The resolved recipe is the run's; what it evaluates (the average, with flips) is what it
     saves as its model, and the run's last test top-1 is that model's."""
-    speed = NAMED["fashion-mnist-94"]
+    speed = NAMED[recipe]
     saved = result["config"]
     for name in RECIPE_FIELDS:
         if name not in ("epochs", "precision", "compile", "crop_padding", "hflip"):
@@ -191,7 +191,7 @@ def check_speed_run(out, result) -> None:
     assert last["average_updates"] == 2 * (512 // speed.batch_size)
     assert any(not torch.equal(last["model"][k], last["training_model"][k]) for k in last["model"])
     rows = read_metrics_csv(out / "metrics.csv")
-    model = create_model("resnet20", **best["model_kwargs"])
+    model = create_model(model_name, **best["model_kwargs"])
     model.load_state_dict(best["model"])
     data = build_module.load_dataset("mnist", data_dir=saved["data_dir"])
     stream = BatchStream(data.test, data.info, batch_size=128, train=False, seed=0, device="cpu")
@@ -205,6 +205,14 @@ def test_the_speed_recipe_options_work_together_on_a_subset(fake_mnist, tmp_path
     out = tmp_path / "run"
     result = speed_run(fake_mnist, out, compile=False)
     check_speed_run(out, result)
+
+
+def test_the_best_accuracy_recipe_options_work_together_on_a_wide_network(fake_mnist, tmp_path):
+    out = tmp_path / "run"
+    best = "fashion-mnist-best"  # cutout, the averaged copy, a test pass every 4 epochs
+    result = speed_run(fake_mnist, out, model="wrn16_4", recipe=best, compile=False)
+    check_speed_run(out, result, "wrn16_4", best)
+    assert [row["epoch"] for row in read_metrics_csv(out / "metrics.csv")] == [2]  # the last
 
 
 @pytest.mark.slow

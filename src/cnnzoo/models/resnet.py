@@ -193,7 +193,7 @@ class ResidualUnit(nn.Module):
         cardinality: groups of the 3x3 convolution of a bottleneck (ResNeXt, Sec. 3.3).
         base_width: channels per group at ``planes`` = 64 (ResNeXt's ``d``; 128 for WRN-50-2).
         stride_in_1x1: put the stride in the first convolution (v1) instead of the first 3x3.
-        shortcut: ``"A"``, ``"B"``, ``"C"`` or ``"none"`` (see :data:`SHORTCUTS`).
+        shortcut: ``"A"``, ``"B"``, ``"C"``, ``"none"`` or ``"conv"`` (see :data:`SHORTCUTS`).
         preact: pre-activation unit.
         first_activation_shared: pre-activation unit whose input is already activated by the stem,
             so it has no BN-ReLU before its first convolution (He et al. 2016b).
@@ -287,7 +287,8 @@ class ResNet(ZooModel):
         cardinality: ResNeXt groups of the bottleneck's 3x3 convolution.
         base_width: ResNeXt channels per group at 64 planes (128 for WRN-50-2).
         stride_in_1x1: original v1 stride placement (first 1x1 of a bottleneck).
-        shortcut: ``"A"``, ``"B"``, ``"C"`` (Sec. 3.3) or ``"none"`` (plain network).
+        shortcut: ``"A"``, ``"B"``, ``"C"`` (Sec. 3.3), ``"none"`` (plain network) or ``"conv"``
+            (WRN's 1x1 projections without BN).
         preact: pre-activation units (He et al. 2016b) and a final BN-ReLU.
         zero_init_residual: start each residual branch at zero (Goyal et al. 2017).
     """
