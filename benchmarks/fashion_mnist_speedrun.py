@@ -15,11 +15,10 @@ with an empty cache of compiled kernels (``torch.compile`` works from cold, as i
 
 Resumable: the state is written to the results' JSON after every epoch and every 10 s; a benchmark
 that is stopped (Ctrl-C or SIGTERM: it stops the run in progress with SIGTERM, which saves its
-checkpoint) or killed continues
-with the same command, the run in progress from its ``last.pt`` (``cnnzoo train --resume``), its
-earlier processes' seconds added. Results measured on another CPU are not mixed in: a host whose
-CPU or flags differ from the state's starts over (the old JSON is kept beside it), and a run whose
-recipe changed since it was measured is run again.
+checkpoint) or killed continues with the same command, the run in progress from its ``last.pt``
+(``cnnzoo train --resume``), its earlier processes' seconds added. Results measured on another
+CPU are not mixed in: a host whose CPU or flags differ from the state's starts over (the old JSON
+is kept beside it), and a run whose recipe changed since it was measured is run again.
 
 A recipe run evaluated more than once (``--eval-every``) gets its curve in the report: the test
 top-1 of each evaluated epoch with its time, and an SVG of the run's loss and top-1 per epoch.
