@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -53,12 +54,22 @@ from cnnzoo.env import environment
 from cnnzoo.files import write_text_atomic
 from cnnzoo.registry import get_model_spec
 from cnnzoo.report.figures import save_svg, training_curves
-from cnnzoo.train.recipes import recipe_for
+from cnnzoo.train.recipes import Recipe, recipe_for
 
 POLL_S = 0.25  # how often a running run's metrics.csv is read
 SAVE_S = 10.0  # how often the state is saved while no new epoch comes
 RESULTS = ROOT / "benchmarks" / "results"
 HOST_KEYS = ("cpu", "cpu_flags", "cores")  # what must match for times to be compared
+# The recipe fields' defaults as a saved state holds them.
+RECIPE_DEFAULTS = json.loads(
+    json.dumps(
+        {
+            f.name: f.default
+            for f in dataclasses.fields(Recipe)
+            if f.default is not dataclasses.MISSING
+        }
+    )
+)
 
 
 def train_argv(model: str, recipe: str | None, seed: int, out: Path, resume: bool) -> list[str]:
@@ -76,6 +87,16 @@ def read_rows(metrics: Path) -> list[dict]:
             return list(csv.DictReader(f))
     except FileNotFoundError:
         return []
+
+
+def same_recipe(saved: dict | None, fresh: dict, defaults: dict = RECIPE_DEFAULTS) -> bool:
+    """Whether a run saved with recipe ``saved`` trained as ``fresh`` says. A field added to the
+    recipes since the run was saved, which ``fresh`` holds at its default, changes nothing the
+    run did: it counts as the same."""
+    if saved is None:
+        return False
+    added = {k: v for k, v in defaults.items() if k not in saved and k in fresh and fresh[k] == v}
+    return {**saved, **added} == fresh
 
 
 def first_at(epochs: list[dict], target: float) -> dict | None:
@@ -128,10 +149,11 @@ def run_one(
     recipe = json.loads(json.dumps(recipe))  # as the saved state holds it (tuples as lists)
     fresh = {"seconds": 0.0, "epochs": [], "done": False, "recipe": recipe}
     entry = bench.state["runs"].setdefault(key, dict(fresh))
-    if entry.get("recipe") != recipe:
+    if not same_recipe(entry.get("recipe"), recipe):
         entry.clear()
         entry.update(fresh)
         shutil.rmtree(out, ignore_errors=True)
+    entry["recipe"] = recipe
     if entry["done"]:
         return entry
     resume = (out / "last.pt").exists()

@@ -162,3 +162,14 @@ def test_sigterm_to_the_benchmark_stops_its_run_which_saves_and_resumes_later(tm
     state = json.loads((tmp_path / "results" / "t.json").read_text())
     assert state["runs"]["recipe-seed0"]["done"] is False
     assert state["runs"]["recipe-seed0"]["seconds"] > 0
+
+
+def test_a_recipe_field_added_since_at_its_default_is_the_same_recipe():
+    defaults = {"ema_bn_batches": 0, "milestones": []}
+    saved = {"model": "resnet20", "lr": 0.1}
+    assert speedrun.same_recipe(saved, {**saved, "ema_bn_batches": 0}, defaults)
+    assert not speedrun.same_recipe(saved, {**saved, "ema_bn_batches": 40}, defaults)
+    assert not speedrun.same_recipe(saved, {**saved, "lr": 0.2, "ema_bn_batches": 0}, defaults)
+    assert not speedrun.same_recipe(None, saved, defaults)
+    assert speedrun.same_recipe({"lr": 1}, {"lr": 1, "epochs": 3}, defaults) is False
+    assert speedrun.RECIPE_DEFAULTS["ema_bn_batches"] == 0  # read from the Recipe dataclass

@@ -35,6 +35,7 @@ TRAIN_FLAGS = {
     "--small-size",
     "--small-epochs",
     "--ema-decay",
+    "--ema-bn-batches",
     "--tta",
     "--eval-every",
     "--precision",

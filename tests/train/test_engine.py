@@ -17,7 +17,7 @@ from cnnzoo.evaluate.loop import confusion_matrix, evaluate, mean_log_probs, top
 from cnnzoo.models.base import AuxOutputs, ZooModel
 from cnnzoo.runlog import METRICS_COLUMNS, read_metrics_csv
 from cnnzoo.train import TrainConfig, recipe_for, run, train_one_epoch
-from cnnzoo.train.engine import Hooks, Trainer, TrainingDiverged
+from cnnzoo.train.engine import Hooks, Trainer, TrainingDiverged, refit_batch_norm
 from cnnzoo.train.optim import SCHEDULES, make_scheduler
 from cnnzoo.train.recipes import TUNED, Recipe, resolve
 
@@ -269,3 +269,57 @@ def test_bf16_autocast_on_cpu(fake_mnist, tmp_path):
     )
     result = run(config)
     assert math.isfinite(result["train_loss"]) and result["test_top1"] >= 0
+
+
+def test_refit_batch_norm_takes_the_plain_mean_of_the_batches_statistics():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.ReLU())
+    net[1].running_mean.fill_(7.0)  # stale statistics the refit must forget
+    batches = [(torch.randn(4, 1, 8, 8) * (k + 1), torch.zeros(4)) for k in range(3)]
+    fitted = refit_batch_norm(net, batches, Runtime())
+    assert not fitted.training and fitted is not net
+    conv = [net[0](x).detach() for x, _ in batches]
+    means = torch.stack([y.mean((0, 2, 3)) for y in conv])
+    variances = torch.stack([y.var((0, 2, 3), unbiased=True) for y in conv])
+    bn = fitted[1]
+    torch.testing.assert_close(bn.running_mean, means.mean(0))
+    torch.testing.assert_close(bn.running_var, variances.mean(0))
+    assert int(bn.num_batches_tracked) == 3
+    assert torch.all(net[1].running_mean == 7.0)  # the original is untouched
+
+
+def test_ema_bn_batches_refits_the_tested_copy_only(fake_mnist, tmp_path):
+    def train(batches: int, name: str) -> tuple[dict, dict, list[dict]]:
+        out = tmp_path / name
+        config = TrainConfig(
+            "resnet20",
+            dataset="fashion-mnist",
+            data_dir=str(fake_mnist),
+            epochs=1,
+            batch_size=64,
+            subset=256,
+            optimizer="sgd",
+            lr=0.1,
+            ema_decay=0.9,
+            ema_bn_batches=batches,
+            deterministic=True,
+            out=str(out),
+        )
+        run(config)
+        last, best = load_checkpoint(out / "last.pt"), load_checkpoint(out / "best.pt")
+        return last, best, read_metrics_csv(out / "metrics.csv")
+
+    last, best, rows = train(3, "refit")
+    plain_last, plain_best, plain_rows = train(0, "plain")
+    counts = {k: int(v) for k, v in best["model"].items() if k.endswith("num_batches_tracked")}
+    assert counts and set(counts.values()) == {3}  # measured afresh over exactly 3 batches
+    means = [k for k in best["model"] if k.endswith("running_mean")]
+    for key, value in best["model"].items():
+        if "running" not in key and "num_batches" not in key:
+            assert torch.equal(value, last["model"][key]), key  # the averaged weights as they are
+    assert not all(torch.equal(best["model"][k], last["model"][k]) for k in means)
+    for key, value in last["model"].items():  # the running average is not disturbed
+        assert torch.equal(value, plain_last["model"][key]), key
+    assert plain_best["model"][means[0]].equal(plain_last["model"][means[0]])
+    assert rows[0]["train_loss"] == plain_rows[0]["train_loss"]
+    assert rows[0]["test_loss"] != plain_rows[0]["test_loss"]

@@ -43,6 +43,8 @@ class TrainConfig:
             ``small_size`` pixels a side for the first ``small_epochs`` epochs (0: never).
         ema_decay: evaluate and save an exponential moving average of the weights (and batch-norm
             statistics) with this decay per step (0: the weights as trained).
+        ema_bn_batches: before each test pass, recompute the average's batch-norm statistics over
+            this many training batches (0: its averaged statistics; no effect without an average).
         tta: test-time augmentation of the evaluations (``none`` or ``flip``), counted in the time.
         eval_every: evaluate (and write a metrics row, and maybe ``best.pt``) after every this
             many epochs, and after the last (0: after the last only).
@@ -103,6 +105,12 @@ class TrainConfig:
     ema_decay: float | None = option(
         None, help="evaluate a moving average of the weights (0: off)", default_help=RECIPE
     )
+    ema_bn_batches: int | None = option(
+        None,
+        help="recompute the average's batch-norm statistics over N training batches before "
+        "each test pass (0: the averaged ones)",
+        default_help=RECIPE,
+    )
     tta: str | None = option(
         None, help="test-time augmentation", choices="cnnzoo.evaluate.loop:TTA", default_help=RECIPE
     )
@@ -160,6 +168,9 @@ class TrainConfig:
         require(self.small_size is None or self.small_size >= 0, "--small-size must be >= 0")
         require(self.small_epochs is None or self.small_epochs >= 0, "--small-epochs must be >= 0")
         require(self.ema_decay is None or 0 <= self.ema_decay < 1, "--ema-decay must be in [0, 1)")
+        require(
+            self.ema_bn_batches is None or self.ema_bn_batches >= 0, "--ema-bn-batches must be >= 0"
+        )
         check_choices(self)
 
     def unresolved(self) -> list[str]:

@@ -16,12 +16,14 @@ SIGINT and SIGTERM stop a run after the step in progress with a checkpoint of it
 from __future__ import annotations
 
 import contextlib
+import copy
 import gc
+import itertools
 import math
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -251,6 +253,39 @@ def train_one_epoch(
 # ------------------------------------------------------------------------------------- the run
 
 
+def refit_batch_norm(
+    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], runtime: Runtime
+) -> nn.Module:
+    """A copy of ``model`` whose batch-norm statistics are measured afresh: each running mean and
+    variance becomes the plain mean, over ``batches``, of the batches' own, computed in training
+    mode without gradients (under the run's autocast). ``model`` itself is untouched.
+
+    The moving average of a run's weights needs it: an average of the batch-norm statistics of
+    weights that kept changing does not describe the averaged weights.
+    """
+    fitted = copy.deepcopy(model)
+    norms = [m for m in fitted.modules() if getattr(m, "track_running_stats", False)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a cumulative mean over the batches
+    fitted.train()
+    with torch.no_grad(), runtime.autocast():
+        for images, _ in batches:
+            fitted(images)
+    return fitted.eval()
+
+
+def tested_network(job: Job) -> nn.Module:
+    """The network a test pass evaluates and ``best.pt`` keeps: the average with its batch-norm
+    statistics refitted over the first ``--ema-bn-batches`` batches of the training stream's epoch
+    0 (the same every time, so a resumed run tests the same network), else ``job.evaluated``."""
+    batches = job.config.ema_bn_batches
+    if job.average is None or not batches:
+        return job.evaluated
+    stream = itertools.islice(job.train_stream.epoch(0), batches)
+    return refit_batch_norm(job.evaluated, stream, job.runtime)
+
+
 def params_finite(model: nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
@@ -434,9 +469,12 @@ def fit(
                 if not distributed.all_true(not stop.requested, dist):
                     raise interrupted(f"in epoch {epoch + 1}/{config.epochs}: stopped at its end")
                 continue
-            distributed.broadcast_buffers(job.evaluated, dist)  # rank 0's batch-norm statistics
+            tic = time.perf_counter()
+            tested = tested_network(job)
+            refit_s = time.perf_counter() - tic
+            distributed.broadcast_buffers(tested, dist)  # rank 0's batch-norm statistics
             test = evaluate(
-                job.evaluated,
+                tested,
                 job.test_stream,
                 job.runtime,
                 num_classes=job.info.num_classes,
@@ -450,14 +488,14 @@ def fit(
                 "test_top1": test["top1"],
                 "test_top5": test["top5"],
                 "lr": stats["lr"],
-                "seconds": stats["seconds"] + test["seconds"],
+                "seconds": stats["seconds"] + refit_s + test["seconds"],
                 "images_per_s": stats["images_per_s"],
             }
             history.append(row)
             files.write_metrics(history, global_step=(epoch + 1) * steps)
             if row["test_top1"] > best:
                 best = row["test_top1"]
-                files.save_best(job.evaluated, epoch=epoch + 1, row=row)
+                files.save_best(tested, epoch=epoch + 1, row=row)
             save_last(epoch + 1, 0, None)
             reporter.epoch_end(row)
             if epoch + 1 < config.epochs and not distributed.all_true(not stop.requested, dist):
