@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up, sourced by scripts/main.sh and scripts/test.sh:
 # installs the Fashion-MNIST files (Debian's dataset-fashion-mnist), PostgreSQL's server and
-# Chromium (for the tests) and Graphviz (the diagrams) if they are missing, creates
+# Chromium (for the tests), Graphviz (the diagrams) and Node.js with npm (the live pages' runtime)
+# if they are missing, installs onnxruntime-web with npm into web/node_modules, creates
 # .venv with Python 3.11 and installs cnnzoo (editable) with its test tools. A second run reuses
 # .venv and reinstalls only when pyproject.toml changed.
 set -euo pipefail
@@ -64,6 +65,27 @@ if ! command -v dot >/dev/null; then
     else
         echo "cnnzoo setup: Graphviz's dot is missing; run 'apt-get install graphviz' as root" >&2
     fi
+fi
+
+# Node.js and npm (Debian's nodejs, npm) when missing, then the npm package onnxruntime-web at the
+# version web/package-lock.json pins, into web/node_modules: the runtime the report's live pages
+# carry (cnnzoo report --live). Reinstalled only when the lock file changed.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "cnnzoo setup: installing Debian's nodejs and npm" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null 2>&1 \
+            || { apt-get update -qq >/dev/null 2>&1 \
+                && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+    else
+        echo "cnnzoo setup: Node.js is missing; run 'apt-get install nodejs npm' as root" >&2
+    fi
+fi
+web_stamp="web/node_modules/.cnnzoo-installed"
+web_want="$(sha256sum web/package-lock.json | cut -d' ' -f1)"
+if command -v npm >/dev/null && { [ ! -f "$web_stamp" ] || [ "$(cat "$web_stamp")" != "$web_want" ]; }; then
+    echo "cnnzoo setup: installing onnxruntime-web into web/node_modules (npm ci)" >&2
+    npm ci --prefix web --no-audit --no-fund --ignore-scripts --loglevel=error >&2
+    echo "$web_want" > "$web_stamp"
 fi
 
 python_bin="${PYTHON:-$(command -v python3.11 || command -v python3)}"

@@ -87,3 +87,32 @@ def test_written_atomically(tmp_path):
     model = cnnzoo.create_model("lenet5").eval()
     export_onnx(model, torch.randn(1, 1, 32, 32), tmp_path / "sub" / "l.onnx")
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["l.onnx"]
+
+
+def test_feature_maps_are_extra_outputs_equal_to_the_modules_outputs(tmp_path):
+    from cnnzoo.inside.layers import caught
+
+    torch.manual_seed(0)
+    model = cnnzoo.create_model("resnet20").eval()
+    x = torch.randn(1, 3, 32, 32)
+    names = ["layer1", "layer3.2"]
+    path = export_onnx(model, x, tmp_path / "r.onnx", feature_maps=names)
+    graph = onnx.load(str(path)).graph
+    assert [o.name for o in graph.output] == ["logits", "map:layer1", "map:layer3.2"]
+    import onnxruntime
+
+    outputs = onnxruntime.InferenceSession(str(path)).run(None, {"input": x.numpy()})
+    with torch.no_grad(), caught(model, names) as maps:
+        logits = model(x)
+    assert relative_error(torch.from_numpy(outputs[0]), logits) < TOLERANCE
+    for name, value in zip(names, outputs[1:], strict=True):
+        assert value.shape == tuple(maps[name].shape)
+        assert relative_error(torch.from_numpy(value), maps[name]) < TOLERANCE
+    assert not any(m._forward_hooks for m in model.modules())  # the hooks are gone
+
+
+def test_an_unknown_feature_map_is_one_line(tmp_path):
+    model = cnnzoo.create_model("lenet5").eval()
+    with pytest.raises(ValueError, match=r"--feature-maps: 'layer9' is not a module of lenet5"):
+        export_onnx(model, torch.randn(1, 1, 32, 32), tmp_path / "l.onnx", feature_maps=["layer9"])
+    assert not (tmp_path / "l.onnx").exists()

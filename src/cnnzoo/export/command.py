@@ -70,6 +70,14 @@ class ExportConfig:
         default_help="the checkpoint's or the model's input",
     )
     dynamic_batch: bool = option(False, help="dynamic batch dimension (onnx)")
+    feature_maps: tuple[str, ...] = option(
+        (),
+        help="also output these modules' feature maps, after the logits (onnx; names as cnnzoo "
+        "inspect lists them)",
+        nargs="+",
+        metavar="LAYER",
+        default_help="none",
+    )
     quantize: str | None = option(
         None,
         help="static quantization",
@@ -110,6 +118,8 @@ class ExportConfig:
             )
         if self.dynamic_batch and self.format != "onnx":
             raise ValueError("--dynamic-batch is available for --format onnx only")
+        if self.feature_maps and self.format != "onnx":
+            raise ValueError("--feature-maps is available for --format onnx only")
         if self.quantize and not self.calibration and not is_checkpoint(self.model):
             raise ValueError(
                 f"--quantize {self.quantize} needs calibration images: add --calibration DATASET "
@@ -155,17 +165,18 @@ def calibration_for(config: ExportConfig, subject: Source) -> list[torch.Tensor]
     )
 
 
-def write_onnx(model, example, path, *, dynamic_batch, calibration) -> Path:
+def write_onnx(model, example, path, *, dynamic_batch, calibration, feature_maps=()) -> Path:
     from cnnzoo.export.onnx import export_onnx, quantize_onnx_int8
 
+    shape = {"dynamic_batch": dynamic_batch, "feature_maps": feature_maps}
     if calibration is None:
-        return export_onnx(model, example, path, dynamic_batch=dynamic_batch)
+        return export_onnx(model, example, path, **shape)
     with tempfile.TemporaryDirectory() as tmp:
-        fp32 = export_onnx(model, example, Path(tmp) / "fp32.onnx", dynamic_batch=dynamic_batch)
+        fp32 = export_onnx(model, example, Path(tmp) / "fp32.onnx", **shape)
         return quantize_onnx_int8(fp32, Path(path), calibration)
 
 
-def write_executorch(model, example, path, *, dynamic_batch, calibration) -> Path:
+def write_executorch(model, example, path, *, dynamic_batch, calibration, feature_maps=()) -> Path:
     from cnnzoo.export.executorch import export_executorch
 
     return export_executorch(model, example, path, calibration=calibration)
@@ -300,7 +311,12 @@ def export_model(config: ExportConfig, progress: Progress | None = None) -> dict
     start = time.perf_counter()
     writer = WRITERS[config.format]
     written = writer(
-        subject.model, example, path, dynamic_batch=config.dynamic_batch, calibration=calibration
+        subject.model,
+        example,
+        path,
+        dynamic_batch=config.dynamic_batch,
+        calibration=calibration,
+        feature_maps=config.feature_maps,
     )
     result = {
         "file": str(written),
@@ -310,6 +326,7 @@ def export_model(config: ExportConfig, progress: Progress | None = None) -> dict
         "model": subject.name,
         "input": list(subject.input),
         "dynamic_batch": config.dynamic_batch,
+        "feature_maps": list(config.feature_maps),
         "export_s": time.perf_counter() - start,
     }
     if not config.verify:
@@ -337,10 +354,12 @@ def export_model(config: ExportConfig, progress: Progress | None = None) -> dict
 def summary_lines(result: dict) -> list[str]:
     """What ``cnnzoo export`` prints: the file line, then one line per verification."""
     c, h, w = result["input"]
+    maps = result.get("feature_maps") or []
     lines = [
         f"wrote {result['file']}  {result['bytes'] / 2**20:.2f} MiB  {result['format']} "
         f"{result['precision']}  {result['model']} {c}x{h}x{w}"
-        f"{' (dynamic batch)' if result['dynamic_batch'] else ''}  "
+        f"{' (dynamic batch)' if result['dynamic_batch'] else ''}"
+        f"{' + the feature maps of ' + ', '.join(maps) if maps else ''}  "
         f"export {result['export_s']:.1f} s"
     ]
     for check in result.get("verify", []):

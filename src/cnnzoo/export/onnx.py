@@ -21,24 +21,31 @@ OpenCV DNN 5.1 in ``tests/export/test_opencv.py``):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from cnnzoo.export.common import model_name, rebatch, traceable
+from cnnzoo.export.common import LogitsAndMaps, model_name, rebatch, traceable
 from cnnzoo.export.errors import require, unsupported
 from cnnzoo.files import write_atomic
 
 OPSET = 18
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
+MAP_PREFIX = "map:"  # the extra outputs of --feature-maps: "map:layer1", ...
 FLOAT_OPS = ("Gemm",)  # left fp32 in the int8 file (see the module docstring)
 
 
 def export_onnx(
-    model: nn.Module, example: torch.Tensor, path: str | Path, *, dynamic_batch: bool = False
+    model: nn.Module,
+    example: torch.Tensor,
+    path: str | Path,
+    *,
+    dynamic_batch: bool = False,
+    feature_maps: Sequence[str] = (),
 ) -> Path:
     """Export ``model``'s eval-mode logits to an ONNX file.
 
@@ -49,6 +56,8 @@ def export_onnx(
             ``dynamic_batch``).
         path: the ``.onnx`` file, written atomically.
         dynamic_batch: make the batch dimension dynamic (``"batch"``).
+        feature_maps: modules of ``model`` (by name) whose outputs are extra outputs of the
+            file, after the logits, named ``map:<name>`` (:data:`MAP_PREFIX`).
 
     Returns:
         The path written.
@@ -59,10 +68,13 @@ def export_onnx(
     """
     onnx = require("onnx")
     require("onnxscript")
-    net = traceable(model)
+    net = LogitsAndMaps(model, feature_maps) if feature_maps else traceable(model)
     shapes = {"x": {0: torch.export.Dim("batch", min=1)}} if dynamic_batch else None
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", "The tensor attributes .* were assigned during export"
+            )
             program = torch.onnx.export(
                 net,
                 (example,),
@@ -70,12 +82,15 @@ def export_onnx(
                 opset_version=OPSET,
                 dynamic_shapes=shapes,
                 input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
+                output_names=[OUTPUT_NAME, *(f"{MAP_PREFIX}{n}" for n in feature_maps)],
                 verbose=False,
                 report=False,
             )
     except Exception as err:  # torch.onnx wraps every failure; name the op it gives
         raise unsupported(model_name(model), "torch.onnx (dynamo)", err) from None
+    finally:
+        if feature_maps:
+            net.release()
 
     def write(tmp: Path) -> None:
         program.save(str(tmp))

@@ -10,6 +10,7 @@ table by id; :func:`screenshot` writes a PNG of the whole page.
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,9 +59,34 @@ def find_programs() -> tuple[str, str]:
     return browser, driver
 
 
+# Chromium's own traffic (updates, sync, field trials) off: an offline page must not meet it.
+QUIET = (
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--no-default-browser-check",
+)
+NO_PROXY = "127.0.0.1:9"  # a proxy on the discard port: any request the page makes fails
+
+
 @contextmanager
-def open_browser(width: int = WINDOW[0], height: int = WINDOW[1]) -> Iterator:
+def open_browser(
+    width: int = WINDOW[0],
+    height: int = WINDOW[1],
+    *,
+    offline: bool = False,
+    fake_camera: bool = False,
+) -> Iterator:
     """A headless Chromium session (selenium ``WebDriver``), closed on exit.
+
+    Args:
+        width, height: the window.
+        offline: networking off (every request goes to a dead proxy, and the DevTools network
+            emulation is offline), pages opened from files get no more access to other files
+            than a reader's browser gives them, and the requests made are logged
+            (:func:`requested_urls`).
+        fake_camera: pages get Chromium's test camera (moving frames) without being asked.
 
     Raises:
         ValueError: selenium, Chromium or ChromeDriver is missing.
@@ -75,21 +101,32 @@ def open_browser(width: int = WINDOW[0], height: int = WINDOW[1]) -> Iterator:
     browser, driver_path = find_programs()
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for flag in (
+    flags = [
         "--headless=new",
         "--no-sandbox",
         "--disable-gpu",
         "--disable-dev-shm-usage",
-        "--allow-file-access-from-files",
         "--no-first-run",
         "--hide-scrollbars",
         f"--window-size={width},{height}",
-    ):
+        *QUIET,
+    ]
+    flags += [f"--proxy-server={NO_PROXY}"] if offline else ["--allow-file-access-from-files"]
+    if fake_camera:
+        flags += ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+    for flag in flags:
         options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    logs = {"browser": "ALL", **({"performance": "ALL"} if offline else {})}  # + requests made
+    options.set_capability("goog:loggingPrefs", logs)
     # an explicit driver path: selenium then never tries to download one
     session = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
     try:
+        if offline:
+            session.execute_cdp_cmd("Network.enable", {})
+            session.execute_cdp_cmd(
+                "Network.emulateNetworkConditions",
+                {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+            )
         yield session
     finally:
         session.quit()
@@ -113,6 +150,17 @@ def load_page(session, path: str | Path) -> PageLoad:
         if e.get("level") in SEVERITIES
     )
     return PageLoad(str(path), session.title, console, tuple(broken))
+
+
+def requested_urls(session) -> list[str]:
+    """The URLs the pages of an ``offline`` session asked for since the last call (DevTools'
+    ``Network.requestWillBeSent`` events, from the performance log)."""
+    urls = []
+    for entry in session.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
 
 
 def table_text(session, table_id: str) -> list[list[str]]:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cnnzoo.progress import Progress
+from cnnzoo.report.live import BENCH_THREADS
 from cnnzoo.report.site import ReportConfig, build_report
 
 
@@ -44,6 +45,13 @@ def run_report(
         warn(f"cnnzoo report: {line}")
     out, pages = result["out"], len(result["pages"])
     lines = [f"wrote {pages} pages to {out}/ in {result['seconds']:.1f} s (open {out}/index.html)"]
+    for live in result.get("live", []):
+        files = " and ".join(f"{p} {n / 2**20:.2f} MiB" for p, n in live["bytes"].items())
+        bench = " / ".join(f"{ms:.2f}" if ms else "-" for ms in live["bench_ms"].values())
+        lines.append(
+            f"live page {live['page']}: {live['model']} ({live['source']}), {files}; cnnzoo "
+            f"bench, ONNX Runtime on {BENCH_THREADS} thread: {bench} ms"
+        )
     if config.check:
         lines.append(
             f"checked {pages} pages in headless Chromium; screenshots in "

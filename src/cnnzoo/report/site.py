@@ -35,9 +35,18 @@ from cnnzoo.outdir import owned
 from cnnzoo.progress import Progress, silent
 from cnnzoo.report import figures as charts
 from cnnzoo.report.inputs import HOW_TO, READERS, InputError, Section
+from cnnzoo.report.live import (
+    LiveError,
+    LivePage,
+    WebRuntime,
+    find_runtime,
+    live_summary,
+    read_live,
+    write_runtime,
+)
 from cnnzoo.report.zoo import measure_zoo
 
-ASSETS = ("report.css", "sort.js", "diagram.js")
+ASSETS = ("report.css", "sort.js", "diagram.js", "live.js")
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,9 @@ class ReportConfig:
         bench: ``cnnzoo bench --format json`` files.
         embed: ``cnnzoo embed`` output folders.
         nas: ``cnnzoo nas search`` output folders.
+        live: checkpoints that get a page running their network in the browser
+            (:mod:`cnnzoo.report.live`).
+        ort_web: the npm package ``onnxruntime-web`` those pages run on.
         models: profile only these models (default: the whole zoo).
         check: load every page in headless Chromium (:mod:`cnnzoo.report.browser`).
         force: replace a folder of files that cnnzoo did not write.
@@ -83,6 +95,18 @@ class ReportConfig:
         nargs="+",
         metavar="DIR",
         default_help="none",
+    )
+    live: tuple[str, ...] = option(
+        (),
+        help="checkpoints whose network runs live in a page of its own (fp32 and int8 ONNX)",
+        nargs="+",
+        metavar="CHECKPOINT",
+        default_help="none",
+    )
+    ort_web: str = option(
+        "web/node_modules/onnxruntime-web",
+        help="the npm package onnxruntime-web, for --live (installed by scripts/setup.sh)",
+        metavar="DIR",
     )
     models: tuple[str, ...] = option(
         (),
@@ -183,23 +207,50 @@ def build_report(
     """
     progress = progress or silent
     start = time.perf_counter()
+    runtime = find_runtime(config.ort_web) if config.live else None  # first: a missing piece
     with owned(config.out, "report", legacy=("report.json",), force=config.force) as folder:
         # first: an unknown model fails before any input
         zoo = measure_zoo(config.models or None, progress)
         with folder.staged() as site:
             progress("figures and pages", 0, 1)
-            result = write_site(config, zoo, site, warn)
+            result = write_site(config, zoo, site, warn, runtime)
             if check is not None:
                 progress("check in Chromium", 0, 1)
                 check(site, result["pages"])
     return {**result, "seconds": time.perf_counter() - start}
 
 
-def write_site(config: ReportConfig, zoo, site: Path, warn: Callable[[str], None]) -> dict:
+def read_live_pages(
+    config: ReportConfig, site: Path, runtime: WebRuntime | None, warn: Callable[[str], None]
+) -> tuple[list[LivePage], list[str]]:
+    """The live pages of ``config.live`` with their files written into ``site`` (the runtime's
+    once); the one-line problems of the checkpoints left out."""
+    pages, problems = [], []
+    for index, checkpoint in enumerate(config.live):
+        try:
+            pages.append(read_live(checkpoint, site, str(index), runtime))
+        except LiveError as err:
+            problems.append(str(err))
+            warn(str(err))
+    if pages:
+        write_runtime(runtime, site)
+    return pages, problems
+
+
+def write_site(
+    config: ReportConfig,
+    zoo,
+    site: Path,
+    warn: Callable[[str], None],
+    runtime: WebRuntime | None = None,
+) -> dict:
     """Write every page, figure and asset of the site into the (new) folder ``site``; the
-    result of :func:`build_report` but its time."""
+    result of :func:`build_report` but its time. ``runtime``: the browser runtime of the live
+    pages (:func:`~cnnzoo.report.live.find_runtime`), when ``config.live`` asks for some."""
     (site / "figures").mkdir(parents=True, exist_ok=True)
     sections, problems = read_inputs(config, site, warn)
+    live, live_problems = read_live_pages(config, site, runtime, warn)
+    problems += live_problems
     index_charts = {
         name: charts.save_svg(fig, site / "figures" / name).name
         for name, fig in charts.index_charts(zoo.figures()).items()
@@ -221,6 +272,7 @@ def write_site(config: ReportConfig, zoo, site: Path, warn: Callable[[str], None
         *((f"{f.family}.html", f.short) for f in zoo.families),
         ("explain.html", "Calculations"),
         ("results.html", "Results"),
+        *((page.page, f"Live: {page.model}") for page in live),
     ]
     pages: dict[str, str] = {
         "index.html": env.get_template("index.html").render(
@@ -244,9 +296,18 @@ def write_site(config: ReportConfig, zoo, site: Path, warn: Callable[[str], None
     for name in ASSETS:
         text = resources.files("cnnzoo.report").joinpath("static", name).read_text("utf-8")
         write_text_atomic(site / "assets" / name, text)
+    for page in live:
+        pages[page.page] = env.get_template("live.html").render(
+            nav=nav, current=page.page, live=page
+        )
     for name, html in pages.items():
         write_text_atomic(site / name, html)
-    result = {"out": config.out, "pages": sorted(pages), "problems": problems}
+    result = {
+        "out": config.out,
+        "pages": sorted(pages),
+        "problems": problems,
+        "live": [live_summary(page) for page in live],
+    }
     record = {
         "schema": "cnnzoo-report",
         "version": 1,
