@@ -84,8 +84,11 @@ web_stamp="web/node_modules/.cnnzoo-installed"
 web_want="$(sha256sum web/package-lock.json | cut -d' ' -f1)"
 if command -v npm >/dev/null && { [ ! -f "$web_stamp" ] || [ "$(cat "$web_stamp")" != "$web_want" ]; }; then
     echo "cnnzoo setup: installing onnxruntime-web into web/node_modules (npm ci)" >&2
-    npm ci --prefix web --no-audit --no-fund --ignore-scripts --loglevel=error >&2
-    echo "$web_want" > "$web_stamp"
+    if npm ci --prefix web --no-audit --no-fund --ignore-scripts --loglevel=error >&2; then
+        echo "$web_want" > "$web_stamp"
+    else
+        echo "cnnzoo setup: npm ci failed; cnnzoo report --live needs onnxruntime-web in web/node_modules" >&2
+    fi
 fi
 
 python_bin="${PYTHON:-$(command -v python3.11 || command -v python3)}"
