@@ -82,12 +82,6 @@ def test_images(count: int, folder: Path) -> list[Path]:
     return paths
 
 
-def page_config(page: Path) -> dict:
-    """The JSON a live page's script reads."""
-    html = page.read_text(encoding="utf-8")
-    return json.loads(html.split('id="live-config">', 1)[1].split("</script>", 1)[0])
-
-
 def top1(logits: list[float]) -> int:
     return max(range(len(logits)), key=logits.__getitem__)
 
@@ -127,6 +121,7 @@ def measure_page(session, page: Path, images: list[Path], shot: Path | None) -> 
 
 def main() -> int:
     from cnnzoo.report.browser import open_browser
+    from cnnzoo.report.live import read_page_config
     from cnnzoo.report.site import ReportConfig, build_report
 
     env = environment("cpu")
@@ -156,7 +151,7 @@ def main() -> int:
         with open_browser(offline=True) as session:
             for index, model in enumerate(todo):
                 page = site / f"live-{index}.html"
-                config = page_config(page)
+                config = read_page_config(page)
                 shot = RESULTS / "live_page.png" if model == "resnet20" else None
                 print(f"{model}: {FRAMES} frames in Chromium ...")
                 measured = measure_page(session, page, images, shot)

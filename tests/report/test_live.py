@@ -129,12 +129,6 @@ def open_live(session, site: Path, page: str):
     return load
 
 
-def page_config(page: Path) -> dict:
-    """The JSON a live page's script reads."""
-    html = page.read_text(encoding="utf-8")
-    return json.loads(html.split('id="live-config">', 1)[1].split("</script>", 1)[0])
-
-
 def results(session) -> list[dict]:
     return session.execute_script("return window.cnnzooLive.results")
 
@@ -162,7 +156,7 @@ def test_uploaded_images_give_python_onnx_runtimes_logits(live_site, session, te
         if precision == "fp32":
             assert close(ours, theirs), np.abs(ours - theirs).max()
             assert close(ours, torch_logits(checkpoint, test_images))
-    config = page_config(site / f"live-{index}.html")
+    config = live.read_page_config(site / f"live-{index}.html")
     maps = session.execute_script(
         "return Object.fromEntries(Object.entries(window.cnnzooLive.maps)"
         ".map(([name, data]) => [name, Array.from(data)]))"
@@ -252,7 +246,7 @@ def test_the_page_loads_nothing_from_the_network(live_site, session):
 
 def test_the_page_says_what_bench_measured_and_the_file_sizes(live_site):
     site = Path(live_site["out"])
-    config = page_config(site / "live-0.html")
+    config = live.read_page_config(site / "live-0.html")
     for precision in live.PRECISIONS:
         facts = config["precisions"][precision]
         assert facts["bytes"] == (site / "live" / "0" / f"{precision}.onnx").stat().st_size
@@ -260,7 +254,7 @@ def test_the_page_says_what_bench_measured_and_the_file_sizes(live_site):
     record = open_source(live_site["checkpoints"][0]).record
     assert config["preprocess"]["native"] == config["preprocess"]["size"] == 28
     assert config["preprocess"]["mean"] == record["mean"] and record["name"] == "fashion-mnist"
-    assert page_config(site / "live-1.html")["preprocess"]["size"] == 32
+    assert live.read_page_config(site / "live-1.html")["preprocess"]["size"] == 32
 
 
 def test_a_missing_runtime_is_one_line(tmp_path, lenet5_checkpoint):

@@ -244,6 +244,15 @@ def page_config(
     }
 
 
+CONFIG_ID = "live-config"  # the element of live.html (and live.js) that holds page_config's JSON
+
+
+def read_page_config(page: Path) -> dict:
+    """The JSON of :func:`page_config` as a written live page holds it (``templates/live.html``)."""
+    html = Path(page).read_text(encoding="utf-8")
+    return json.loads(html.split(f'id="{CONFIG_ID}">', 1)[1].split("</script>", 1)[0])
+
+
 def read_live(checkpoint: str, site: Path, key: str, runtime: WebRuntime) -> LivePage:
     """Export, measure and write the files of ``checkpoint``'s live page into ``site``.
 
