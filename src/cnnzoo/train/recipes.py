@@ -228,9 +228,10 @@ NAMED: dict[str, Recipe] = {
     # The best Fashion-MNIST accuracy within 3 hours on 2 CPU cores, for a wide network: the
     # speed recipe's techniques with cutout (a 12-pixel square, 18% of the image), cosine decay
     # from lr 0.1 at batch 128, a test pass every 4 epochs for the curve. 28 epochs of wrn16_4
-    # fit in about 2 h 40 min on an AMD EPYC with avx512_bf16 (about 200 training img/s). No
-    # averaged copy: with one (decay 0.999) the run ended at 95.43 % while its trained weights
-    # scored 95.54 % (benchmarks/results/fashion_mnist_best.md: the average lags at the end).
+    # fit in 2 h 30 min on an AMD EPYC with avx512_bf16 (about 200 training img/s): 95.54 %
+    # (benchmarks/results/fashion_mnist_best_plain.md). No averaged copy: with one (decay 0.999)
+    # the run ended at 95.43 % while its trained weights scored 95.54 %
+    # (benchmarks/results/fashion_mnist_best.md: the average lags at the end).
     "fashion-mnist-best": Recipe(
         epochs=28, batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4,
         schedule="cosine", warmup_epochs=1, label_smoothing=0.1, nesterov=True, cutout=12,
