@@ -4,6 +4,7 @@ trained on it (bench and export judge their variants on its test images)."""
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,20 @@ import torch
 from fakedata import write_fake_mnist
 
 
+def worker_threads(cores: int, workers: int) -> int:
+    """Torch threads of one test process: the cores shared among the worker processes (pytest-xdist
+    runs ``workers`` of them; 1 without it), at most 2 (the suite is sized for 2 cores)."""
+    return max(1, min(2, cores // max(1, workers)))
+
+
 def pytest_configure(config):
-    # The suite is sized for 2 cores; more threads than cores only adds contention.
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    # More threads than cores only adds contention, and two processes of two threads on two cores
+    # run several times slower than one thread each.
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    threads = worker_threads(len(os.sched_getaffinity(0)), workers)
+    torch.set_num_threads(threads)
+    # Commands the tests start inherit it, unless a test sets their threads itself.
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
 
 
 @pytest.fixture(scope="session")
