@@ -7,7 +7,7 @@ The checkpoints, trained on Fashion-MNIST by the training engine unless they exi
 
 - lenet5: ``cnnzoo train lenet5 --epochs 2`` (28 x 28 in);
 - resnet20: the speed run's ``--recipe fashion-mnist-94`` seed 0 when its folder is there
-  (``runs/fashion_mnist_speedrun/recipe-seed0``), else ``--epochs 2``;
+  (``runs/fashion_mnist_speedrun_resnet20/recipe-seed0``), else ``--epochs 2``;
 - mobilenet_v1_025 and mobilenet_v1: ``--epochs 1 --subset 2048 --input-size 224`` (224 x 224 in,
   the size a phone app feeds; the page resizes the 28 x 28 images up as ``cnnzoo predict`` does).
 
@@ -40,7 +40,7 @@ from cnnzoo.files import write_text_atomic
 RESULTS = ROOT / "benchmarks" / "results"
 STATE = RESULTS / "live_latency.json"
 RUNS = ROOT / "runs" / "live_latency"
-SPEEDRUN = ROOT / "runs" / "fashion_mnist_speedrun" / "recipe-seed0" / "best.pt"
+SPEEDRUN = ROOT / "runs" / "fashion_mnist_speedrun_resnet20" / "recipe-seed0" / "best.pt"
 FRAMES = 60  # images fed to each page
 WARMUP = 10  # first frames dropped (the runtime's first runs allocate and tune)
 TRAINING = {

@@ -95,6 +95,21 @@ def test_a_finished_run_is_not_run_again_unless_its_recipe_changed(tmp_path):
     assert not (out / "last.pt").exists()  # the old run's folder went with it
 
 
+def test_a_run_folder_the_state_does_not_record_starts_over(tmp_path):
+    out = tmp_path / "a"
+    out.mkdir()
+    (out / "last.pt").write_text("a checkpoint of a run timed elsewhere")
+    bench = speedrun.Bench(tmp_path / "state.json", {"environment": HOST})
+    seen = []
+
+    def argv(resume):
+        seen.append(resume)
+        return fake_argv(out)(resume)
+
+    entry = run_fake(bench, "baseline", out, argv=argv)
+    assert seen == [False] and len(entry["epochs"]) == 3  # not resumed: its clock is unknown
+
+
 def test_another_host_starts_over_and_keeps_the_old_state_aside(tmp_path):
     bench = speedrun.Bench(tmp_path / "state.json", {"environment": HOST})
     out = tmp_path / "a"
@@ -102,6 +117,15 @@ def test_another_host_starts_over_and_keeps_the_old_state_aside(tmp_path):
     other = speedrun.Bench(tmp_path / "state.json", {"environment": {**HOST, "cores": 4}})
     assert other.state["runs"] == {}
     assert (tmp_path / "state.stale.json").exists()
+
+
+def test_a_report_of_the_baseline_alone_says_no_recipe_ran():
+    entry = {"command": "cnnzoo train resnet20", "final_top1": 0.9411, "seconds_to_target": 9.0}
+    entry |= {"epochs": [{"epoch": 33, "test_top1": 0.9411, "at_s": 9.0}], "epochs_to_target": 33}
+    state = {"command": "speedrun --seeds", "environment": {**HOST, "torch": "2"}}
+    state |= {"model": "m", "recipe": "r", "target": 0.94, "runs": {"baseline": entry}}
+    text = speedrun.report(state)
+    assert "No recipe run yet" in text and "seeds end below" not in text
 
 
 def test_a_failing_run_stops_the_benchmark_with_one_line(tmp_path):

@@ -22,6 +22,8 @@ TRAIN_FLAGS = {
     "--lr",
     "--momentum",
     "--weight-decay",
+    "--decay-norm-bias",
+    "--no-decay-norm-bias",
     "--schedule",
     "--warmup-epochs",
     "--label-smoothing",

@@ -13,7 +13,15 @@ from torch import nn
 from cnnzoo.checkpoint import load_checkpoint
 from cnnzoo.data import BatchStream, DatasetInfo, Split
 from cnnzoo.distributed import Runtime
-from cnnzoo.evaluate.loop import confusion_matrix, evaluate, mean_log_probs, topk_correct
+from cnnzoo.evaluate.loop import (
+    FLIP_SHIFT_WEIGHTS,
+    confusion_matrix,
+    evaluate,
+    mean_log_probs,
+    shifted,
+    topk_correct,
+    tta_flip_shift,
+)
 from cnnzoo.models.base import AuxOutputs, ZooModel
 from cnnzoo.runlog import METRICS_COLUMNS, read_metrics_csv
 from cnnzoo.train import TrainConfig, recipe_for, run, train_one_epoch
@@ -68,9 +76,33 @@ def test_tta_flip_averages_probabilities():
     a, b = torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, 2.0]])
     assert torch.allclose(mean_log_probs([a, b]).exp(), torch.tensor([[0.5, 0.5]]))
     stream = BatchStream(fake_split(20), INFO, batch_size=20, train=False, seed=0, device="cpu")
-    for tta in ("flip", "10crop"):
+    for tta in ("flip", "flip-shift", "10crop"):
         out = evaluate(Constant(torch.arange(10.0)), stream, Runtime(), num_classes=10, tta=tta)
         assert out["top1"] == pytest.approx(0.1)
+
+
+def test_flip_shift_moves_one_pixel_and_weighs_the_unmoved_pair_half():
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    assert torch.equal(shifted(x, 1, 1)[0, 0, 1:, 1:], x[0, 0, :3, :3])  # down and right
+    assert torch.equal(shifted(x, -1, -1)[0, 0, :3, :3], x[0, 0, 1:, 1:])  # up and left
+    assert torch.equal(shifted(x, 1, 1)[0, 0, 0], torch.tensor([0.0, 0.0, 1.0, 2.0]))  # repeated
+    assert sum(FLIP_SHIFT_WEIGHTS) == pytest.approx(1.0)
+
+    class ByMean(nn.Module):  # class 0: the unmoved mean, 1: a larger one, 2: a smaller one
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[torch.Tensor] = []
+
+        def forward(self, images):
+            self.seen.append(images)
+            mean = images.mean((1, 2, 3))
+            votes = torch.stack([mean == 7.5, mean > 7.5, mean < 7.5], 1)
+            return votes.float() * 50
+
+    model = ByMean()
+    probs = tta_flip_shift(model, x).exp()[0]
+    assert probs.tolist() == pytest.approx([1 / 2, 1 / 4, 1 / 4], abs=1e-6)
+    assert len(model.seen) == 6 and torch.equal(model.seen[3], x.flip(-1))
 
 
 def test_train_one_epoch_returns_fractions_and_learns():

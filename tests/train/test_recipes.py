@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from dataclasses import replace
 
 import pytest
 import torch
@@ -22,7 +23,7 @@ from cnnzoo.train import TrainConfig, run, train_one_epoch
 from cnnzoo.train import build as build_module
 from cnnzoo.train.build import auto_precision, build_average
 from cnnzoo.train.engine import Trainer, shrink
-from cnnzoo.train.optim import make_sgd
+from cnnzoo.train.optim import decay_groups, make_sgd
 from cnnzoo.train.recipes import NAMED, RECIPE_FIELDS, Recipe, recipe_for
 
 INFO = DatasetInfo("fake", 10, 1, 28, tuple("abcdefghij"), (0.5,), (0.25,))
@@ -131,6 +132,21 @@ def test_nesterov_reaches_the_optimizer():
     assert make_sgd(nn.Linear(2, 2).parameters(), config).defaults["nesterov"] is True
 
 
+def test_without_decay_norm_bias_only_the_weights_of_convolutions_and_linears_decay():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.BatchNorm2d(4), nn.Linear(4, 2))
+    config = TrainConfig("lenet5", lr=0.1, momentum=0.9, weight_decay=5e-4, decay_norm_bias=False)
+    optimizer = make_sgd(decay_groups(model, config), config)
+    decayed, plain = optimizer.param_groups
+    assert decayed["weight_decay"] == 5e-4 and plain["weight_decay"] == 0.0
+    assert {id(p) for p in decayed["params"]} == {id(model[0].weight), id(model[2].weight)}
+    assert {id(p) for p in plain["params"]} == {
+        id(p) for p in (model[1].weight, model[1].bias, model[2].bias)
+    }
+    everything = replace(config, decay_norm_bias=True)
+    (group,) = make_sgd(decay_groups(model, everything), everything).param_groups
+    assert len(group["params"]) == 5 and group["weight_decay"] == 5e-4
+
+
 @pytest.mark.parametrize(
     ("flags", "expected"),
     [(["avx2", "avx512_bf16"], "bf16"), (["amx_tile", "amx_bf16"], "bf16"), (["avx2"], "fp32")],
@@ -150,7 +166,7 @@ def test_bad_recipe_options_get_one_line_each():
         ({"small_size": -2}, "--small-size must be >= 0"),
         ({"eval_every": -1}, "--eval-every must be >= 0"),
         ({"recipe_name": "fastest"}, "--recipe must be one of fashion-mnist-94"),
-        ({"tta": "mirror"}, "--tta must be one of none, flip, 10crop"),
+        ({"tta": "mirror"}, "--tta must be one of none, flip, flip-shift, 10crop"),
     ]:
         with pytest.raises(ValueError, match=message):
             TrainConfig("resnet20", **kwargs)
@@ -218,6 +234,16 @@ def test_the_best_accuracy_recipe_options_work_together_on_a_wide_network(fake_m
     result = speed_run(fake_mnist, out, model="wrn16_4", recipe=best, compile=False)
     check_speed_run(out, result, "wrn16_4", best)
     assert [row["epoch"] for row in read_metrics_csv(out / "metrics.csv")] == [2]  # the last
+
+
+def test_the_fast_recipe_options_work_together_on_the_speed_run_network(fake_mnist, tmp_path):
+    out = tmp_path / "run"
+    fast = "fashion-mnist-94-fast"  # no weight decay on norms and biases, label smoothing 0.2
+    result = speed_run(fake_mnist, out, model="airbench94_half", recipe=fast, compile=False)
+    check_speed_run(out, result, "airbench94_half", fast)
+    assert result["config"]["decay_norm_bias"] is False
+    assert result["config"]["label_smoothing"] == 0.2
+    assert [row["epoch"] for row in read_metrics_csv(out / "metrics.csv")] == [2]
 
 
 @pytest.mark.slow

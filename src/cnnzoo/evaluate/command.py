@@ -45,8 +45,10 @@ class EvalConfig:
         dataset: evaluate on this dataset instead of the checkpoint's (same classes and
             channels); for weights: ``imagenet`` (the default) or ``imagefolder``.
         data_dir: where the dataset's files are; default: the one recorded in the checkpoint.
-        tta: test-time augmentation: ``none``, ``flip`` (average with the mirror image) or
-            ``10crop`` (four corners and centre of an 8/7 enlargement, and their mirrors).
+        tta: test-time augmentation: ``none``, ``flip`` (average with the mirror image),
+            ``flip-shift`` (the image and its mirror, and both moved one pixel up-left and
+            down-right) or ``10crop`` (four corners and centre of an 8/7 enlargement, and their
+            mirrors).
         format: ``text`` or ``json`` on standard output.
         batch_size: images per forward pass; default: the evaluation batch of the device.
         out: path of the confusion-matrix PNG; default beside the checkpoint or weights.

@@ -61,10 +61,16 @@ def per_class_accuracy(confusion: torch.Tensor) -> list[float | None]:
     return [h / t if t else None for h, t in zip(hits, totals, strict=True)]
 
 
-def mean_log_probs(logits: list[torch.Tensor]) -> torch.Tensor:
-    """Log of the mean of the softmax probabilities of several views."""
+def mean_log_probs(
+    logits: list[torch.Tensor], weights: Sequence[float] | None = None
+) -> torch.Tensor:
+    """Log of the mean (or the ``weights``-weighted sum) of the softmax probabilities of several
+    views."""
     logp = torch.stack([x.float().log_softmax(1) for x in logits])
-    return torch.logsumexp(logp, 0) - math.log(len(logits))
+    if weights is None:
+        return torch.logsumexp(logp, 0) - math.log(len(logits))
+    log_w = torch.tensor(weights, dtype=logp.dtype, device=logp.device).log()
+    return torch.logsumexp(logp + log_w[:, None, None], 0)
 
 
 def tta_none(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
@@ -88,9 +94,32 @@ def tta_ten_crop(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     return mean_log_probs([model(c) for c in crops] + [model(c.flip(-1)) for c in crops])
 
 
+def shifted(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """The images moved ``dy`` rows down and ``dx`` columns right (at most one pixel), the
+    border pixels repeated into the gap."""
+    padded = F.pad(images, (1, 1, 1, 1), mode="replicate")
+    height, width = images.shape[-2:]
+    return padded[..., 1 - dy : 1 - dy + height, 1 - dx : 1 - dx + width]
+
+
+# The views of tta_flip_shift, in its order: the image, moved up-left, moved down-right, then
+# their mirror images; the unmoved pair weighs 1/2, each moved pair 1/4.
+FLIP_SHIFT_WEIGHTS = (1 / 4, 1 / 8, 1 / 8, 1 / 4, 1 / 8, 1 / 8)
+
+
+def tta_flip_shift(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The multi-crop evaluation of Jordan 2024 (the CIFAR-10 speed run): the image and its
+    mirror image with weight 1/2, the pair moved one pixel up and left with 1/4, and the pair
+    moved one pixel down and right with 1/4; six views."""
+    views = [images, shifted(images, -1, -1), shifted(images, 1, 1)]
+    logits = [model(v) for v in views] + [model(v.flip(-1)) for v in views]
+    return mean_log_probs(logits, FLIP_SHIFT_WEIGHTS)
+
+
 TTA: dict[str, Callable[[nn.Module, torch.Tensor], torch.Tensor]] = {
     "none": tta_none,
     "flip": tta_flip,
+    "flip-shift": tta_flip_shift,
     "10crop": tta_ten_crop,
 }
 

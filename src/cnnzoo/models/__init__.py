@@ -1,6 +1,7 @@
 """The model zoo: one module per architecture family, each ending with its ``MODELS`` table."""
 
 from cnnzoo.models import (
+    airbench,
     alexnet,
     googlenet,
     inception,
@@ -12,6 +13,17 @@ from cnnzoo.models import (
     vgg,
 )
 
-FAMILIES = (lenet, alexnet, vgg, googlenet, resnet, inception, nasnet, mobilenet, shufflenet)
+FAMILIES = (
+    lenet,
+    alexnet,
+    vgg,
+    googlenet,
+    resnet,
+    inception,
+    nasnet,
+    mobilenet,
+    shufflenet,
+    airbench,
+)
 
 __all__ = ["FAMILIES"]

@@ -36,7 +36,7 @@ from cnnzoo.evaluate.loop import eval_batch
 from cnnzoo.registry import create_model, get_model_spec
 from cnnzoo.source import check_input_size
 from cnnzoo.train.config import TrainConfig
-from cnnzoo.train.optim import OPTIMIZERS, make_scheduler
+from cnnzoo.train.optim import OPTIMIZERS, decay_groups, make_scheduler
 from cnnzoo.train.recipes import Recipe, recipe_for, resolve
 from cnnzoo.train.rundir import choose_run_dir
 
@@ -288,7 +288,7 @@ def build_optimization(
 ) -> Optimization:
     """The optimizer of ``model``'s parameters, its per-step schedule, the fp16 gradient scaler
     (a no-op otherwise) and the training loss."""
-    optimizer = OPTIMIZERS[config.optimizer](model.parameters(), config)
+    optimizer = OPTIMIZERS[config.optimizer](decay_groups(model, config), config)
     return Optimization(
         optimizer=optimizer,
         scheduler=make_scheduler(optimizer, config, recipe, steps_per_epoch),

@@ -31,7 +31,10 @@ class TrainConfig:
         optimizer: ``sgd`` (with momentum) or ``adamw``.
         lr: peak learning rate (after warm-up).
         momentum: SGD momentum, or AdamW's beta1.
-        weight_decay: L2 penalty (SGD) or decoupled decay (AdamW), on every parameter.
+        weight_decay: L2 penalty (SGD) or decoupled decay (AdamW).
+        decay_norm_bias: apply the weight decay to the biases and the normalisation layers' scales
+            and shifts too (every parameter of one dimension); off: to the weights of the
+            convolutions and linear layers only.
         schedule: ``cosine``, ``step`` (the recipe's milestones) or ``onecycle``.
         warmup_epochs: linear warm-up from zero, in epochs (may be fractional).
         label_smoothing: of the training loss (the test loss is plain cross-entropy).
@@ -83,6 +86,9 @@ class TrainConfig:
     lr: float | None = option(None, help="peak learning rate", default_help=RECIPE)
     momentum: float | None = option(None, help="SGD momentum or AdamW beta1", default_help=RECIPE)
     weight_decay: float | None = option(None, help="", default_help=RECIPE)
+    decay_norm_bias: bool | None = option(
+        None, help="weight decay on biases and norm parameters too", default_help=RECIPE
+    )
     schedule: str | None = option(
         None, help="", choices="cnnzoo.train.optim:SCHEDULES", default_help=RECIPE
     )

@@ -35,6 +35,19 @@ def make_adamw(params, config: TrainConfig) -> torch.optim.Optimizer:
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {"sgd": make_sgd, "adamw": make_adamw}
 
 
+def decay_groups(model: torch.nn.Module, config: TrainConfig) -> list[dict]:
+    """The model's parameters as optimizer groups: all in one, or, without ``decay_norm_bias``,
+    the parameters of one dimension (biases, normalisation scales and shifts) in a second group
+    without weight decay."""
+    params = list(model.parameters())
+    if config.decay_norm_bias:
+        return [{"params": params}]
+    return [
+        {"params": [p for p in params if p.ndim > 1]},
+        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+    ]
+
+
 def cosine_factor(progress: float, recipe: Recipe) -> float:
     """Cosine annealing to zero (Loshchilov & Hutter 2017, SGDR without restarts)."""
     return 0.5 * (1 + math.cos(math.pi * progress))
