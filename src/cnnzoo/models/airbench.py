@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from cnnzoo.models.base import ModelSpec, ZooModel
+from cnnzoo.models.layers import fresh_linear
 
 PAPER = "Jordan 2024, arXiv:2404.00498"
 
@@ -124,13 +125,7 @@ class Airbench(ZooModel):
 
     def reset_classifier(self, num_classes: int) -> None:
         """A new linear layer (no bias, PyTorch's default init) for ``num_classes``."""
-        self.fc = nn.Linear(
-            self.num_features,
-            num_classes,
-            bias=False,
-            device=self.fc.weight.device,
-            dtype=self.fc.weight.dtype,
-        )
+        self.fc = fresh_linear(self.fc, num_classes)
         self.num_classes = num_classes
 
 
