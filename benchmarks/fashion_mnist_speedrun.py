@@ -320,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="fashion_mnist_speedrun", help="results' file name")
     args = parser.parse_args(argv)
 
-    command = "OMP_NUM_THREADS={cores} .venv/bin/python benchmarks/fashion_mnist_speedrun.py"
+    # the runs' OMP_NUM_THREADS is set by run_one (the cores): the command needs no prefix
+    command = ".venv/bin/python benchmarks/fashion_mnist_speedrun.py"
     command += " " + " ".join(sys.argv[1:] if argv is None else argv)
     head = {
         "command": command.strip(),

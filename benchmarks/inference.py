@@ -10,10 +10,15 @@ logits): its rows are timed as ``unjudged`` and are never the fastest, and PT2E 
 mobilenet_v1, whose random-init activations vanish, is ``refused``. int8 is judged on trained
 networks in ``benchmarks/int8_accuracy.py``.
 
-Resumable: each model's results are appended to ``benchmarks/results/inference.json`` (written
-atomically) as soon as the model is done, and a model already in that file is skipped when the
-script runs again. At the end ``benchmarks/results/inference.md`` gets the table, the fastest
-lines, the CPU flags and the environment.
+One record per kind of host (:data:`cnnzoo.env.HOST_KINDS`: ``amx``, ``avx512-bf16``, ...):
+``benchmarks/results/inference_<kind>.json``. Resumable: each model's results are appended to this
+host's record (written atomically) as soon as the model is done, and a model already in it is
+skipped when the script runs again (on any host of the same kind: each model's variants are timed
+together, in the same rounds, so its ratios are self-contained). At the end
+``benchmarks/results/inference.md`` is rebuilt from every kind's record: the speed-ups side by
+side, one column set per kind of host (fp32 eager's latency, the fastest exact variant, the
+fastest bf16 and the fastest int8), then each kind's whole table, its fastest lines, CPU flags and
+environment.
 
 On a machine others use, set ``OMP_WAIT_POLICY=PASSIVE`` (spinning OpenMP threads make 2 threads
 3-6x slower on a loaded 2-core machine).
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 
 # Before torch is imported (OpenMP reads it once): without it, torch's spinning OpenMP threads and
 # the ONNX Runtime / XNNPACK threads interleaved with them slow each other down many times.
@@ -35,7 +41,8 @@ from common import ROOT, environment_lines, write_report
 
 from cnnzoo.bench.core import SCHEMA, VERSION, bench_models, make_config
 from cnnzoo.bench.render import render_table
-from cnnzoo.bench.stats import summarize
+from cnnzoo.bench.stats import fastest, summarize
+from cnnzoo.env import HOST_KINDS, cpu_info, host_kind
 from cnnzoo.files import write_text_atomic
 from cnnzoo.progress import rich_progress
 
@@ -68,28 +75,118 @@ def merged(record: dict | None, new: dict) -> dict:
     return {**record, "results": results, "summary": summarize(results)}
 
 
-def markdown(record: dict) -> str:
-    """The report: how it was made, the table with the fastest lines, the environment."""
+def record_path(name: str, kind: str) -> Path:
+    """The JSON record of the hosts of ``kind`` (see :data:`HOST_KINDS`)."""
+    return RESULTS / f"{name}_{kind}.json"
+
+
+def kind_records(name: str) -> dict[str, dict]:
+    """Every kind's record that exists, strongest kind first, each with its summary recomputed
+    (a record written before a summary field was added gets it)."""
+    kinds = [kind for kind, _ in HOST_KINDS] + ["other"]
+    records = {kind: load_results(record_path(name, kind)) for kind in kinds}
+    return {kind: {**r, "summary": summarize(r["results"])} for kind, r in records.items() if r}
+
+
+def timed_best(results: list[dict], precision: str) -> dict | None:
+    """The timed variant of ``precision`` with the shortest median: the fastest that qualifies
+    (:func:`cnnzoo.bench.stats.fastest`) or, when none does, the fastest ``unjudged`` one (int8
+    of random weights: timed, never chosen), marked ``unjudged``."""
+    chosen = fastest(results, exact_only=False, precision=precision)
+    if chosen is not None:
+        return {**chosen, "unjudged": False}
+    timed = [
+        r
+        for r in results
+        if r["precision"] == precision and r["status"] == "unjudged" and r["latency_ms"]
+    ]
+    if not timed:
+        return None
+    best = min(timed, key=lambda r: r["latency_ms"]["median"])
+    return {"runtime": best["runtime"], "speedup": best["speedup"], "unjudged": True}
+
+
+def speedup_cell(choice: dict | None) -> str:
+    """``"1.92x onnxruntime"``; ``"6.92x executorch?"`` for an unjudged one; ``"-"`` for none."""
+    if choice is None or choice["speedup"] is None:
+        return "-"
+    mark = "?" if choice.get("unjudged") else ""
+    return f"{choice['speedup']:.2f}x {choice['runtime']}{mark}"
+
+
+def host_columns(records: dict[str, dict]) -> str:
+    """The speed-ups side by side: one row per model and batch size, and for each kind of host
+    fp32 eager's median latency, the fastest exact variant, the fastest bf16 and int8 ones."""
+    keys: dict[tuple, None] = {}
+    for record in records.values():
+        keys.update(dict.fromkeys((r["model"], r["batch_size"]) for r in record["results"]))
+    header = ["model", "batch"]
+    for kind in records:
+        header += [f"{kind}: eager fp32", "exact", "bf16", "int8"]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    for model, batch in keys:
+        cells = [model, str(batch)]
+        for record in records.values():
+            rows = [r for r in record["results"] if (r["model"], r["batch_size"]) == (model, batch)]
+            base = next(
+                (r for r in rows if (r["runtime"], r["precision"]) == ("eager", "fp32")), None
+            )
+            if base is None or base["latency_ms"] is None:
+                cells += ["-"] * 4
+                continue
+            exact = fastest(rows, exact_only=True)
+            cells += [
+                f"{base['latency_ms']['median']:.2f} ms",
+                speedup_cell(exact and {**exact, "unjudged": False}),
+                speedup_cell(timed_best(rows, "bf16")),
+                speedup_cell(timed_best(rows, "int8")),
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def host_section(kind: str, record: dict) -> list[str]:
+    """One kind's part of the report: its CPU, the whole table with the fastest lines, the
+    environment."""
     env = record["environment"]
+    return [
+        f"## {kind}: {env['cpu']}, {env['cores']} cores",
+        "",
+        f"Flags: {' '.join(env['cpu_flags']) or 'none'}; "
+        f"load average at the start {env.get('load_average', ['?'])[0]}.",
+        "",
+        "```",
+        render_table(record).rstrip(),
+        "```",
+        "",
+        *environment_lines(env),
+    ]
+
+
+def markdown(records: dict[str, dict]) -> str:
+    """The report: how it was made, the speed-ups with a column set per kind of host, then each
+    kind's section."""
+    sections = [line for kind, record in records.items() for line in host_section(kind, record)]
     return "\n".join(
         [
             "# Inference latency on the CPU",
             "",
-            "Made by `.venv/bin/python benchmarks/inference.py` (library code of `cnnzoo bench`; "
-            "interleaved rounds, warm-up discarded; speed-up over fp32 eager in the same rounds). "
-            "Random weights: int8 cannot be judged, so its rows are `unjudged` (timed, never the "
-            "fastest) or `refused`; int8 of trained networks, judged on their test images: "
-            "`int8_accuracy.md`.",
+            "Made by `.venv/bin/python benchmarks/inference.py` on each kind of host (library code "
+            "of `cnnzoo bench`; interleaved rounds, warm-up discarded; speed-up over fp32 eager "
+            "in the same rounds). Random weights: int8 cannot be judged, so its rows are "
+            "`unjudged` (timed, never the fastest) or `refused`; int8 of trained networks, judged "
+            "on their test images: `int8_accuracy.md`.",
             "",
-            f"CPU: {env['cpu']}, {env['cores']} cores; "
-            f"flags: {' '.join(env['cpu_flags']) or 'none'}; "
-            f"load average at the start {env.get('load_average', ['?'])[0]}",
+            "## Speed-ups over fp32 eager, one column set per kind of host",
             "",
-            "```",
-            render_table(record).rstrip(),
-            "```",
+            "Kinds: "
+            + "; ".join(f"{k} ({r['environment']['cpu']})" for k, r in records.items())
+            + ". `exact`: the fastest variant within 1e-4 of fp32 eager; `bf16`, `int8`: the "
+            "fastest variant of that precision (`?`: timed but unjudged, random weights).",
             "",
-            *environment_lines(env),
+            host_columns(records),
+            "",
+            *sections,
         ]
     )
 
@@ -101,7 +198,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int)
     parser.add_argument("--name", default="inference", help="results file stem")
     args = parser.parse_args()
-    json_path, md_path = RESULTS / f"{args.name}.json", RESULTS / f"{args.name}.md"
+    kind = host_kind(cpu_info()[1])
+    json_path, md_path = record_path(args.name, kind), RESULTS / f"{args.name}.md"
     done = {r["model"] for r in (load_results(json_path) or {"results": []})["results"]}
     for model in args.models:
         if model in done:
@@ -121,10 +219,10 @@ def main() -> int:
         assert record["schema"] == SCHEMA and record["version"] == VERSION
         write_text_atomic(json_path, json.dumps(record, indent=2) + "\n")
         print(f"{model}: done, appended to {json_path.name}")
-    record = load_results(json_path)
-    if record:
-        write_report(md_path, markdown(record))
-        print(render_table(record), end="")
+    records = kind_records(args.name)
+    if records:
+        write_report(md_path, markdown(records))
+        print(host_columns(records))
     return 0
 
 

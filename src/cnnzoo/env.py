@@ -11,6 +11,7 @@ import importlib.metadata
 import os
 import platform
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,14 @@ SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx
 # CPU flags with native bf16 dot products (AVX-512 BF16: Cooper Lake, Zen 4 and later; AMX:
 # Sapphire Rapids and later); without them oneDNN converts bf16 to fp32 for every product.
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+# Kinds of CPU host for tables that keep one column set per kind, the strongest matrix
+# instructions first: a CPU is of the first kind whose flag it has (else "other").
+HOST_KINDS = (
+    ("amx", "amx_bf16"),
+    ("avx512-bf16", "avx512_bf16"),
+    ("avx512", "avx512f"),
+    ("avx2", "avx2"),
+)
 CPUINFO = Path("/proc/cpuinfo")
 GIT_TIMEOUT_S = 10
 
@@ -42,6 +51,12 @@ def parse_cpuinfo(text: str) -> tuple[str | None, list[str]]:
             fields.setdefault(key.strip(), value.strip())
     flags = set(fields.get("flags", "").split())
     return fields.get("model name"), [f for f in SPEED_FLAGS if f in flags]
+
+
+def host_kind(flags: Iterable[str]) -> str:
+    """The :data:`HOST_KINDS` name of a CPU with these speed flags (``"other"`` for none)."""
+    present = set(flags)
+    return next((kind for kind, flag in HOST_KINDS if flag in present), "other")
 
 
 def cpu_info(cpuinfo: Path = CPUINFO) -> tuple[str, list[str]]:

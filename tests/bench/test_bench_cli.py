@@ -74,6 +74,24 @@ def test_fastest_line_wording():
     )
 
 
+def test_fastest_line_names_each_reduced_precision():
+    row = {
+        "model": "resnet50",
+        "batch_size": 1,
+        "mode": "train",
+        "fastest_exact": {"runtime": "onnxruntime", "precision": "fp32", "speedup": 1.92},
+        "fastest_by_precision": {
+            "bf16": {"runtime": "compile", "precision": "bf16", "speedup": 1.68},
+            "int8": None,
+        },
+        "fastest": {"runtime": "onnxruntime", "precision": "fp32", "speedup": 1.92},
+    }
+    assert fastest_line(row) == (
+        "resnet50 b1 train: fastest exact onnxruntime fp32 1.92x; fastest bf16 compile 1.68x; "
+        "fastest int8 none; fastest overall onnxruntime fp32 1.92x"
+    )
+
+
 def test_csv_has_one_row_per_result(capsys):
     assert (
         main(["bench", "lenet5", "--runtime", "eager,fold", "--rounds", "1", "--format", "csv"])

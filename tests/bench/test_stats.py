@@ -95,6 +95,24 @@ def test_fastest_exact_and_fastest_overall():
     assert fastest([rows[3]], exact_only=False) is None
 
 
+def test_the_fastest_of_each_reduced_precision():
+    rows = [
+        result("eager", "fp32", 4.0, exact=True),
+        result("eager", "bf16", 3.0, exact=False),
+        result("compile", "bf16", 1.0, exact=False),
+        result("onnxruntime", "int8", 0.5, exact=False, status="unjudged"),
+        result("onnxruntime", "bf16", 0.9, exact=False, status="skipped"),
+    ]
+    rows[3]["latency_ms"] = {"median": 0.5}  # timed, not judged
+    assert fastest(rows, exact_only=False, precision="bf16")["runtime"] == "compile"
+    (summary,) = summarize(rows)
+    assert summary["fastest_by_precision"] == {
+        "bf16": {"runtime": "compile", "precision": "bf16", "speedup": 4.0},
+        "int8": None,
+    }
+    assert summary["fastest"]["runtime"] == "compile"
+
+
 def test_verdict():
     from cnnzoo.bench.stats import UNJUDGED_INT8, verdict
 

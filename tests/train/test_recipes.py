@@ -246,6 +246,12 @@ def test_the_fast_recipe_options_work_together_on_the_speed_run_network(fake_mni
     assert [row["epoch"] for row in read_metrics_csv(out / "metrics.csv")] == [2]
 
 
+def test_the_95_recipe_is_the_fast_recipe_run_longer():
+    fast, longer = NAMED["fashion-mnist-94-fast"], NAMED["fashion-mnist-95-fast"]
+    assert longer.epochs > fast.epochs and longer.source != fast.source
+    assert replace(longer, epochs=fast.epochs, source=fast.source) == fast
+
+
 @pytest.mark.slow
 def test_the_speed_recipe_as_named_compiled_on_a_subset(fake_mnist, tmp_path):
     out = tmp_path / "run"

@@ -6,7 +6,7 @@ import json
 import os
 
 from cnnzoo.cli import main
-from cnnzoo.env import SPEED_FLAGS, environment, git_state, parse_cpuinfo
+from cnnzoo.env import HOST_KINDS, SPEED_FLAGS, environment, git_state, host_kind, parse_cpuinfo
 from cnnzoo.train import TrainConfig, run
 
 CPUINFO = """processor\t: 0
@@ -49,6 +49,15 @@ def test_cpuinfo_names_the_model_and_the_speed_flags():
     assert name == "Intel(R) Xeon(R) Platinum 8480+"
     assert flags == ["avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16"]
     assert parse_cpuinfo("") == (None, [])
+
+
+def test_host_kind_is_named_by_the_strongest_matrix_flag():
+    assert host_kind(parse_cpuinfo(CPUINFO)[1]) == "amx"
+    assert host_kind(["avx2", "avx512f", "avx512_vnni", "avx512_bf16"]) == "avx512-bf16"
+    assert host_kind(["avx2", "avx512f"]) == "avx512"
+    assert host_kind(["avx2"]) == "avx2"
+    assert host_kind([]) == "other"
+    assert {flag for _, flag in HOST_KINDS} <= set(SPEED_FLAGS)  # each kind's flag is recorded
 
 
 def test_git_state_outside_a_repository_is_unknown(tmp_path):

@@ -45,21 +45,29 @@ def fmt(value, spec: str, empty: str = "-") -> str:
     return empty if value is None else format(value, spec)
 
 
-def choice_text(choice: dict | None) -> str:
-    """``"onnxruntime fp32 1.62x"`` for a summary choice; ``"none"`` without one."""
+def choice_text(choice: dict | None, *, with_precision: bool = True) -> str:
+    """``"onnxruntime fp32 1.62x"`` for a summary choice (``"onnxruntime 1.62x"`` without its
+    precision); ``"none"`` without one."""
     if choice is None:
         return "none"
     ratio = "?" if choice["speedup"] is None else f"{choice['speedup']:.2f}x"
-    return f"{choice['runtime']} {choice['precision']} {ratio}"
+    precision = f" {choice['precision']}" if with_precision else ""
+    return f"{choice['runtime']}{precision} {ratio}"
 
 
 def fastest_line(row: dict) -> str:
-    """``resnet50 b1: fastest exact onnxruntime fp32 1.62x; fastest overall onnxruntime int8
-    4.30x`` (`` train`` after the batch size in training mode)."""
+    """``resnet50 b1: fastest exact onnxruntime fp32 1.62x; fastest bf16 compile 1.68x; fastest
+    int8 none; fastest overall compile bf16 1.68x`` (`` train`` after the batch size in training
+    mode; a reduced precision reads ``none`` when none of its variants qualifies, e.g. int8 that
+    was timed but could not be judged)."""
     mode = "" if row["mode"] == "infer" else f" {row['mode']}"
-    exact, overall = choice_text(row["fastest_exact"]), choice_text(row["fastest"])
-    head = f"{row['model']} b{row['batch_size']}{mode}"
-    return f"{head}: fastest exact {exact}; fastest overall {overall}"
+    parts = [f"fastest exact {choice_text(row['fastest_exact'])}"]
+    parts += [
+        f"fastest {precision} {choice_text(choice, with_precision=False)}"
+        for precision, choice in row.get("fastest_by_precision", {}).items()
+    ]
+    parts.append(f"fastest overall {choice_text(row['fastest'])}")
+    return f"{row['model']} b{row['batch_size']}{mode}: " + "; ".join(parts)
 
 
 def render_table(record: dict) -> str:

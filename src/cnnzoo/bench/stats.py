@@ -142,9 +142,12 @@ def speedup(median_ms: float | None, baseline_ms: float | None) -> float | None:
     return baseline_ms / median_ms
 
 
-def fastest(results: Sequence[dict], *, exact_only: bool) -> dict | None:
-    """The ok result with the shortest median latency (only exact ones if ``exact_only``); a
-    ``disagrees``, ``unjudged`` or ``refused`` variant never qualifies.
+def fastest(
+    results: Sequence[dict], *, exact_only: bool, precision: str | None = None
+) -> dict | None:
+    """The ok result with the shortest median latency (only exact ones if ``exact_only``, only
+    those of ``precision`` if given); a ``disagrees``, ``unjudged`` or ``refused`` variant never
+    qualifies.
 
     Returns:
         ``{"runtime", "precision", "speedup"}``, or ``None`` when no result qualifies.
@@ -152,6 +155,8 @@ def fastest(results: Sequence[dict], *, exact_only: bool) -> dict | None:
     ok = [r for r in results if r["status"] == "ok" and r["latency_ms"] is not None]
     if exact_only:
         ok = [r for r in ok if r.get("exact")]
+    if precision is not None:
+        ok = [r for r in ok if r["precision"] == precision]
     if not ok:
         return None
     best = min(ok, key=lambda r: r["latency_ms"]["median"])
@@ -159,13 +164,17 @@ def fastest(results: Sequence[dict], *, exact_only: bool) -> dict | None:
 
 
 def summarize(results: Sequence[dict]) -> list[dict]:
-    """One summary row per model, batch size and mode: the fastest exact and the fastest variant.
+    """One summary row per model, batch size and mode: the fastest exact variant, the fastest of
+    each reduced precision measured (every precision but fp32, in first-seen order) and the
+    fastest variant.
 
     Args:
         results: result records of the bench schema.
 
     Returns:
-        ``{"model", "batch_size", "mode", "fastest_exact", "fastest"}`` rows in first-seen order.
+        ``{"model", "batch_size", "mode", "fastest_exact", "fastest_by_precision", "fastest"}``
+        rows in first-seen order; ``fastest_by_precision`` maps a precision to its choice
+        (``None`` when none of its variants qualifies).
     """
     groups: dict[tuple, list[dict]] = {}
     for r in results:
@@ -176,7 +185,16 @@ def summarize(results: Sequence[dict]) -> list[dict]:
             "batch_size": batch,
             "mode": mode,
             "fastest_exact": fastest(rows, exact_only=True),
+            "fastest_by_precision": {
+                p: fastest(rows, exact_only=False, precision=p) for p in reduced_precisions(rows)
+            },
             "fastest": fastest(rows, exact_only=False),
         }
         for (model, batch, mode), rows in groups.items()
     ]
+
+
+def reduced_precisions(results: Sequence[dict]) -> list[str]:
+    """The precisions other than fp32 that ``results`` measured (skipped ones included), in
+    first-seen order."""
+    return list(dict.fromkeys(r["precision"] for r in results if r["precision"] != "fp32"))
