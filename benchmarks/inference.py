@@ -137,7 +137,7 @@ def host_columns(records: dict[str, dict]) -> str:
             exact = fastest(rows, exact_only=True)
             cells += [
                 f"{base['latency_ms']['median']:.2f} ms",
-                speedup_cell(exact and {**exact, "unjudged": False}),
+                speedup_cell(exact),
                 speedup_cell(timed_best(rows, "bf16")),
                 speedup_cell(timed_best(rows, "int8")),
             ]
