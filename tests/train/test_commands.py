@@ -41,6 +41,8 @@ TRAIN_FLAGS = {
     "--tta",
     "--eval-every",
     "--precision",
+    "--fp32-test",
+    "--no-fp32-test",
     "--channels-last",
     "--no-channels-last",
     "--compile",

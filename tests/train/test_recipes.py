@@ -216,7 +216,8 @@ def check_speed_run(out, result, model_name="resnet20", recipe="fashion-mnist-94
     model.load_state_dict(best["model"])
     data = build_module.load_dataset("mnist", data_dir=saved["data_dir"])
     stream = BatchStream(data.test, data.info, batch_size=128, train=False, seed=0, device="cpu")
-    runtime = Runtime(amp_dtype=build_module.AMP_DTYPES[saved["precision"]])
+    tested = "fp32" if saved["fp32_test"] else saved["precision"]
+    runtime = Runtime(amp_dtype=build_module.AMP_DTYPES[tested])
     top1 = evaluate(model, stream, runtime, num_classes=10, tta=speed.tta)["top1"]
     best_row = max(rows, key=lambda r: r["test_top1"])
     assert top1 == pytest.approx(best_row["test_top1"], abs=1 / len(data.test))
@@ -246,10 +247,39 @@ def test_the_fast_recipe_options_work_together_on_the_speed_run_network(fake_mni
     assert [row["epoch"] for row in read_metrics_csv(out / "metrics.csv")] == [2]
 
 
-def test_the_95_recipe_is_the_fast_recipe_run_longer():
+def test_the_short_recipe_is_the_fast_recipe_in_fewer_epochs():
+    fast, short = NAMED["fashion-mnist-94-fast"], NAMED["fashion-mnist-94-short"]
+    assert short.epochs < fast.epochs and short.source != fast.source
+    assert replace(short, epochs=fast.epochs, source=fast.source) == fast
+
+
+def test_the_95_recipe_is_the_fast_recipe_run_longer_and_tested_in_fp32():
     fast, longer = NAMED["fashion-mnist-94-fast"], NAMED["fashion-mnist-95-fast"]
     assert longer.epochs > fast.epochs and longer.source != fast.source
-    assert replace(longer, epochs=fast.epochs, source=fast.source) == fast
+    assert longer.fp32_test and not fast.fp32_test
+    assert replace(longer, epochs=fast.epochs, fp32_test=False, source=fast.source) == fast
+
+
+def test_fp32_test_runs_the_test_pass_of_a_bf16_run_in_fp32(fake_mnist, tmp_path):
+    out = tmp_path / "run"
+    config = TrainConfig(
+        "lenet5", dataset="mnist", data_dir=str(fake_mnist), epochs=1, subset=256,
+        precision="bf16", fp32_test=True, tta="none", out=str(out),
+    )  # fmt: skip
+    result = run(config)
+    assert result["config"]["precision"] == "bf16" and result["config"]["fp32_test"] is True
+    best = load_checkpoint(out / "best.pt")
+    model = create_model("lenet5", **best["model_kwargs"])
+    model.load_state_dict(best["model"])
+    data = build_module.load_dataset("mnist", data_dir=str(fake_mnist))
+    stream = BatchStream(data.test, data.info, batch_size=128, train=False, seed=0, device="cpu")
+    losses = {
+        name: evaluate(model, stream, Runtime(amp_dtype=dtype), num_classes=10)["loss"]
+        for name, dtype in [("fp32", None), ("bf16", torch.bfloat16)]
+    }
+    written = read_metrics_csv(out / "metrics.csv")[-1]["test_loss"]  # 6 significant digits
+    assert written == pytest.approx(losses["fp32"], rel=1e-5)
+    assert written != pytest.approx(losses["bf16"], rel=1e-5)
 
 
 @pytest.mark.slow

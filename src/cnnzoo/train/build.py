@@ -159,6 +159,13 @@ class Job:
         """The network the run evaluates and saves in ``best.pt``: the average, else ``net``."""
         return self.net if self.average is None else self.average.module
 
+    @property
+    def test_runtime(self) -> Runtime:
+        """The runtime of the test passes: the training's, in fp32 where ``--fp32-test`` says."""
+        if self.config.fp32_test:
+            return dataclasses.replace(self.runtime, amp_dtype=None)
+        return self.runtime
+
 
 def resolve_config(
     config: TrainConfig, data: Dataset, dist: DistInfo

@@ -53,6 +53,8 @@ class TrainConfig:
             many epochs, and after the last (0: after the last only).
         precision: ``fp32``, autocast to ``bf16`` / ``fp16`` (fp16 with a gradient scaler), or
             ``auto``: bf16 where the device has bf16 matrix instructions, else fp32.
+        fp32_test: run the test passes (and the average's batch-norm refit) in fp32 whatever
+            ``precision`` the training uses; off: in the training's precision.
         channels_last: NHWC memory format for the model and the batches.
         compile: wrap the model in ``torch.compile``.
         seed: seeds the weights, the shuffling and the augmentation.
@@ -130,6 +132,9 @@ class TrainConfig:
         help="autocast precision",
         choices="cnnzoo.train.build:PRECISIONS",
         default_help=RECIPE,
+    )
+    fp32_test: bool | None = option(
+        None, help="test passes in fp32 whatever --precision", default_help=RECIPE
     )
     channels_last: bool | None = option(None, help="NHWC memory format", default_help=RECIPE)
     compile: bool | None = option(None, help="wrap the model in torch.compile", default_help=RECIPE)

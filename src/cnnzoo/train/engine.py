@@ -283,7 +283,7 @@ def tested_network(job: Job) -> nn.Module:
     if job.average is None or not batches:
         return job.evaluated
     stream = itertools.islice(job.train_stream.epoch(0), batches)
-    return refit_batch_norm(job.evaluated, stream, job.runtime)
+    return refit_batch_norm(job.evaluated, stream, job.test_runtime)
 
 
 def params_finite(model: nn.Module) -> bool:
@@ -476,7 +476,7 @@ def fit(
             test = evaluate(
                 tested,
                 job.test_stream,
-                job.runtime,
+                job.test_runtime,
                 num_classes=job.info.num_classes,
                 tta=config.tta,
             )
