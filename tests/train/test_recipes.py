@@ -195,6 +195,15 @@ def speed_run(fake_mnist, out, model="resnet20", recipe="fashion-mnist-94", **ch
     return run(config)
 
 
+def saved_model_and_test_stream(ckpt: dict, model_name: str, data_dir: str):
+    """The model a checkpoint saved, the fake digits and their test stream."""
+    model = create_model(model_name, **ckpt["model_kwargs"])
+    model.load_state_dict(ckpt["model"])
+    data = build_module.load_dataset("mnist", data_dir=data_dir)
+    stream = BatchStream(data.test, data.info, batch_size=128, train=False, seed=0, device="cpu")
+    return model, data, stream
+
+
 def check_speed_run(out, result, model_name="resnet20", recipe="fashion-mnist-94") -> None:
     """The resolved recipe is the run's; what it evaluates (the average where the recipe has one,
     with flips) is what it saves as its model, and the run's last test top-1 is that model's."""
@@ -212,10 +221,7 @@ def check_speed_run(out, result, model_name="resnet20", recipe="fashion-mnist-94
     else:
         assert "training_model" not in last and "average_updates" not in last
     rows = read_metrics_csv(out / "metrics.csv")
-    model = create_model(model_name, **best["model_kwargs"])
-    model.load_state_dict(best["model"])
-    data = build_module.load_dataset("mnist", data_dir=saved["data_dir"])
-    stream = BatchStream(data.test, data.info, batch_size=128, train=False, seed=0, device="cpu")
+    model, data, stream = saved_model_and_test_stream(best, model_name, saved["data_dir"])
     tested = "fp32" if saved["fp32_test"] else saved["precision"]
     runtime = Runtime(amp_dtype=build_module.AMP_DTYPES[tested])
     top1 = evaluate(model, stream, runtime, num_classes=10, tta=speed.tta)["top1"]
@@ -269,10 +275,7 @@ def test_fp32_test_runs_the_test_pass_of_a_bf16_run_in_fp32(fake_mnist, tmp_path
     result = run(config)
     assert result["config"]["precision"] == "bf16" and result["config"]["fp32_test"] is True
     best = load_checkpoint(out / "best.pt")
-    model = create_model("lenet5", **best["model_kwargs"])
-    model.load_state_dict(best["model"])
-    data = build_module.load_dataset("mnist", data_dir=str(fake_mnist))
-    stream = BatchStream(data.test, data.info, batch_size=128, train=False, seed=0, device="cpu")
+    model, _, stream = saved_model_and_test_stream(best, "lenet5", str(fake_mnist))
     losses = {
         name: evaluate(model, stream, Runtime(amp_dtype=dtype), num_classes=10)["loss"]
         for name, dtype in [("fp32", None), ("bf16", torch.bfloat16)]
