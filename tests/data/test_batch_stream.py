@@ -98,6 +98,41 @@ def test_pure_function_of_seed_epoch_and_step():
     assert sorted(torch.cat([y for _, y in epoch(a, 0)]).tolist()) == list(range(40))
 
 
+def flips_by_sample(stream: BatchStream, e: int, images: torch.Tensor) -> dict[int, bool]:
+    """Whether epoch ``e`` mirrors each sample (pad 0: the output is the image or its mirror)."""
+    return {
+        int(label): not torch.equal(out, images[label])
+        for x, y in stream.epoch(e)
+        for out, label in zip(raw(x), y, strict=True)
+    }
+
+
+def test_alternate_flip_mirrors_each_image_in_every_other_epoch():
+    split, info = fake(n=400)
+    images = split.images  # random pixels: no image equals its mirror image
+
+    def make(alternate: bool, pad: int = 0) -> BatchStream:
+        augment = Augment(pad, True, alternate_flip=alternate)
+        return BatchStream(
+            split, info, batch_size=8, train=True, seed=3, device="cpu", augment=augment
+        )
+
+    alternating, random = make(True), make(False)
+    first = flips_by_sample(alternating, 0, images)
+    assert first == flips_by_sample(random, 0, images)  # epoch 0: the random mode's flips
+    assert 150 < sum(first.values()) < 250  # a random half
+    for e in (1, 2, 3):
+        flips = flips_by_sample(alternating, e, images)
+        assert flips == {n: flip ^ bool(e % 2) for n, flip in first.items()}
+    assert flips_by_sample(random, 1, images) != {n: not f for n, f in first.items()}
+    # Only the flips change: the order and the crops are the random mode's.
+    for e in (0, 1):
+        for (x, y), (x2, y2) in zip(make(True, 2).epoch(e), make(False, 2).epoch(e), strict=True):
+            assert torch.equal(y, y2)
+            for out, out2 in zip(raw(x), raw(x2), strict=True):
+                assert torch.equal(out, out2) or torch.equal(out, out2.flip(-1))
+
+
 def test_resume_at_start_step_gives_the_remaining_batches():
     split, info = fake()
     stream = BatchStream(

@@ -33,6 +33,8 @@ TRAIN_FLAGS = {
     "--crop-padding",
     "--hflip",
     "--no-hflip",
+    "--alternate-flip",
+    "--no-alternate-flip",
     "--cutout",
     "--small-size",
     "--small-epochs",

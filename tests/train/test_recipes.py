@@ -127,6 +127,13 @@ def test_the_average_follows_the_weights_with_its_decay_and_starts_as_a_copy():
     assert torch.allclose(average.module[1].running_mean, torch.full((3,), 0.1))  # buffers too
 
 
+def test_alternate_flip_reaches_the_training_augmentation():
+    config = TrainConfig("lenet5", crop_padding=2, hflip=True, cutout=0, alternate_flip=True)
+    assert build_module.train_augment(config) == Augment(2, True, 0, alternate_flip=True)
+    off = replace(config, alternate_flip=False)
+    assert build_module.train_augment(off) == Augment(2, True, 0)
+
+
 def test_nesterov_reaches_the_optimizer():
     config = TrainConfig("lenet5", lr=0.1, momentum=0.9, weight_decay=0.0, nesterov=True)
     assert make_sgd(nn.Linear(2, 2).parameters(), config).defaults["nesterov"] is True

@@ -157,8 +157,11 @@ def test_signal_saves_the_step_and_resume_is_bitwise_identical(fake_mnist, whole
 
 
 # The speed recipe's state beyond the weights: the averaged copy and its count, Nesterov momentum,
-# the cutout squares (a function of seed and epoch).
-SPEED = ("--optimizer", "sgd", "--nesterov", "--ema-decay", "0.9", "--cutout", "8", "--tta", "flip")
+# the cutout squares and the alternating flips (functions of seed and epoch).
+SPEED = (
+    *("--optimizer", "sgd", "--nesterov", "--ema-decay", "0.9", "--cutout", "8", "--tta", "flip"),
+    *("--hflip", "--alternate-flip"),
+)
 
 
 def test_a_run_with_averaged_weights_killed_and_resumed_is_bitwise_identical(fake_mnist, tmp_path):

@@ -10,7 +10,8 @@ runs per sample. The price is memory: the padded split, twice when flipping (for
 
 All randomness is a pure function of ``(seed, epoch, step)``: a CPU ``torch.Generator`` seeded from
 ``(seed, epoch)`` draws, in this order, the epoch's permutation of the whole split, one crop offset
-and one flip per position of that permutation; step ``s`` takes the positions
+and one flip per position of that permutation (with the alternating flip, each image takes
+epoch 0's flip, inverted in the odd epochs); step ``s`` takes the positions
 ``s * batch_size ...`` of its rank's share. So a run resumed at ``start_step`` sees exactly the
 batches it would have seen, and every device sees the same samples and augmentation. Ranks take
 strided shares of the permutation (position ``p`` goes to rank ``p % world_size``), padded by
@@ -43,11 +44,16 @@ class Augment:
         hflip: mirror left-right with probability 1/2.
         cutout: blank a square of this side, centred at a random pixel and clipped at the
             border, to the mean image value (DeVries & Taylor 2017, Sec. 3; 0 = none).
+        alternate_flip: with ``hflip``, mirror each image in every other epoch: the first epoch's
+            random half in the even epochs (0, 2, ...), the other half in the odd ones, so that
+            every two consecutive epochs show each image both ways (Jordan 2024, arXiv:2404.00498,
+            "alternating flip").
     """
 
     random_crop_padding: int = 0
     hflip: bool = False
     cutout: int = 0
+    alternate_flip: bool = False
 
     def __post_init__(self) -> None:
         if self.random_crop_padding < 0:
@@ -261,28 +267,45 @@ class BatchStream:
             raise ValueError(f"start_step must be in 0 .. {self.num_batches()}, got {start_step}")
         if epoch < 0:
             raise ValueError(f"epoch must be >= 0, got {epoch}")
-        offsets = torch.zeros(self.size, 2, dtype=torch.int64)
-        flips = torch.zeros(self.size, dtype=torch.bool)
-        centres = None
         if self.train:
-            generator = epoch_generator(self.seed, epoch)
-            order = torch.randperm(self.size, generator=generator)
-            pad = self.augment.random_crop_padding
-            if pad:
-                offsets = torch.randint(0, 2 * pad + 1, (self.size, 2), generator=generator)
-            if self.augment.hflip:
-                flips = torch.rand(self.size, generator=generator) < 0.5
-            if self.augment.cutout:
-                centres = torch.randint(0, self.input_size, (self.size, 2), generator=generator)
+            order, offsets, flips, centres = self.draws(epoch)
+            if self.augment.hflip and self.augment.alternate_flip:
+                first_order, _, first_flips, _ = self.draws(0)
+                mirrored = torch.empty_like(first_flips)  # by image: epoch 0 mirrors these
+                mirrored[first_order] = first_flips
+                flips = mirrored[order] ^ bool(epoch % 2)
+            if centres is not None:
                 centres = centres[self.positions].to(self.device)
             sample = order[self.positions]
         else:
-            sample = self.positions
+            sample, centres = self.positions, None
+            offsets = torch.zeros(self.size, 2, dtype=torch.int64)
+            flips = torch.zeros(self.size, dtype=torch.bool)
         starts = None
         if self.windowed:
             starts = self.crop_starts(sample, offsets[self.positions], flips[self.positions])
             starts = starts.to(self.device)
         return self.batches(sample.to(self.device), starts, centres, start_step)
+
+    def draws(
+        self, epoch: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The training draws of ``epoch``, in the order its generator makes them: the
+        permutation, then by position the crop offsets (N x 2), the coin tosses of the flips and
+        the cutout centres (N x 2, ``None`` without cutout); zeros where not augmented."""
+        generator = epoch_generator(self.seed, epoch)
+        order = torch.randperm(self.size, generator=generator)
+        offsets = torch.zeros(self.size, 2, dtype=torch.int64)
+        flips = torch.zeros(self.size, dtype=torch.bool)
+        centres = None
+        pad = self.augment.random_crop_padding
+        if pad:
+            offsets = torch.randint(0, 2 * pad + 1, (self.size, 2), generator=generator)
+        if self.augment.hflip:
+            flips = torch.rand(self.size, generator=generator) < 0.5
+        if self.augment.cutout:
+            centres = torch.randint(0, self.input_size, (self.size, 2), generator=generator)
+        return order, offsets, flips, centres
 
     def crop_starts(
         self, sample: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor

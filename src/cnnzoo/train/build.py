@@ -69,7 +69,10 @@ def build_model(
 def train_augment(config: TrainConfig) -> Augment:
     """The training augmentation of a resolved ``config``."""
     return Augment(
-        random_crop_padding=config.crop_padding, hflip=config.hflip, cutout=config.cutout
+        random_crop_padding=config.crop_padding,
+        hflip=config.hflip,
+        alternate_flip=config.alternate_flip,
+        cutout=config.cutout,
     )
 
 

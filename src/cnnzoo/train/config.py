@@ -41,6 +41,8 @@ class TrainConfig:
         nesterov: Nesterov momentum (SGD).
         crop_padding: random crops of the training images, padded by this many pixels (0: none).
         hflip: mirror training images left-right at random.
+        alternate_flip: with ``hflip``, mirror each training image in every other epoch (a
+            random half in the first) instead of at random in each.
         cutout: blank a random square of this side in each training image (0: none).
         small_size, small_epochs: progressive resizing: the training images are shrunk to
             ``small_size`` pixels a side for the first ``small_epochs`` epochs (0: never).
@@ -101,6 +103,11 @@ class TrainConfig:
         None, help="random crops, padded by N pixels (0: none)", default_help=RECIPE
     )
     hflip: bool | None = option(None, help="random mirror images", default_help=RECIPE)
+    alternate_flip: bool | None = option(
+        None,
+        help="with --hflip: mirror each image in every other epoch (a random half in the first)",
+        default_help=RECIPE,
+    )
     cutout: int | None = option(
         None, help="blank a random N x N square of each image (0: none)", default_help=RECIPE
     )
