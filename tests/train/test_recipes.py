@@ -187,6 +187,14 @@ def test_a_small_size_the_model_cannot_take_is_one_line(fake_mnist, tmp_path):
         run(config)
 
 
+def test_alternate_flip_without_mirror_images_is_one_line(fake_mnist, tmp_path):
+    config = TrainConfig(
+        "lenet5", dataset="mnist", data_dir=str(fake_mnist), alternate_flip=True, out=str(tmp_path)
+    )
+    with pytest.raises(ValueError, match=r"^--alternate-flip needs mirror images.*add --hflip"):
+        run(config)
+
+
 def speed_run(fake_mnist, out, model="resnet20", recipe="fashion-mnist-94", **changes) -> dict:
     """A named recipe on 512 fake digits for two epochs."""
     config = TrainConfig(

@@ -206,6 +206,11 @@ def resolve_config(
         )
     if config.precision == "fp16" and dist.device.type == "cpu":
         raise ValueError("--precision fp16 needs a CUDA device; on the CPU use bf16")
+    if config.alternate_flip and not config.hflip:
+        raise ValueError(
+            f"--alternate-flip needs mirror images, and this run has none ({config.dataset} is "
+            "not mirrored by default); add --hflip or drop --alternate-flip"
+        )
     return config, recipe
 
 
