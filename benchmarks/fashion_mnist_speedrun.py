@@ -162,8 +162,10 @@ def run_one(
     if entry["done"]:
         return entry
     resume = (out / "last.pt").exists()
-    if not resume:  # nothing to continue: the run starts over, and so does its clock
+    cache = out.parent / f"{out.name}.inductor"
+    if not resume:  # nothing to continue: the run starts over, and so do its clock and its cache
         entry.update(seconds=0.0, epochs=[])
+        shutil.rmtree(cache, ignore_errors=True)
     before = entry["seconds"]  # the earlier processes' time, up to their last save
     argv = argv_of(resume)
     entry["command"] = " ".join(["cnnzoo", *argv[3:]])
@@ -171,10 +173,11 @@ def run_one(
         **os.environ,
         "OMP_NUM_THREADS": str(os.cpu_count() or 1),
         # A cache of compiled kernels of its own: every run compiles from cold, as a first run does.
-        "TORCHINDUCTOR_CACHE_DIR": str(out.parent / f"{out.name}.inductor"),
+        "TORCHINDUCTOR_CACHE_DIR": str(cache),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    log = (out.parent / f"{out.name}.log").open("a")
+    # A resumed run's log goes on; a run started over starts its log over too.
+    log = (out.parent / f"{out.name}.log").open("a" if resume else "w")
     start = time.perf_counter()
     child = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -211,10 +214,12 @@ def run_one(
         log.close()
     total = elapsed()
     reached = first_at(entry["epochs"], target)
-    if code != 0 and not (stopping and reached):
+    failed = code != 0 and not (stopping and reached)
+    if failed or not entry["epochs"]:
         entry["seconds"] = total
         bench.save()
-        raise SystemExit(f"{key}: `{entry['command']}` failed (exit {code}); see {log.name}")
+        why = f"failed (exit {code})" if failed else "ended without a test result"
+        raise SystemExit(f"{key}: `{entry['command']}` {why}; see {log.name}")
     entry.update(
         done=True,
         seconds=total,

@@ -95,6 +95,27 @@ def test_a_finished_run_is_not_run_again_unless_its_recipe_changed(tmp_path):
     assert not (out / "last.pt").exists()  # the old run's folder went with it
 
 
+def test_a_run_started_over_starts_its_log_and_cache_over_and_a_resumed_one_keeps_them(tmp_path):
+    bench = speedrun.Bench(tmp_path / "state.json", {"environment": HOST})
+    out, log, cache = tmp_path / "a", tmp_path / "a.log", tmp_path / "a.inductor"
+    talking = lambda resume: [sys.executable, "-c", f"print('resume={resume}')"]  # noqa: E731
+    log.write_text("an older benchmark's run\n")
+    cache.mkdir()
+    (cache / "kernel").write_text("compiled by an older run")
+    with pytest.raises(SystemExit, match=r"ended without a test result; see .*a\.log$"):
+        run_fake(bench, "recipe-seed0", out, argv=talking, recipe={"lr": 1})  # no metrics
+    assert log.read_text() == "resume=False\n"
+    assert not (cache / "kernel").exists()  # compiled from cold, as a first run is
+    out.mkdir()
+    (out / "last.pt").write_text("stopped")
+    cache.mkdir(exist_ok=True)
+    (cache / "kernel").write_text("compiled by this run")
+    with pytest.raises(SystemExit):
+        run_fake(bench, "recipe-seed0", out, argv=talking, recipe={"lr": 1})
+    assert log.read_text() == "resume=False\nresume=True\n"
+    assert (cache / "kernel").exists()  # a resumed run keeps its own cache
+
+
 def test_a_run_folder_the_state_does_not_record_starts_over(tmp_path):
     out = tmp_path / "a"
     out.mkdir()

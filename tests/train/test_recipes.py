@@ -14,7 +14,7 @@ from torch import nn
 
 from cnnzoo.checkpoint import load_checkpoint
 from cnnzoo.data import BatchStream, DatasetInfo, Split
-from cnnzoo.data.stream import Augment, cutout_mask
+from cnnzoo.data.stream import DEFAULT_AUGMENT, Augment, cutout_mask
 from cnnzoo.distributed import Runtime
 from cnnzoo.evaluate.loop import evaluate
 from cnnzoo.registry import create_model
@@ -224,8 +224,8 @@ def check_speed_run(out, result, model_name="resnet20", recipe="fashion-mnist-94
     with flips) is what it saves as its model, and the run's last test top-1 is that model's."""
     speed = NAMED[recipe]
     saved = result["config"]
-    for name in RECIPE_FIELDS:
-        if name not in ("epochs", "precision", "compile", "crop_padding", "hflip"):
+    for name in RECIPE_FIELDS:  # a recipe's None (crops, flips): the dataset's default
+        if name not in ("epochs", "precision", "compile") and getattr(speed, name) is not None:
             assert saved[name] == getattr(speed, name), name
     assert saved["precision"] in ("bf16", "fp32")  # auto, resolved for this host
     last, best = load_checkpoint(out / "last.pt"), load_checkpoint(out / "best.pt")
@@ -268,10 +268,21 @@ def test_the_fast_recipe_options_work_together_on_the_speed_run_network(fake_mni
     assert [row["epoch"] for row in read_metrics_csv(out / "metrics.csv")] == [2]
 
 
-def test_the_short_recipe_is_the_fast_recipe_in_fewer_epochs():
+def test_the_short_recipe_options_work_together_on_the_speed_run_network(fake_mnist, tmp_path):
+    out = tmp_path / "run"
+    short = "fashion-mnist-94-short"  # small images first, crops padded by 1, six test views
+    result = speed_run(fake_mnist, out, model="airbench94_half", recipe=short)
+    check_speed_run(out, result, "airbench94_half", short)
+    assert result["config"]["crop_padding"] == 1 and result["config"]["small_size"] == 20
+
+
+def test_the_short_recipe_is_the_fast_recipe_in_fewer_epochs_some_small_and_shifted_less():
     fast, short = NAMED["fashion-mnist-94-fast"], NAMED["fashion-mnist-94-short"]
     assert short.epochs < fast.epochs and short.source != fast.source
-    assert replace(short, epochs=fast.epochs, source=fast.source) == fast
+    assert 0 < short.small_epochs < short.epochs and 0 < short.small_size < 28
+    assert short.crop_padding < DEFAULT_AUGMENT["fashion-mnist"].random_crop_padding
+    same = dict(epochs=fast.epochs, small_size=0, small_epochs=0, crop_padding=None)
+    assert replace(short, **same, source=fast.source) == fast
 
 
 def test_the_95_recipe_is_the_fast_recipe_run_longer_and_tested_in_fp32():
