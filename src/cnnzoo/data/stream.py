@@ -269,8 +269,8 @@ class BatchStream:
             raise ValueError(f"epoch must be >= 0, got {epoch}")
         if self.train:
             order, offsets, flips, centres = self.draws(epoch)
-            if self.augment.hflip and self.augment.alternate_flip:
-                first_order, _, first_flips, _ = self.draws(0)
+            if self.augment.hflip and self.augment.alternate_flip and epoch > 0:
+                first_order, _, first_flips, _ = self.draws(0)  # epoch 0: its own coin tosses
                 mirrored = torch.empty_like(first_flips)  # by image: epoch 0 mirrors these
                 mirrored[first_order] = first_flips
                 flips = mirrored[order] ^ bool(epoch % 2)
