@@ -19,6 +19,7 @@ from cnnzoo.nas.space import SearchSpace
 from cnnzoo.nas.study import (
     MAX_RETRY,
     budget_state,
+    fail_unclaimed,
     open_study,
     open_study_with_storage,
     over_budget,
@@ -100,6 +101,19 @@ def test_the_budget_counts_complete_candidates_only(tmp_path):
     assert budget_state(study, 1) == "done"
     late = study.ask()
     assert over_budget(study, late, 1) and not over_budget(study, late, 2)
+
+
+def test_a_trial_no_worker_claimed_is_failed_after_the_grace_and_not_waited_for(tmp_path):
+    study = open_study(config(tmp_path))
+    orphan = study.ask()  # created; its worker died before naming itself (and any heartbeat)
+    claimed = study.ask()
+    claimed.set_user_attr("worker", "elsewhere:1:0")
+    assert fail_unclaimed(study, grace_s=3600) == []  # too recent: it may be being claimed
+    assert budget_state(study, 2) == "wait"
+    assert fail_unclaimed(study, grace_s=0) == [orphan.number]
+    assert state(study, orphan.number) == TrialState.FAIL
+    assert state(study, claimed.number) == TrialState.RUNNING  # its heartbeat decides
+    assert budget_state(study, 2) == "go"  # a fresh draw takes the orphan's place
 
 
 def test_a_dead_candidate_is_requeued_and_a_half_drawn_trial_is_not(tmp_path):

@@ -12,9 +12,11 @@ A worker keeps a heartbeat in the storage while it trains a candidate. If it die
 machine, the trial goes stale after :data:`GRACE_S` seconds, is marked FAIL and re-queued with the
 same genotype (:func:`requeue_candidate`); the next worker to ask runs it. A trial killed while its
 genotype was still being drawn (its choices are stored one by one) was no candidate yet: it stays
-FAIL and a fresh draw takes its place. A FAIL trial is not counted, so nothing is lost and nothing
-is counted twice. Two workers racing for the last slot: the one whose trial number is past the
-budget marks it PRUNED (:func:`over_budget`) unrun.
+FAIL and a fresh draw takes its place; so does a trial whose worker died before naming itself
+(:func:`fail_unclaimed`: Optuna's heartbeat check never ends a trial that sent no heartbeat). A
+FAIL trial is not counted, so nothing is lost and nothing is counted twice. Two workers racing
+for the last slot: the one whose trial number is past the budget marks it PRUNED
+(:func:`over_budget`) unrun.
 
 On this machine a trial is put back instead (:func:`roll_back`: RUNNING -> WAITING, the same
 trial number, its recorded choices kept): a stopped worker puts its trial back before it exits,
@@ -30,6 +32,7 @@ storage can, so a search keeps the storage it opened its study on
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import socket
@@ -226,11 +229,37 @@ def reclaim_dead_local(study: Study, storage: RDBStorage) -> list[int]:
     return reclaimed
 
 
+def fail_unclaimed(study: Study, grace_s: float = GRACE_S) -> list[int]:
+    """Mark FAIL the RUNNING trials that no worker claimed within ``grace_s`` seconds of their
+    start: a worker writes its name first thing (:func:`~cnnzoo.nas.workers.objective`), so such
+    a trial's worker died between creating it and naming itself, maybe before its first
+    heartbeat; Optuna's stale-trial check passes over a trial without a heartbeat, so without
+    this a search whose budget counts it would wait for it forever. It holds no genotype yet: a
+    fresh draw takes its place.
+
+    Returns:
+        The numbers of the trials marked FAIL.
+    """
+    from optuna.trial import TrialState
+
+    now = datetime.datetime.now()
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        started = trial.datetime_start
+        if "worker" in trial.user_attrs or started is None:
+            continue
+        if (now - started).total_seconds() > grace_s:
+            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+            failed.append(trial.number)
+    return failed
+
+
 def budget_state(study: Study, budget: int) -> str:
     """``"done"`` (budget COMPLETE), ``"wait"`` (the rest is running elsewhere) or ``"go"``."""
     import optuna
 
     optuna.storages.fail_stale_trials(study)
+    fail_unclaimed(study)
     n = counts(study)
     if n.get("COMPLETE", 0) >= budget:
         return "done"
