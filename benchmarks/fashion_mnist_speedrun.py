@@ -19,6 +19,9 @@ checkpoint) or killed continues with the same command, the run in progress from 
 (``cnnzoo train --resume``), its earlier processes' seconds added. Results measured on another
 CPU are not mixed in: a host whose CPU or flags differ from the state's starts over (the old JSON
 is kept beside it), and a run whose recipe changed since it was measured is run again.
+``--start-over`` starts over on the same host too (hosts of one CPU name differ by up to 15 %
+between sessions: a ratio compares runs measured in one session); such a run, stopped, continues
+without it.
 
 A recipe run evaluated more than once (``--eval-every``) gets its curve in the report: the test
 top-1 of each evaluated epoch with its time, and an SVG of the run's loss and top-1 per epoch.
@@ -110,18 +113,19 @@ def first_at(epochs: list[dict], target: float) -> dict | None:
 class Bench:
     """The benchmark's state (``runs``: one entry per run) and its JSON file."""
 
-    def __init__(self, path: Path, head: dict) -> None:
+    def __init__(self, path: Path, head: dict, *, start_over: bool = False) -> None:
         self.path = path
         self.state = {**head, "runs": {}}
         if path.exists():
             old = json.loads(path.read_text())
             same = all(old["environment"].get(k) == head["environment"].get(k) for k in HOST_KEYS)
-            if same:
+            if same and not start_over:
                 self.state["runs"] = old["runs"]
             else:
                 stale = path.with_suffix(".stale.json")
                 path.replace(stale)
-                print(f"{path.name}: measured on another host; kept as {stale.name}, starting over")
+                why = "asked to start over" if same else "measured on another host"
+                print(f"{path.name}: {why}; kept as {stale.name}, starting over")
 
     def save(self) -> None:
         write_text_atomic(self.path, json.dumps(self.state, indent=2) + "\n")
@@ -323,6 +327,11 @@ def main(argv: list[str] | None = None) -> int:
         "--baseline", default="resnet20", help="model trained with its default recipe, or none"
     )
     parser.add_argument("--name", default="fashion_mnist_speedrun", help="results' file name")
+    parser.add_argument(
+        "--start-over",
+        action="store_true",
+        help="measure every run again (hosts of one CPU name differ in speed between sessions)",
+    )
     args = parser.parse_args(argv)
 
     # the runs' OMP_NUM_THREADS is set by run_one (the cores): the command needs no prefix
@@ -335,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         "recipe": args.recipe,
         "target": args.target,
     }
-    bench = Bench(RESULTS / f"{args.name}.json", head)
+    bench = Bench(RESULTS / f"{args.name}.json", head, start_over=args.start_over)
     signal.signal(signal.SIGTERM, interrupt)  # `kill` must not leave the training process behind
     folder = ROOT / "runs" / args.name
 
@@ -369,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
                 recipe=recipe(args.model, args.recipe),
             )
     except KeyboardInterrupt:
-        print(f"stopped; the same command continues ({bench.path.name} holds the state)")
+        again = "the same command without --start-over" if args.start_over else "the same command"
+        print(f"stopped; {again} continues ({bench.path.name} holds the state)")
         return 130
     text = report(bench.state, write_curves(bench.state, folder, args.name))
     write_report(RESULTS / f"{args.name}.md", text)

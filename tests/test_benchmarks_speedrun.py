@@ -140,6 +140,17 @@ def test_another_host_starts_over_and_keeps_the_old_state_aside(tmp_path):
     assert (tmp_path / "state.stale.json").exists()
 
 
+def test_start_over_on_the_same_host_measures_everything_again_and_keeps_the_old_state(tmp_path):
+    bench = speedrun.Bench(tmp_path / "state.json", {"environment": HOST})
+    run_fake(bench, "recipe-seed0", tmp_path / "a")
+    kept = speedrun.Bench(tmp_path / "state.json", {"environment": HOST})
+    assert set(kept.state["runs"]) == {"recipe-seed0"}
+    again = speedrun.Bench(tmp_path / "state.json", {"environment": HOST}, start_over=True)
+    assert again.state["runs"] == {}
+    old = json.loads((tmp_path / "state.stale.json").read_text())
+    assert old["runs"]["recipe-seed0"]["done"]
+
+
 def test_a_report_of_the_baseline_alone_says_no_recipe_ran():
     entry = {"command": "cnnzoo train resnet20", "final_top1": 0.9411, "seconds_to_target": 9.0}
     entry |= {"epochs": [{"epoch": 33, "test_top1": 0.9411, "at_s": 9.0}], "epochs_to_target": 33}
@@ -189,20 +200,31 @@ tmp = Path({tmp!r})
 speedrun.ROOT, speedrun.RESULTS = tmp, tmp / "results"
 speedrun.train_argv = lambda model, recipe, seed, out, resume: [
     sys.executable, "-c", {fake!r}, str(out), "5"]
-sys.exit(speedrun.main(["--seeds", "0", "--baseline", "none", "--name", "t"]))
+sys.exit(speedrun.main(["--seeds", "0", "--baseline", "none", "--name", "t", *{extra!r}]))
 """
 
 
-def test_sigterm_to_the_benchmark_stops_its_run_which_saves_and_resumes_later(tmp_path):
-    code = STOPPED_MAIN.format(benchmarks=str(BENCHMARKS), tmp=str(tmp_path), fake=FAKE)
-    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+@pytest.mark.parametrize(
+    ("extra", "again"),
+    [([], "the same command continues"), (["--start-over"], "without --start-over continues")],
+)
+def test_sigterm_to_the_benchmark_stops_its_run_which_saves_and_resumes_later(
+    tmp_path, extra, again
+):
+    code = STOPPED_MAIN.format(
+        benchmarks=str(BENCHMARKS), tmp=str(tmp_path), fake=FAKE, extra=extra
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     run = tmp_path / "runs" / "t" / "recipe-seed0"
     deadline = time.monotonic() + 60
     while not (run / "metrics.csv").exists() and time.monotonic() < deadline:
         time.sleep(0.05)  # the fake training process has started (its folder and first row)
     proc.send_signal(signal.SIGTERM)  # the benchmark only, as `kill PID` does
-    _, stderr = proc.communicate(timeout=60)
+    stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
+    assert again in stdout  # how to continue: a run started over continues without the flag
     assert (run / "last.pt").read_text() == "stopped"  # the training process saved and ended
     state = json.loads((tmp_path / "results" / "t.json").read_text())
     assert state["runs"]["recipe-seed0"]["done"] is False

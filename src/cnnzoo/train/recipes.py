@@ -254,9 +254,10 @@ NAMED: dict[str, Recipe] = {
     # place of 2: a short run learns more from images shifted less (8 full epochs, one thread,
     # seeds 0-4: 94.25 / 94.22 / 94.19 / 94.31 / 94.42% against 93.98 / 94.00 / 94.04% for
     # seeds 0-2 with padding 2). Measured by the benchmark: 94.04 / 94.10 / 94.09% for seeds 0-2
-    # in 245 / 245 / 234 s on 2 AMD EPYC cores, 7.82x resnet20's default recipe (1,888 s); with
-    # 4 small epochs 8.2x, but two seeds below 94% (benchmarks/results/fashion_mnist_94_short.md,
-    # which also keeps the first version, 8 full epochs with padding 2, and what else was tried).
+    # in 238 / 231 / 226 s on 2 AMD EPYC cores, 7.99x resnet20's default recipe (1,851 s; in an
+    # earlier session 245 / 245 / 234 s against 1,888 s, 7.82x); with 4 small epochs 8.2x, but
+    # two seeds below 94% (benchmarks/results/fashion_mnist_94_short.md, which also keeps the
+    # first version, 8 full epochs with padding 2, and what else was tried).
     "fashion-mnist-94-short": replace(
         FAST_94, epochs=8, small_size=20, small_epochs=3, crop_padding=1,
         source="benchmarks/fashion_mnist_speedrun.py --name fashion_mnist_94_short"),
